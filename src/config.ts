@@ -1,0 +1,134 @@
+/**
+ * Configuration types, with the keys as written in `gaib.yaml` (snake_case). The zod schemas
+ * in `schema.ts` are checked against these interfaces.
+ *
+ * @module
+ */
+
+/** The embedded local file backend. */
+export interface LocalBackendConfig {
+  /** Selects the local backend. */
+  type: "local";
+  /**
+   * The state root. Relative paths are resolved against the config file's directory (or the
+   * working directory when there is no config file).
+   * @default {".gaib"}
+   */
+  path?: string;
+}
+
+/** Per-service endpoint overrides, with Terraform's names. */
+export interface S3BackendEndpoints {
+  /** S3 endpoint URL. */
+  s3?: string;
+  /** DynamoDB endpoint URL. */
+  dynamodb?: string;
+}
+
+/** State in S3, locked with DynamoDB and/or an S3 lockfile. */
+export interface S3BackendConfig {
+  /** Selects the S3 backend. */
+  type: "s3";
+  /** The bucket that holds the states. */
+  bucket: string;
+  /**
+   * The state object's key. With `${workspace}` in it, each workspace's state is at the key
+   * with the name substituted; without, Terraform's layout applies: `default` at `key`, other
+   * workspaces at `<workspace_key_prefix>/<name>/<key>`.
+   */
+  key: string;
+  /**
+   * AWS region of the bucket and the lock table.
+   * @default {AWS_REGION from the environment}
+   */
+  region?: string;
+  /**
+   * DynamoDB table for Terraform-compatible locks (partition key `LockID`, string).
+   * @default {undefined}
+   */
+  dynamodb_table?: string;
+  /**
+   * Lock with an S3 object `<key>.tflock` created with `If-None-Match: *`.
+   * @default {false}
+   */
+  use_lockfile?: boolean;
+  /**
+   * Prefix of non-default workspaces in Terraform's layout.
+   * @default {"env:"}
+   */
+  workspace_key_prefix?: string;
+  /**
+   * Server-side encryption of the state objects (AES256, or aws:kms with `kms_key_id`).
+   * @default {false}
+   */
+  encrypt?: boolean;
+  /**
+   * KMS key for SSE-KMS; implies encryption.
+   * @default {undefined}
+   */
+  kms_key_id?: string;
+  /**
+   * Named profile of the shared AWS config and credentials files.
+   * @default {undefined}
+   */
+  profile?: string;
+  /**
+   * Endpoint URL for both S3 and DynamoDB (S3-compatible stores, local test servers).
+   * @default {undefined}
+   */
+  endpoint?: string;
+  /**
+   * Per-service endpoints; these win over `endpoint`.
+   * @default {undefined}
+   */
+  endpoints?: S3BackendEndpoints;
+  /**
+   * Path-style S3 URLs (`endpoint/bucket/key`), needed by most S3-compatible stores.
+   * @default {false}
+   */
+  force_path_style?: boolean;
+  /**
+   * How many times the AWS SDK retries a failed request.
+   * @default {5}
+   */
+  max_retries?: number;
+}
+
+/** The backend part of a config: local or S3. */
+export type BackendConfig = LocalBackendConfig | S3BackendConfig;
+
+/** Settings of the Gaib toolchain's Discord bot. */
+export interface DiscordConfig {
+  /** The Discord server (guild) ID the configuration manages. */
+  guild_id?: string;
+  /** The bot's application ID. */
+  application_id?: string;
+  /**
+   * Name of the environment variable that holds the bot token; the token itself is never
+   * written in the config.
+   * @default {"DISCORD_TOKEN"}
+   */
+  token_env?: string;
+}
+
+/** An output the Gaib toolchain exports from a state. */
+export interface OutputConfig {
+  /** What the output is for. */
+  description?: string;
+  /** Whether the value is secret: masked in every display. */
+  sensitive?: boolean;
+  /** The value, or an expression the toolchain evaluates. */
+  value?: unknown;
+}
+
+/** A whole `gaib.yaml`. */
+export interface GaibConfig {
+  /** Config format version: `"1"`. */
+  version: "1";
+  /** Where the state lives. */
+  backend?: BackendConfig;
+  /** Discord bot settings. */
+  discord?: DiscordConfig;
+  /** Outputs by name. */
+  outputs?: Record<string, OutputConfig>;
+}

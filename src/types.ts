@@ -1,0 +1,214 @@
+/**
+ * The shapes shared by every backend: Terraform state format v4, lock info, and the
+ * {@linkcode StateBackend} interface.
+ *
+ * @module
+ */
+
+/**
+ * One object of a resource instance: the current object (no `deposed` key) or a deposed one.
+ *
+ * Fields this library does not model (newer Terraform and OpenTofu add some, such as
+ * `identity`) are kept on round trips through the index signature.
+ */
+export interface StateResourceInstance {
+  /** `count` index (number) or `for_each` key (string); absent for a single instance. */
+  index_key?: number | string;
+  /** `"tainted"` when the object must be replaced on the next apply. */
+  status?: string;
+  /** Eight hex characters naming a deposed object (create_before_destroy). */
+  deposed?: string;
+  /** Version of the provider schema that wrote `attributes`. */
+  schema_version?: number;
+  /** The object's attributes as JSON (structural form, Terraform 0.12+). */
+  attributes?: Record<string, unknown>;
+  /** The object's attributes in the legacy flatmap form (Terraform 0.11 providers). */
+  attributes_flat?: Record<string, string>;
+  /** Paths of attributes marked sensitive. */
+  sensitive_attributes?: unknown[];
+  /** Provider-private data, base64-encoded. */
+  private?: string;
+  /** Addresses of the resources this object depends on. */
+  dependencies?: string[];
+  /** Whether the object is replaced create-before-destroy. */
+  create_before_destroy?: boolean;
+  /** Per-instance provider address (OpenTofu 1.9+ provider `for_each`). */
+  provider?: string;
+  /** Any field this library does not model, kept as read. */
+  [field: string]: unknown;
+}
+
+/** One resource block of a v4 state: all instances of one resource in one module instance. */
+export interface StateResource {
+  /** Module instance address such as `module.app["web"]`; absent for the root module. */
+  module?: string;
+  /** `"managed"` for resources, `"data"` for data sources. */
+  mode: "managed" | "data";
+  /** Resource type, such as `discord_channel`. */
+  type: string;
+  /** Resource name in its module. */
+  name: string;
+  /** Legacy `each` hint (`"list"` or `"map"`); current writers omit it. */
+  each?: string;
+  /** Provider configuration address, such as `provider["registry.terraform.io/x/discord"]`. */
+  provider?: string;
+  /** The resource's instances. */
+  instances: StateResourceInstance[];
+  /** Any field this library does not model, kept as read. */
+  [field: string]: unknown;
+}
+
+/** A root module output value. */
+export interface StateOutput {
+  /** The value, as JSON. */
+  value: unknown;
+  /** The value's type in Terraform's type syntax, as JSON. */
+  type: unknown;
+  /** Whether the output is marked sensitive. */
+  sensitive?: boolean;
+  /** Any field this library does not model, kept as read. */
+  [field: string]: unknown;
+}
+
+/**
+ * Terraform/OpenTofu state, format version 4.
+ *
+ * Objects returned by this library keep every field of the file they were read from, so
+ * writing an unchanged state back loses nothing. Numbers that a JavaScript number cannot hold
+ * exactly (integers beyond 2^53, long decimals) are kept as `JSON.rawJSON` values.
+ */
+export interface GaibState {
+  /** Format version: always 4. */
+  version: 4;
+  /** Version of the Terraform (or OpenTofu, or gaib-state) that wrote the state. */
+  terraform_version?: string;
+  /** Increases with every change of the state; guards against lost updates. */
+  serial: number;
+  /** UUID naming the history this state belongs to; never changes once set. */
+  lineage: string;
+  /** Root module outputs by name. */
+  outputs?: Record<string, StateOutput>;
+  /** Resources of every module. */
+  resources?: StateResource[];
+  /** Results of `check` blocks and conditions (Terraform 1.5+); `null` when none. */
+  check_results?: unknown[] | null;
+  /** Any field this library does not model, kept as read. */
+  [field: string]: unknown;
+}
+
+/**
+ * Information about a lock, with exactly Terraform's fields, so its JSON is interchangeable
+ * with the lock info Terraform writes and reads.
+ */
+export interface LockInfo {
+  /** Unique lock ID (a UUID); needed to unlock. */
+  ID: string;
+  /** The operation that took the lock, such as `"apply"` or `"state push"`. */
+  Operation: string;
+  /** Free-form extra information. */
+  Info: string;
+  /** Who holds the lock (`user@host`), for people to read: never used to judge liveness. */
+  Who: string;
+  /** Version of the tool that took the lock. */
+  Version: string;
+  /** When the lock was taken, RFC 3339 in UTC. */
+  Created: string;
+  /** The locked state's path or key. */
+  Path: string;
+}
+
+/** What {@linkcode StateBackend.lock} returns. */
+export interface LockResult {
+  /** The lock ID: pass it to `setState`, `unlock` and `forceUnlock`. */
+  lockId: string;
+  /** The lock info as stored. */
+  lockInfo: LockInfo;
+}
+
+/** Options for {@linkcode StateBackend.lock}. */
+export interface LockOptions {
+  /**
+   * Who takes the lock, shown to anyone the lock blocks.
+   * @default {"<user>@<hostname>"}
+   */
+  who?: string;
+  /**
+   * The operation the lock is for.
+   * @default {"lock"}
+   */
+  operation?: string;
+  /**
+   * Free-form information stored with the lock.
+   * @default {""}
+   */
+  info?: string;
+  /**
+   * How long to wait for a busy lock, retrying with backoff, before failing with
+   * `StateLockError`. `0` fails at once, like Terraform's default `-lock-timeout=0s`.
+   * @default {0}
+   */
+  timeoutMs?: number;
+  /** Aborts the wait for a busy lock. */
+  signal?: AbortSignal;
+  /**
+   * Take a lock that is not tied to the calling process: it outlives the process and is never
+   * taken over automatically, only released by `unlock`/`forceUnlock`, or after `ttlMs`.
+   * For pipelines that lock in one step and unlock in a later one.
+   * @default {false}
+   */
+  detached?: boolean;
+  /**
+   * For a detached lock: after this many milliseconds the lock counts as expired and may be
+   * taken over. Without it a detached lock never expires.
+   * @default {undefined}
+   */
+  ttlMs?: number;
+}
+
+/** Options for {@linkcode StateBackend.setState}. */
+export interface SetStateOptions {
+  /**
+   * ID of the lock the caller holds. Required while the workspace is locked.
+   * @default {undefined}
+   */
+  lockId?: string;
+  /**
+   * Skip the lineage and serial checks, as `terraform state push -force` does. The lock is
+   * still checked.
+   * @default {false}
+   */
+  force?: boolean;
+}
+
+/**
+ * A place that stores states by workspace and guards them with locks.
+ *
+ * Every implementation enforces the same rules: a write must keep the stored lineage and
+ * raise the serial (unless `force`), and while a workspace is locked only the lock's holder
+ * may write.
+ */
+export interface StateBackend {
+  /**
+   * Reads a workspace's state.
+   * @returns the state, or `null` when the workspace has no state yet.
+   */
+  getState(workspace: string): Promise<GaibState | null>;
+  /** Writes a workspace's state after checking lineage, serial and lock. */
+  setState(workspace: string, state: GaibState, options?: SetStateOptions): Promise<void>;
+  /** Deletes a workspace and its state. `default` cannot be deleted. */
+  deleteState(workspace: string): Promise<void>;
+  /** Lists workspaces, always including `default`, sorted. */
+  listWorkspaces(): Promise<string[]>;
+  /** Locks a workspace. */
+  lock(workspace: string, options?: LockOptions): Promise<LockResult>;
+  /** Releases a lock; fails when `lockId` is not the current lock's ID. */
+  unlock(workspace: string, lockId: string): Promise<void>;
+  /** Releases a lock whatever its holder, given its ID (to clear a stuck lock). */
+  forceUnlock(workspace: string, lockId: string): Promise<void>;
+  /** Reads the current lock of a workspace, or `null` when it is not locked. */
+  getLockInfo(workspace: string): Promise<LockInfo | null>;
+  /** Whether the backend's storage is reachable and set up. */
+  isConfigured(): Promise<boolean>;
+  /** Releases the backend's resources (clients, timers, held locks' renewals). */
+  close(): Promise<void>;
+}
