@@ -1,0 +1,73 @@
+/**
+ * The lost-update rules every backend applies before a write: same lineage, and a serial
+ * newer than the stored one (or equal with identical content).
+ *
+ * @module
+ */
+
+import { StateLineageError, StateSerialError } from "./errors.ts";
+import { parseStateBytes, serializeState } from "./state.ts";
+import type { GaibState } from "./types.ts";
+
+/** The stored state's identity, as far as the rules need it. */
+export interface StoredIdentity {
+  lineage: string;
+  serial: number;
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/**
+ * Checks a write of `next` over `stored`.
+ *
+ * @param readStored reads the stored bytes; called only when the serials are equal
+ * @returns `true` when `next` has the stored serial and the same content (nothing to write)
+ * @throws {StateLineageError} when the lineages differ
+ * @throws {StateSerialError} when the write would lose an update
+ */
+export async function checkWrite(
+  workspace: string,
+  stored: StoredIdentity,
+  next: GaibState,
+  nextText: string,
+  readStored: () => Promise<Uint8Array>,
+): Promise<boolean> {
+  const where = `Cannot write the state of workspace "${workspace}"`;
+  if (stored.lineage !== "" && next.lineage !== stored.lineage) {
+    throw new StateLineageError(
+      `${where}: its lineage "${next.lineage}" differs from the stored state's lineage ` +
+        `"${stored.lineage}", so it is the history of other infrastructure. Check the workspace ` +
+        `and the file; to replace the stored state anyway, write with force ` +
+        `("gaib-state state push --force").`,
+      stored.lineage,
+      next.lineage,
+    );
+  }
+  if (next.serial > stored.serial) return false;
+  if (next.serial === stored.serial) {
+    const storedBytes = await readStored();
+    const nextBytes = new TextEncoder().encode(nextText);
+    if (sameBytes(storedBytes, nextBytes)) return true;
+    // Same content written in another layout (Terraform's escaping, key order) is no change.
+    const parsed = parseStateBytes(storedBytes, "stored state");
+    if (parsed && serializeState(parsed) === nextText) return true;
+    throw new StateSerialError(
+      `${where}: its serial ${next.serial} equals the stored state's, but the content ` +
+        "differs, so the state changed since it was read. Read the state again, apply the " +
+        "change to it and write it with a higher serial.",
+      stored.serial,
+      next.serial,
+    );
+  }
+  throw new StateSerialError(
+    `${where}: its serial ${next.serial} is older than the stored state's ${stored.serial}; ` +
+      "writing it would lose updates made since. Read the state again and apply the change to " +
+      'it; to overwrite anyway, write with force ("gaib-state state push --force").',
+    stored.serial,
+    next.serial,
+  );
+}

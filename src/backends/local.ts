@@ -1,0 +1,573 @@
+/**
+ * The embedded local backend: states as files under a state root (`.gaib` by default), with
+ * atomic, durable writes and process-safe locks.
+ *
+ * @module
+ */
+
+import { checkWrite } from "../_write_rules.ts";
+import { readStateHeader } from "../_state_header.ts";
+import { BackendError, StateLockError } from "../errors.ts";
+import {
+  closedError,
+  describeHolder,
+  lockBusyError,
+  newLockInfo,
+  pickLockInfo,
+  retryLock,
+} from "../lock.ts";
+import { assertValidState, parseStateBytes, serializeState } from "../state.ts";
+import type {
+  GaibState,
+  LockInfo,
+  LockOptions,
+  LockResult,
+  SetStateOptions,
+  StateBackend,
+} from "../types.ts";
+import { DEFAULT_WORKSPACE, validateWorkspaceName } from "../workspace.ts";
+import {
+  createTempFile,
+  discardTempFile,
+  fsyncDir,
+  readIfExists,
+  removeOrphanTemps,
+  type TempFile,
+  withGuard,
+} from "./_fs.ts";
+import {
+  decodeLockRecord,
+  encodeLockRecord,
+  judgeLock,
+  LOCK_FILE,
+  type LockRecord,
+  newLockRecord,
+} from "./_local_lock.ts";
+
+const STATE_FILE = "terraform.tfstate";
+const BACKUP_FILE = "terraform.tfstate.backup";
+
+/** Options for {@linkcode LocalBackend}. */
+export interface LocalBackendOptions {
+  /**
+   * The state root; workspaces live in `<path>/workspaces/<name>/terraform.tfstate`.
+   * @default {".gaib"}
+   */
+  path?: string;
+  /**
+   * Lease of a process-bound lock, renewed every third of it while the holder lives. Only
+   * processes on other machines (sharing the directory) rely on it; on the same machine a
+   * dead holder is detected at once.
+   * @default {30000}
+   */
+  leaseMs?: number;
+}
+
+/** A lock this backend instance holds. */
+interface HeldLock {
+  id: string;
+  record: LockRecord;
+  /** Keeps the flock on the record file that shows this process alive; none when detached. */
+  file: Deno.FsFile | null;
+  timer: ReturnType<typeof setInterval> | undefined;
+}
+
+/**
+ * Stores states as files: `<root>/workspaces/<workspace>/terraform.tfstate`.
+ *
+ * - Writes go to a temp file in the same directory, are fsynced, renamed over the state and
+ *   the directory is fsynced: a crash at any instant leaves the old or the new state, never a
+ *   torn one. The previous state is kept as `terraform.tfstate.backup`. Files are created
+ *   0600 and directories 0700.
+ * - A lock is never broken while its holder lives, however long it runs, and a holder that
+ *   died (even by `kill -9`) does not block the next lock: see `_local_lock.ts`.
+ *
+ * Needs `--allow-read` and `--allow-write` of the root, `--allow-sys=hostname` and read
+ * access to `/proc/sys/kernel/random/boot_id` (to tell this machine's lock holders apart).
+ *
+ * @example Reading, changing and writing a state under the lock
+ * ```ts
+ * import { createEmptyState, LocalBackend, withLock } from "@gaib/state";
+ *
+ * const root = await Deno.makeTempDir();
+ * const backend = new LocalBackend({ path: root });
+ * await withLock(backend, "default", "docs@example", "apply", async ({ lockId }) => {
+ *   const state = (await backend.getState("default")) ?? createEmptyState();
+ *   await backend.setState("default", { ...state, serial: state.serial + 1 }, { lockId });
+ * });
+ * console.log((await backend.getState("default"))?.serial); // 1
+ * await backend.close();
+ * await Deno.remove(root, { recursive: true });
+ * ```
+ */
+export class LocalBackend implements StateBackend {
+  #root: string;
+  #leaseMs: number;
+  #held = new Map<string, HeldLock>();
+  #closed = false;
+
+  /**
+   * @param options the state root and lease
+   */
+  constructor(options: LocalBackendOptions = {}) {
+    this.#root = (options.path ?? ".gaib").replace(/\/+$/, "") || "/";
+    this.#leaseMs = options.leaseMs ?? 30_000;
+  }
+
+  /** The state root this backend reads and writes. */
+  get root(): string {
+    return this.#root;
+  }
+
+  /**
+   * Path of a workspace's state file.
+   *
+   * @param workspace the workspace
+   * @returns `<root>/workspaces/<workspace>/terraform.tfstate`
+   * @throws {BackendConfigError} when the workspace name is invalid
+   */
+  statePath(workspace: string): string {
+    return `${this.#dir(workspace)}/${STATE_FILE}`;
+  }
+
+  #dir(workspace: string): string {
+    if (this.#closed) throw closedError();
+    validateWorkspaceName(workspace);
+    return `${this.#root}/workspaces/${workspace}`;
+  }
+
+  /**
+   * Reads a workspace's state.
+   *
+   * @param workspace the workspace
+   * @returns the state, or `null` when there is none yet
+   * @throws {StateFormatError} when the stored file is not a valid state
+   */
+  async getState(workspace: string): Promise<GaibState | null> {
+    const path = this.statePath(workspace);
+    const bytes = await readIfExists(path);
+    return bytes === null ? null : parseStateBytes(bytes, `state file ${path}`);
+  }
+
+  /**
+   * Writes a workspace's state atomically and durably, keeping the previous one as backup.
+   *
+   * @param workspace the workspace
+   * @param state the new state
+   * @param options `lockId` (required while the workspace is locked) and `force`
+   * @throws {StateLockError} when the workspace is locked and `lockId` is not that lock's
+   * @throws {StateLineageError} when the lineage differs from the stored one
+   * @throws {StateSerialError} when the serial is not newer than the stored one
+   * @throws {StateFormatError} when `state` is not a valid state
+   */
+  async setState(
+    workspace: string,
+    state: GaibState,
+    options: SetStateOptions = {},
+  ): Promise<void> {
+    const dir = this.#dir(workspace);
+    assertValidState(state, "state to write");
+    const text = serializeState(state);
+    await this.#ensureDir(dir);
+    // The slow part, writing and syncing the bytes, happens outside the guard.
+    const temp = await createTempFile(dir, "state", new TextEncoder().encode(text));
+    try {
+      await withGuard(dir, async () => {
+        await this.#checkLockForWrite(workspace, dir, options.lockId);
+        const statePath = `${dir}/${STATE_FILE}`;
+        if (!options.force) {
+          // A damaged stored state fails here; `force` is the way to replace it.
+          const stored = await this.#storedIdentity(statePath);
+          if (stored) {
+            const read = () => Deno.readFile(statePath);
+            if (await checkWrite(workspace, stored, state, text, read)) return;
+          }
+        }
+        if (await exists(statePath)) await this.#backup(dir, statePath);
+        await Deno.rename(temp.path, statePath);
+        await fsyncDir(dir);
+        await removeOrphanTemps(dir);
+      });
+    } finally {
+      await discardTempFile(temp);
+    }
+  }
+
+  /** Lineage and serial of the stored state, read from its first bytes when possible. */
+  async #storedIdentity(path: string): Promise<{ lineage: string; serial: number } | null> {
+    let file: Deno.FsFile;
+    try {
+      file = await Deno.open(path, { read: true });
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return null;
+      throw error;
+    }
+    try {
+      const head = new Uint8Array(64 * 1024);
+      const n = (await file.read(head)) ?? 0;
+      if (n === 0) return null; // an empty file is "no state"
+      const header = readStateHeader(head.subarray(0, n));
+      if (header && header.version === 4) return header;
+    } finally {
+      file.close();
+    }
+    const stored = parseStateBytes(await Deno.readFile(path), `state file ${path}`);
+    return stored && { lineage: stored.lineage, serial: stored.serial };
+  }
+
+  /** Makes the current state the backup: hard link, then rename over the old backup. */
+  async #backup(dir: string, statePath: string): Promise<void> {
+    const temp = `${dir}/.tmp-backup-${crypto.randomUUID()}`;
+    try {
+      await Deno.link(statePath, temp);
+    } catch {
+      // No hard links on this file system: copy instead.
+      await Deno.copyFile(statePath, temp);
+      const file = await Deno.open(temp, { write: true });
+      try {
+        await file.syncData();
+      } finally {
+        file.close();
+      }
+    }
+    await Deno.rename(temp, `${dir}/${BACKUP_FILE}`);
+  }
+
+  async #checkLockForWrite(workspace: string, dir: string, lockId?: string): Promise<void> {
+    const record = await this.#readRecord(dir);
+    if (record === null) {
+      if (lockId === undefined) return;
+      throw new StateLockError(
+        `Cannot write the state of workspace "${workspace}": lock ${lockId} is no longer held ` +
+          "(it was released or force-unlocked). Take the lock again, read the state again and " +
+          "retry.",
+      );
+    }
+    const info = pickLockInfo(record as unknown as Record<string, unknown>);
+    if (lockId === undefined) {
+      throw new StateLockError(
+        `Cannot write the state of workspace "${workspace}": it is locked, ${
+          describeHolder(info)
+        }. Write with that lock's ID, or wait until it is released.`,
+        info,
+      );
+    }
+    if (record.ID !== lockId) {
+      throw new StateLockError(
+        `Cannot write the state of workspace "${workspace}": lock ${lockId} is not the ` +
+          `current lock, which is ${describeHolder(info)}.`,
+        info,
+      );
+    }
+  }
+
+  async #ensureDir(dir: string): Promise<void> {
+    try {
+      await Deno.stat(dir);
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+      await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+      await fsyncDir(`${this.#root}/workspaces`);
+    }
+  }
+
+  /**
+   * Deletes a workspace: its state, backup and directory.
+   *
+   * @param workspace the workspace; not `default`
+   * @throws {BackendError} for `default` or a workspace that does not exist
+   * @throws {StateLockError} when the workspace is locked
+   */
+  async deleteState(workspace: string): Promise<void> {
+    const dir = this.#dir(workspace);
+    if (workspace === DEFAULT_WORKSPACE) {
+      throw new BackendError(
+        'The "default" workspace cannot be deleted. Delete its resources instead, or remove ' +
+          "its state file by hand if you really mean to lose it.",
+      );
+    }
+    if (!(await exists(dir))) {
+      throw new BackendError(
+        `Workspace "${workspace}" does not exist. Run "gaib-state workspace list" to see ` +
+          "the workspaces.",
+      );
+    }
+    await withGuard(dir, async () => {
+      const record = await this.#readRecord(dir);
+      if (record !== null) {
+        const info = pickLockInfo(record as unknown as Record<string, unknown>);
+        throw new StateLockError(
+          `Cannot delete workspace "${workspace}": it is locked, ${describeHolder(info)}.`,
+          info,
+        );
+      }
+      await Deno.remove(dir, { recursive: true });
+      await fsyncDir(`${this.#root}/workspaces`);
+    });
+  }
+
+  /**
+   * Lists the workspaces: `default` and every workspace directory.
+   *
+   * @returns sorted names
+   */
+  async listWorkspaces(): Promise<string[]> {
+    if (this.#closed) throw closedError();
+    const names = new Set([DEFAULT_WORKSPACE]);
+    try {
+      for await (const entry of Deno.readDir(`${this.#root}/workspaces`)) {
+        if (!entry.isDirectory) continue;
+        try {
+          names.add(validateWorkspaceName(entry.name));
+        } catch {
+          // not a workspace this library could have created
+        }
+      }
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    }
+    return [...names].sort();
+  }
+
+  /**
+   * Locks a workspace.
+   *
+   * @param workspace the workspace (created if needed)
+   * @param options who, why, how long to wait, detached locks
+   * @returns the lock ID and info
+   * @throws {StateLockError} when another live holder has it (after `timeoutMs`)
+   */
+  async lock(workspace: string, options: LockOptions = {}): Promise<LockResult> {
+    const dir = this.#dir(workspace);
+    if (options.ttlMs !== undefined && !options.detached) {
+      throw new BackendError("ttlMs applies to detached locks only; set detached: true.");
+    }
+    return await retryLock(() => this.#tryLock(workspace, dir, options), options);
+  }
+
+  async #tryLock(workspace: string, dir: string, options: LockOptions): Promise<LockResult> {
+    const detached = options.detached === true;
+    const info = newLockInfo(`${dir}/${STATE_FILE}`, options);
+    const record = newLockRecord(info, {
+      detached,
+      ttlMs: options.ttlMs,
+      leaseMs: this.#leaseMs,
+    });
+    const recordPath = `${dir}/${LOCK_FILE}`;
+    await this.#ensureDir(dir);
+    const temp = await createTempFile(dir, "lock", encodeLockRecord(record));
+    let kept = false;
+    try {
+      await withGuard(dir, async () => {
+        try {
+          // Exclusive creation: the link fails if any lock record exists.
+          await Deno.link(temp.path, recordPath);
+        } catch (error) {
+          if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
+          const current = await this.#readRecord(dir);
+          if (current !== null) {
+            const verdict = await judgeLock(current, recordPath);
+            if (!verdict.stale) {
+              throw lockBusyError(
+                workspace,
+                pickLockInfo(current as unknown as Record<string, unknown>),
+                verdict.reason,
+              );
+            }
+          }
+          // The holder is gone: replace its record in one atomic step (the guard keeps
+          // every other contender out until this is done).
+          await Deno.rename(temp.path, recordPath);
+        }
+        await fsyncDir(dir);
+      });
+      if (!detached) {
+        this.#hold(dir, info.ID, record, temp);
+        kept = true;
+      }
+      return { lockId: info.ID, lockInfo: info };
+    } finally {
+      if (!kept) temp.file.close();
+      // After a link the temp name is a second name of the record: drop it.
+      await Deno.remove(temp.path).catch(() => {});
+    }
+  }
+
+  /** Keeps a process-bound lock's flock open and renews its lease. */
+  #hold(dir: string, id: string, record: LockRecord, temp: TempFile): void {
+    const held: HeldLock = { id, record, file: temp.file, timer: undefined };
+    this.#held.set(dir, held);
+    const renew = async () => {
+      try {
+        await this.#renew(dir, held);
+      } catch {
+        // Renewal is retried at the next tick; the lease covers two missed renewals.
+      }
+    };
+    const timer = setInterval(renew, Math.max(100, Math.floor(this.#leaseMs / 3)));
+    Deno.unrefTimer(timer);
+    held.timer = timer;
+  }
+
+  async #renew(dir: string, held: HeldLock): Promise<void> {
+    await withGuard(dir, async () => {
+      const current = await this.#readRecord(dir);
+      if (current === null || current.ID !== held.id) {
+        // Released or force-unlocked by someone else: stop renewing.
+        this.#release(dir, held);
+        return;
+      }
+      const holder = {
+        ...current.Holder!,
+        expires: new Date(Date.now() + this.#leaseMs).toISOString(),
+      };
+      const record = { ...held.record, Holder: holder };
+      const temp = await createTempFile(dir, "lock", encodeLockRecord(record));
+      try {
+        await Deno.rename(temp.path, `${dir}/${LOCK_FILE}`);
+      } catch (error) {
+        await discardTempFile(temp);
+        throw error;
+      }
+      held.file?.close();
+      held.file = temp.file;
+      held.record = record;
+    });
+  }
+
+  #release(dir: string, held: HeldLock): void {
+    clearInterval(held.timer);
+    try {
+      held.file?.close();
+    } catch {
+      // already closed
+    }
+    held.file = null;
+    if (this.#held.get(dir) === held) this.#held.delete(dir);
+  }
+
+  async #readRecord(dir: string): Promise<LockRecord | null> {
+    const bytes = await readIfExists(`${dir}/${LOCK_FILE}`);
+    return bytes === null ? null : decodeLockRecord(bytes);
+  }
+
+  /**
+   * Releases a lock.
+   *
+   * A process-bound lock held by another live process is not released: that is what
+   * `forceUnlock` is for.
+   *
+   * @param workspace the workspace
+   * @param lockId the lock's ID
+   * @throws {StateLockError} when the workspace is not locked, the ID does not match, or the
+   *   lock belongs to another live process
+   */
+  async unlock(workspace: string, lockId: string): Promise<void> {
+    await this.#unlock(workspace, lockId, false);
+  }
+
+  /**
+   * Releases a lock whoever holds it, given its ID: the way to clear a stuck lock.
+   *
+   * @param workspace the workspace
+   * @param lockId the lock's ID, as shown by `getLockInfo` or the busy-lock error
+   * @throws {StateLockError} when the workspace is not locked or the ID does not match
+   */
+  async forceUnlock(workspace: string, lockId: string): Promise<void> {
+    await this.#unlock(workspace, lockId, true);
+  }
+
+  async #unlock(workspace: string, lockId: string, force: boolean): Promise<void> {
+    const dir = this.#dir(workspace);
+    if (!(await exists(dir))) throw notLocked(workspace, lockId);
+    await withGuard(dir, async () => {
+      const record = await this.#readRecord(dir);
+      if (record === null) throw notLocked(workspace, lockId);
+      const info = pickLockInfo(record as unknown as Record<string, unknown>);
+      if (record.ID !== lockId) {
+        throw new StateLockError(
+          `Cannot unlock workspace "${workspace}": lock ID "${lockId}" does not match the ` +
+            `current lock, which is ${describeHolder(info)}.`,
+          info,
+        );
+      }
+      const held = this.#held.get(dir);
+      const mine = held?.id === lockId;
+      if (!force && !mine && record.Holder && !record.Holder.detached) {
+        const verdict = await judgeLock(record, `${dir}/${LOCK_FILE}`);
+        if (!verdict.stale) {
+          throw new StateLockError(
+            `Cannot unlock workspace "${workspace}": the lock belongs to another process that ` +
+              `is still running (${describeHolder(info)}). ${verdict.reason} If you are sure ` +
+              `it must go, run "gaib-state force-unlock ${lockId}".`,
+            info,
+          );
+        }
+      }
+      await Deno.remove(`${dir}/${LOCK_FILE}`);
+      await fsyncDir(dir);
+      if (held && mine) this.#release(dir, held);
+    });
+  }
+
+  /**
+   * Reads the current lock of a workspace.
+   *
+   * @param workspace the workspace
+   * @returns the lock info (exactly Terraform's fields), or `null` when not locked
+   */
+  async getLockInfo(workspace: string): Promise<LockInfo | null> {
+    const record = await this.#readRecord(this.#dir(workspace));
+    return record && pickLockInfo(record as unknown as Record<string, unknown>);
+  }
+
+  /**
+   * Whether the state root exists as a directory.
+   *
+   * @returns `true` when the root exists
+   */
+  async isConfigured(): Promise<boolean> {
+    try {
+      return (await Deno.stat(this.#root)).isDirectory;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Releases every lock this backend still holds and stops their renewals. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    for (const [dir, held] of [...this.#held]) {
+      await withGuard(dir, async () => {
+        const record = await this.#readRecord(dir);
+        if (record?.ID === held.id) {
+          await Deno.remove(`${dir}/${LOCK_FILE}`);
+          await fsyncDir(dir);
+        }
+      }).catch(() => {});
+      this.#release(dir, held);
+    }
+    this.#closed = true;
+  }
+
+  /** Same as {@linkcode LocalBackend.close}, for `await using`. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
+
+function notLocked(workspace: string, lockId: string): StateLockError {
+  return new StateLockError(
+    `Cannot unlock workspace "${workspace}" with lock ID "${lockId}": it is not locked.`,
+  );
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return false;
+    throw error;
+  }
+}

@@ -1,0 +1,258 @@
+/**
+ * Lock helpers shared by every backend: lock IDs and info, the busy-lock message, waiting
+ * with backoff, and `withLock` / `withBackend`.
+ *
+ * @module
+ */
+
+import { BackendError, StateLockError } from "./errors.ts";
+import type { LockInfo, LockOptions, LockResult, StateBackend } from "./types.ts";
+import { VERSION } from "./version.ts";
+
+/**
+ * Generates a lock ID: a random UUID, as Terraform uses.
+ *
+ * @returns a new lock ID
+ *
+ * @example
+ * ```ts
+ * import { generateLockId } from "@gaib/state";
+ * console.log(/^[0-9a-f-]{36}$/.test(generateLockId())); // true
+ * ```
+ */
+export function generateLockId(): string {
+  return crypto.randomUUID();
+}
+
+function tryEnv(name: string): string | undefined {
+  try {
+    return Deno.env.get(name);
+  } catch {
+    return undefined; // no --allow-env for it
+  }
+}
+
+/** `user@host` of this process, as Terraform fills `Who`; parts it may not read are left out. */
+export function defaultWho(): string {
+  const user = tryEnv("USER") ?? tryEnv("USERNAME") ?? tryEnv("LOGNAME") ?? "unknown";
+  let host = "unknown";
+  try {
+    host = Deno.hostname();
+  } catch {
+    // no --allow-sys=hostname
+  }
+  return `${user}@${host}`;
+}
+
+/** Builds the lock info for a new lock on `path`. */
+export function newLockInfo(path: string, options: LockOptions = {}): LockInfo {
+  return {
+    ID: generateLockId(),
+    Operation: options.operation ?? "lock",
+    Info: options.info ?? "",
+    Who: options.who ?? defaultWho(),
+    Version: VERSION,
+    Created: new Date().toISOString(),
+    Path: path,
+  };
+}
+
+/** Picks exactly Terraform's seven fields from a stored lock record. */
+export function pickLockInfo(record: Record<string, unknown>): LockInfo {
+  const text = (key: string): string => {
+    const value = record[key];
+    return typeof value === "string" ? value : value === undefined ? "" : String(value);
+  };
+  return {
+    ID: text("ID"),
+    Operation: text("Operation"),
+    Info: text("Info"),
+    Who: text("Who"),
+    Version: text("Version"),
+    Created: text("Created"),
+    Path: text("Path"),
+  };
+}
+
+/** `held by alice@ci (apply, since 2026-..., lock ID ...)` */
+export function describeHolder(info: LockInfo): string {
+  const operation = info.Operation ? `${info.Operation}, ` : "";
+  return `held by ${info.Who || "an unknown holder"} (${operation}since ${
+    info.Created || "an unknown time"
+  }, lock ID ${info.ID})`;
+}
+
+/** The error for a workspace that another holder has locked. */
+export function lockBusyError(
+  workspace: string,
+  info: LockInfo,
+  extra = "",
+  options?: ErrorOptions,
+): StateLockError {
+  return new StateLockError(
+    `Cannot lock workspace "${workspace}": ${describeHolder(info)}.${extra ? " " + extra : ""} ` +
+      `If that holder is gone, run "gaib-state force-unlock ${info.ID}` +
+      `${workspace === "default" ? "" : ` -w ${workspace}`}".`,
+    info,
+    options,
+  );
+}
+
+/**
+ * Calls `attempt` until it succeeds, retrying on `StateLockError` with backoff until
+ * `timeoutMs` has passed or `signal` aborts; then throws the last `StateLockError`.
+ */
+export async function retryLock(
+  attempt: () => Promise<LockResult>,
+  options: LockOptions = {},
+): Promise<LockResult> {
+  const deadline = Date.now() + Math.max(0, options.timeoutMs ?? 0);
+  let delay = 50;
+  for (;;) {
+    options.signal?.throwIfAborted();
+    try {
+      return await attempt();
+    } catch (error) {
+      if (!(error instanceof StateLockError) || error.lockInfo === null) throw error;
+      const left = deadline - Date.now();
+      if (left <= 0) throw error;
+      await sleep(Math.min(left, delay * (0.5 + Math.random())), options.signal, error);
+      delay = Math.min(delay * 2, 1000);
+    }
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal | undefined, last: StateLockError): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(
+        new StateLockError(`Stopped waiting for the lock: ${last.message}`, last.lockInfo, {
+          cause: signal?.reason,
+        }),
+      );
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    if (signal?.aborted) onAbort();
+    else signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
+/** Options for {@linkcode withLock}. */
+export interface WithLockOptions {
+  /**
+   * Free-form information stored with the lock.
+   * @default {""}
+   */
+  info?: string;
+  /**
+   * How long to wait for a busy lock before failing.
+   * @default {0}
+   */
+  timeoutMs?: number;
+  /** Aborts the wait for a busy lock. */
+  signal?: AbortSignal;
+}
+
+/**
+ * Runs `fn` while holding a workspace's lock, and always releases the lock afterwards, even
+ * when `fn` throws.
+ *
+ * When releasing fails, the error names the lock ID so it can be cleared with
+ * `gaib-state force-unlock`; when `fn` failed too, that error is the `cause`.
+ *
+ * @param backend the backend
+ * @param workspace the workspace to lock
+ * @param who who takes the lock (`user@host` when empty)
+ * @param operation what the lock is for, such as `"apply"`
+ * @param fn the work to do; receives the lock ID to pass to `setState`
+ * @param options `info`, `timeoutMs`, `signal`
+ * @returns what `fn` returns
+ * @throws {StateLockError} when the lock is busy or cannot be released
+ *
+ * @example Incrementing a value under the lock
+ * ```ts ignore
+ * import { LocalBackend, withLock } from "@gaib/state";
+ *
+ * const backend = new LocalBackend({ path: ".gaib" });
+ * await withLock(backend, "default", "", "apply", async ({ lockId }) => {
+ *   const state = await backend.getState("default");
+ *   if (state) await backend.setState("default", { ...state, serial: state.serial + 1 }, { lockId });
+ * });
+ * ```
+ */
+export async function withLock<T>(
+  backend: StateBackend,
+  workspace: string,
+  who: string,
+  operation: string,
+  fn: (lock: { lockId: string }) => T | Promise<T>,
+  options: WithLockOptions = {},
+): Promise<T> {
+  const { lockId } = await backend.lock(workspace, {
+    who: who || undefined,
+    operation,
+    info: options.info,
+    timeoutMs: options.timeoutMs,
+    signal: options.signal,
+  });
+  let failed = false;
+  let failure: unknown;
+  try {
+    return await fn({ lockId });
+  } catch (error) {
+    failed = true;
+    failure = error;
+    throw error;
+  } finally {
+    try {
+      await backend.unlock(workspace, lockId);
+    } catch (unlockError) {
+      const during = failed
+        ? ` (after the work failed: ${failure instanceof Error ? failure.message : failure})`
+        : "";
+      // Throwing from finally replaces the work's error, which stays reachable as `cause`.
+      // deno-lint-ignore no-unsafe-finally
+      throw new StateLockError(
+        `Failed to release lock ${lockId} on workspace "${workspace}"${during}: ` +
+          `${unlockError instanceof Error ? unlockError.message : unlockError}. ` +
+          `Run "gaib-state force-unlock ${lockId}" once nothing uses it.`,
+        null,
+        { cause: failed ? failure : unlockError },
+      );
+    }
+  }
+}
+
+/**
+ * Runs `fn` with a backend and always closes the backend afterwards.
+ *
+ * @param backend the backend
+ * @param fn the work to do
+ * @returns what `fn` returns
+ *
+ * @example
+ * ```ts ignore
+ * import { BackendFactory, withBackend } from "@gaib/state";
+ *
+ * const names = await withBackend(await BackendFactory.auto(), (b) => b.listWorkspaces());
+ * ```
+ */
+export async function withBackend<B extends StateBackend, T>(
+  backend: B,
+  fn: (backend: B) => T | Promise<T>,
+): Promise<T> {
+  try {
+    return await fn(backend);
+  } finally {
+    await backend.close();
+  }
+}
+
+/** Thrown for an operation on a closed backend. */
+export function closedError(): BackendError {
+  return new BackendError("The backend is closed; create a new one to keep working.");
+}

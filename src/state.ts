@@ -1,0 +1,184 @@
+/**
+ * Terraform state format v4: create, parse, check and serialize states.
+ *
+ * @module
+ */
+
+import { parseJsonLossless } from "./_json.ts";
+import { validateState } from "./_state_rules.ts";
+import { StateFormatError } from "./errors.ts";
+import type { GaibState } from "./types.ts";
+
+/**
+ * The `terraform_version` written into new states. Terraform refuses states written by a
+ * newer version than itself, so new states claim the oldest release of the stable v4 line:
+ * every Terraform 1.x and OpenTofu reads them.
+ */
+export const NEW_STATE_TERRAFORM_VERSION = "1.0.0";
+
+/**
+ * Generates a new lineage: a random UUID (version 4).
+ *
+ * @returns a lineage such as `"0e1c62f4-1b0e-4c55-9e55-1a2f3c4d5e6f"`
+ *
+ * @example
+ * ```ts
+ * import { generateLineage } from "@gaib/state";
+ * console.log(generateLineage().length); // 36
+ * ```
+ */
+export function generateLineage(): string {
+  return crypto.randomUUID();
+}
+
+/**
+ * Creates a valid, empty v4 state with a fresh lineage and serial 0.
+ *
+ * @returns the new state
+ *
+ * @example
+ * ```ts
+ * import { createEmptyState } from "@gaib/state";
+ * const state = createEmptyState();
+ * console.log(state.version, state.serial, state.resources); // 4 0 []
+ * ```
+ */
+export function createEmptyState(): GaibState {
+  return {
+    version: 4,
+    terraform_version: NEW_STATE_TERRAFORM_VERSION,
+    serial: 0,
+    lineage: generateLineage(),
+    outputs: {},
+    resources: [],
+    check_results: null,
+  };
+}
+
+/**
+ * Parses the text of a state file.
+ *
+ * Accepts what Terraform and OpenTofu accept for format version 4 and keeps every field,
+ * including ones this library does not model. Legacy formats 1 to 3 are refused with a hint
+ * to upgrade them with Terraform 0.12 or later.
+ *
+ * @param text the file's content
+ * @param source names the state in error messages
+ * @returns the state, or `null` for an empty file ("no state yet")
+ * @throws {StateFormatError} naming what is wrong and where
+ *
+ * @example Parsing a minimal state
+ * ```ts
+ * import { parseState } from "@gaib/state";
+ * const state = parseState('{"version": 4, "serial": 3, "lineage": "abc"}');
+ * console.log(state?.serial); // 3
+ * console.log(parseState("")); // null
+ * ```
+ */
+export function parseState(text: string, source = "state"): GaibState | null {
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+  if (text.trim() === "") return null;
+  let doc: unknown;
+  try {
+    doc = parseJsonLossless(text);
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new StateFormatError(
+      `Invalid ${source}: it is not valid JSON (${reason}). ` +
+        "If the file was cut short, restore it from its backup (terraform.tfstate.backup).",
+      { cause: error },
+    );
+  }
+  return validateState(doc, source);
+}
+
+/**
+ * Decodes and parses the bytes of a state file.
+ *
+ * @param bytes the file's content
+ * @param source names the state in error messages
+ * @returns the state, or `null` for an empty file
+ * @throws {StateFormatError} when the bytes are not UTF-8 or not a valid state
+ */
+export function parseStateBytes(bytes: Uint8Array, source = "state"): GaibState | null {
+  let text: string;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch (error) {
+    throw new StateFormatError(
+      `Invalid ${source}: it is not UTF-8 text, so it cannot be a JSON state file ` +
+        "(is it encrypted or compressed?).",
+      { cause: error },
+    );
+  }
+  return parseState(text, source);
+}
+
+/**
+ * Checks whether a value is a valid v4 state, by the same rules as {@linkcode parseState}.
+ *
+ * @param value any value
+ * @returns whether the value is a valid state
+ *
+ * @example
+ * ```ts
+ * import { createEmptyState, isValidState } from "@gaib/state";
+ * console.log(isValidState(createEmptyState())); // true
+ * console.log(isValidState({ version: 3 })); // false
+ * ```
+ */
+export function isValidState(value: unknown): value is GaibState {
+  try {
+    assertValidState(value);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Throws a {@linkcode StateFormatError} saying what is wrong when `value` is not a valid
+ * state.
+ *
+ * @param value the value to check
+ * @param source names the state in the message
+ * @throws {StateFormatError} when the value is not a valid v4 state
+ */
+export function assertValidState(value: unknown, source = "state"): asserts value is GaibState {
+  const copy = typeof value === "object" && value !== null && !Array.isArray(value)
+    ? { ...value }
+    : value;
+  validateState(copy, source);
+  const doc = value as Record<string, unknown>;
+  if (!("serial" in doc) || !("lineage" in doc)) {
+    throw new StateFormatError(`Invalid ${source}: it needs a "serial" and a "lineage".`);
+  }
+}
+
+const HEADER_KEYS = ["version", "terraform_version", "serial", "lineage"];
+
+/**
+ * Serializes a state in Terraform's layout: JSON indented by two spaces with a trailing
+ * newline, `version`, `terraform_version`, `serial` and `lineage` first.
+ *
+ * @param state the state
+ * @returns the file content
+ *
+ * @example
+ * ```ts
+ * import { createEmptyState, serializeState } from "@gaib/state";
+ * const text = serializeState(createEmptyState());
+ * console.log(text.startsWith('{\n  "version": 4,')); // true
+ * ```
+ */
+export function serializeState(state: GaibState): string {
+  let ordered: Record<string, unknown> = state;
+  const keys = Object.keys(state);
+  const header = HEADER_KEYS.filter((key) => key in state);
+  if (header.some((key, i) => keys[i] !== key)) {
+    ordered = {};
+    for (const key of HEADER_KEYS) if (key in state) ordered[key] = state[key];
+    for (const key of keys) if (!(key in ordered)) ordered[key] = state[key];
+  }
+  return JSON.stringify(ordered, null, 2) + "\n";
+}

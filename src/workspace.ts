@@ -1,0 +1,143 @@
+/**
+ * Workspace names and the selected workspace.
+ *
+ * @module
+ */
+
+import { BackendConfigError } from "./errors.ts";
+
+/** The workspace that always exists. */
+export const DEFAULT_WORKSPACE = "default";
+
+/** Longest workspace name accepted. */
+export const MAX_WORKSPACE_NAME = 90;
+
+// Terraform accepts a name only when it equals its URL path-escaped form (Go's
+// url.PathEscape): these are the characters PathEscape leaves as they are.
+const PATH_SAFE = /^[A-Za-z0-9\-._~$&+,:;=@]+$/;
+
+/**
+ * Checks a workspace name: Terraform's rule (the name must equal its URL path-escaped form),
+ * not empty, not `.` or `..`, at most 90 characters.
+ *
+ * @param name the name to check
+ * @returns the name
+ * @throws {BackendConfigError} saying what is wrong and what names are allowed
+ *
+ * @example
+ * ```ts
+ * import { validateWorkspaceName } from "@gaib/state";
+ * validateWorkspaceName("staging"); // fine
+ * try {
+ *   validateWorkspaceName("../etc");
+ * } catch (error) {
+ *   console.log((error as Error).name); // BackendConfigError
+ * }
+ * ```
+ */
+export function validateWorkspaceName(name: string): string {
+  const allowed = "Use letters, digits and - . _ ~ (at most 90 characters).";
+  if (typeof name !== "string" || name === "") {
+    throw new BackendConfigError(`The workspace name is empty. ${allowed}`, { path: "workspace" });
+  }
+  const shown = JSON.stringify(name.length > 100 ? name.slice(0, 100) + "…" : name);
+  if (name === "." || name === "..") {
+    throw new BackendConfigError(`The workspace name ${shown} is not allowed. ${allowed}`, {
+      path: "workspace",
+    });
+  }
+  if (name.length > MAX_WORKSPACE_NAME) {
+    throw new BackendConfigError(
+      `The workspace name ${shown} is ${name.length} characters long; the limit is ` +
+        `${MAX_WORKSPACE_NAME}.`,
+      { path: "workspace" },
+    );
+  }
+  if (!PATH_SAFE.test(name)) {
+    throw new BackendConfigError(
+      `The workspace name ${shown} contains characters that are not allowed ` +
+        `(a name must be usable unchanged in a URL path). ${allowed}`,
+      { path: "workspace" },
+    );
+  }
+  return name;
+}
+
+/** Options for {@linkcode readSelectedWorkspace}. */
+export interface SelectedWorkspaceOptions {
+  /**
+   * The environment to read `GAIB_WORKSPACE` from.
+   * @default {Deno.env}
+   */
+  env?: { get(name: string): string | undefined };
+}
+
+/**
+ * Reads the selected workspace: `GAIB_WORKSPACE` when set, else the name stored in
+ * `<root>/.current-workspace`, else `default`.
+ *
+ * Needs `--allow-read` of the root and `--allow-env=GAIB_WORKSPACE`.
+ *
+ * @param root the state root, such as `.gaib`
+ * @param options where to read the environment from
+ * @returns the workspace name
+ * @throws {BackendConfigError} when the stored or given name is invalid
+ *
+ * @example
+ * ```ts ignore
+ * import { readSelectedWorkspace } from "@gaib/state";
+ * console.log(await readSelectedWorkspace(".gaib")); // "default" on a fresh project
+ * ```
+ */
+export async function readSelectedWorkspace(
+  root: string,
+  options: SelectedWorkspaceOptions = {},
+): Promise<string> {
+  const fromEnv = (options.env ?? Deno.env).get("GAIB_WORKSPACE");
+  if (fromEnv !== undefined && fromEnv !== "") return validateWorkspaceName(fromEnv);
+  let stored: string;
+  try {
+    stored = (await Deno.readTextFile(`${root}/.current-workspace`)).trim();
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return DEFAULT_WORKSPACE;
+    throw error;
+  }
+  if (stored === "") return DEFAULT_WORKSPACE;
+  try {
+    return validateWorkspaceName(stored);
+  } catch (error) {
+    throw new BackendConfigError(
+      `${root}/.current-workspace names an invalid workspace: ${(error as Error).message} ` +
+        'Select another with "gaib-state workspace select NAME".',
+      { file: `${root}/.current-workspace`, cause: error },
+    );
+  }
+}
+
+/**
+ * Stores the selected workspace in `<root>/.current-workspace` (atomically).
+ *
+ * Needs `--allow-read` and `--allow-write` of the root.
+ *
+ * @param root the state root
+ * @param name the workspace to select
+ * @throws {BackendConfigError} when the name is invalid
+ *
+ * @example
+ * ```ts ignore
+ * import { writeSelectedWorkspace } from "@gaib/state";
+ * await writeSelectedWorkspace(".gaib", "staging");
+ * ```
+ */
+export async function writeSelectedWorkspace(root: string, name: string): Promise<void> {
+  validateWorkspaceName(name);
+  await Deno.mkdir(root, { recursive: true, mode: 0o700 });
+  const temp = `${root}/.current-workspace.tmp-${crypto.randomUUID()}`;
+  try {
+    await Deno.writeTextFile(temp, name + "\n", { mode: 0o600, createNew: true });
+    await Deno.rename(temp, `${root}/.current-workspace`);
+  } catch (error) {
+    await Deno.remove(temp).catch(() => {});
+    throw error;
+  }
+}
