@@ -1,0 +1,34 @@
+/**
+ * Temporary directories for tests, removed when the `await using` scope ends.
+ *
+ * @module
+ */
+
+/** A temp directory that removes itself on disposal. */
+export interface TempDir extends AsyncDisposable {
+  /** The directory's absolute path. */
+  readonly path: string;
+}
+
+/**
+ * Creates a temp directory, removed (recursively) when disposed.
+ *
+ * @example
+ * ```ts ignore
+ * await using dir = await tempDir();
+ * await Deno.writeTextFile(`${dir.path}/x`, "y");
+ * ```
+ */
+export async function tempDir(prefix = "gaib-test-"): Promise<TempDir> {
+  const path = await Deno.makeTempDir({ prefix });
+  return {
+    path,
+    async [Symbol.asyncDispose]() {
+      await Deno.chmod(path, 0o700).catch(() => {});
+      await Deno.remove(path, { recursive: true }).catch(() => {});
+    },
+  };
+}
+
+/** The shared fixture corpus (`../shared/fixtures/tfstate`). */
+export const FIXTURES: string = new URL("../../shared/fixtures/tfstate", import.meta.url).pathname;

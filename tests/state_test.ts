@@ -1,0 +1,244 @@
+import assert from "node:assert/strict";
+import {
+  assertValidState,
+  createEmptyState,
+  generateLineage,
+  isValidState,
+  parseState,
+  parseStateBytes,
+  serializeState,
+  StateFormatError,
+} from "../mod.ts";
+import { readStateHeader } from "../src/_state_header.ts";
+import { FIXTURES } from "./_temp.ts";
+
+type Outcome = { accept: true } | { empty: true } | { reject: string };
+
+/** Expected outcome of every fixture, after MANIFEST.md (legacy v1-v3: rejected with a hint). */
+const EXPECTED: Record<string, Outcome> = {
+  "invalid/invalid-bad-provider-address.tfstate": {
+    reject: 'invalid provider address "this is not a provider address"',
+  },
+  "invalid/invalid-deposed-key-length.tfstate": {
+    reject: 'deposed key "abc", which is not correctly formatted',
+  },
+  "invalid/invalid-duplicate-instance.tfstate": {
+    reject: "instance null_resource.a appears multiple times",
+  },
+  "invalid/invalid-missing-provider.tfstate": {
+    reject: "null_resource.a is missing a provider address",
+  },
+  "invalid/invalid-missing-version.tfstate": { reject: 'has no "version" attribute' },
+  "invalid/invalid-serial-negative.tfstate": { reject: '"serial" must be a whole number' },
+  "invalid/invalid-terraform-version-string.tfstate": {
+    reject: 'Terraform version "not-a-version", which is not a valid version string',
+  },
+  "invalid/invalid-truncated.tfstate": { reject: "not valid JSON" },
+  "invalid/invalid-version-0.tfstate": { reject: "version number of zero" },
+  "invalid/invalid-version-5-future.tfstate": {
+    reject: "format version 5, which this version of gaib-state does not support",
+  },
+  "invalid/invalid-version-string.tfstate": {
+    reject: "the version in the state is string. A positive whole number is required",
+  },
+  "invalid/rw-encrypted-opentofu-home-ops-a.tfstate": { reject: "the state is encrypted" },
+  "invalid/rw-invalid-age-encrypted.tfstate": { reject: "not valid JSON" },
+  "invalid/tofu-corrupt-not-json.tfstate": { reject: "not valid JSON" },
+  "invalid/tofu-empty-file.tfstate": { empty: true },
+  "invalid/tofu-fake-encrypted.tfstate": { reject: "the state is encrypted" },
+  "legacy/rw-v3-tf-0.12-terraformer-cloudflare.tfstate": {
+    reject: "legacy format version 3",
+  },
+  "legacy/rw-v3-tf-0.12-terraformer-iam-large.tfstate": { reject: "legacy format version 3" },
+  "legacy/tofu-backend-config-v3-backend-and-remote.tfstate": {
+    reject: "legacy format version 3",
+  },
+  "legacy/tofu-hist-v1-state-filter-complete.tfstate": { reject: "legacy format version 1" },
+  "roundtrip/v1-simple.in.tfstate": { reject: "legacy format version 1" },
+  "roundtrip/v3-bigint.in.tfstate": { reject: "legacy format version 3" },
+  "roundtrip/v3-grabbag.in.tfstate": { reject: "legacy format version 3" },
+  "roundtrip/v3-simple.in.tfstate": { reject: "legacy format version 3" },
+};
+
+async function fixtureFiles(): Promise<string[]> {
+  const files: string[] = [];
+  for await (const dir of Deno.readDir(FIXTURES)) {
+    if (!dir.isDirectory) continue;
+    for await (const file of Deno.readDir(`${FIXTURES}/${dir.name}`)) {
+      if (file.name.endsWith(".tfstate")) files.push(`${dir.name}/${file.name}`);
+    }
+  }
+  return files.sort();
+}
+
+function expectedFor(file: string): Outcome {
+  return EXPECTED[file] ?? { accept: true };
+}
+
+Deno.test("parseState gives every fixture its manifest outcome", async (t) => {
+  const files = await fixtureFiles();
+  assert.ok(files.length >= 50, `expected the whole corpus, found ${files.length} files`);
+  const manifest = await Deno.readTextFile(`${FIXTURES}/MANIFEST.md`);
+  for (const file of files) {
+    await t.step(file, async () => {
+      // Cross-check the table against the manifest row, so the two cannot drift apart.
+      const row = manifest.split("\n").find((line) => line.startsWith(`| \`${file}\``));
+      assert.ok(row, `${file} has a manifest row`);
+      const expected = expectedFor(file);
+      const manifestSaysReject =
+        /\| reject|Terraform: upgrade|legacy: Terraform|reader must reject|without encryption config|without the passphrase|not a real state/
+          .test(row!);
+      assert.equal("reject" in expected, manifestSaysReject, `table and manifest agree on ${file}`);
+
+      const text = await Deno.readTextFile(`${FIXTURES}/${file}`);
+      if ("empty" in expected) {
+        assert.equal(parseState(text, file), null);
+      } else if ("reject" in expected) {
+        assert.throws(() => parseState(text, file), (e: unknown) => {
+          assert.ok(e instanceof StateFormatError, `a StateFormatError, not ${e}`);
+          assert.ok(e.message.includes(expected.reject), `names the problem: ${e.message}`);
+          assert.ok(e.message.includes(file), "names the file");
+          return true;
+        });
+      } else {
+        const state = parseState(text, file);
+        assert.ok(state, `${file} is a state`);
+        assert.equal(state.version, 4);
+        assert.ok(isValidState(state));
+      }
+    });
+  }
+});
+
+Deno.test("parseState refuses legacy formats with the version and how to upgrade", () => {
+  for (const version of [1, 2, 3]) {
+    assert.throws(
+      () => parseState(JSON.stringify({ version, serial: 1 })),
+      (e: Error) =>
+        e instanceof StateFormatError &&
+        e.message.includes(`legacy format version ${version}`) &&
+        e.message.includes("Terraform 0.12 or later"),
+    );
+  }
+});
+
+Deno.test("parseState refuses non-integer and missing versions", () => {
+  for (const doc of ['{"version": 4.5}', '{"version": null}', '{"serial": 1}', "[]", "42"]) {
+    assert.throws(() => parseState(doc), StateFormatError, doc);
+  }
+});
+
+Deno.test("parseState returns null for empty and blank files", () => {
+  assert.equal(parseState(""), null);
+  assert.equal(parseState("  \n\t"), null);
+  assert.equal(parseStateBytes(new Uint8Array()), null);
+});
+
+Deno.test("parseStateBytes refuses bytes that are not UTF-8", () => {
+  const bytes = new Uint8Array([0x7b, 0xff, 0xfe, 0x7d]);
+  assert.throws(() => parseStateBytes(bytes, "x.tfstate"), /not UTF-8 text/);
+});
+
+Deno.test("parseState reports the line and column of a JSON syntax error", () => {
+  assert.throws(
+    () => parseState('{\n  "version": 4,\n  "serial": ,\n}'),
+    /line 3, column 13/,
+  );
+});
+
+async function losslessCheck(file: string): Promise<void> {
+  const text = await Deno.readTextFile(`${FIXTURES}/${file}`);
+  const written = serializeState(parseState(text)!);
+  const original = JSON.parse(text);
+  const again = JSON.parse(written);
+  // Zero values Go would decode for absent fields may be filled in; nothing else changes.
+  for (const key of ["serial", "lineage"]) if (!(key in original)) delete again[key];
+  assert.deepStrictEqual(again, original, `${file} round-trips without loss`);
+}
+
+Deno.test("every accepted fixture is written back without losing a field", async (t) => {
+  for (const file of await fixtureFiles()) {
+    if (!("accept" in expectedFor(file))) continue;
+    await t.step(file, () => losslessCheck(file));
+  }
+});
+
+Deno.test("v4 round-trip inputs are stored as read, without Terraform's plan-time normalisation", async () => {
+  const input = await Deno.readTextFile(`${FIXTURES}/roundtrip/v4-legacy-simple.in.tfstate`);
+  const normalised = await Deno.readTextFile(
+    `${FIXTURES}/roundtrip/v4-legacy-simple.out.tfstate`,
+  );
+  const written = serializeState(parseState(input)!);
+  assert.deepStrictEqual(JSON.parse(written), JSON.parse(input));
+  assert.notDeepStrictEqual(JSON.parse(written), JSON.parse(normalised));
+  assert.ok(written.includes('"provider": "provider.null"'), "legacy provider kept as written");
+});
+
+Deno.test("serializeState keeps numbers a double cannot hold, digit for digit", () => {
+  const text = JSON.stringify({
+    version: 4,
+    serial: 1,
+    lineage: "l",
+    outputs: {
+      big: { value: 12345678901234567890, type: "number" },
+      precise: { value: 0.1, type: "number" },
+    },
+    resources: [],
+  }).replace("12345678901234567000", "12345678901234567890")
+    .replace('"value":0.1', '"value":0.10000000000000000555');
+  const written = serializeState(parseState(text)!);
+  assert.ok(written.includes('"value": 12345678901234567890'), written);
+  assert.ok(written.includes('"value": 0.10000000000000000555'), written);
+});
+
+Deno.test("serializeState writes Terraform's layout with the header first", () => {
+  const state = parseState(
+    '{"lineage": "x", "resources": [], "serial": 2, "version": 4, "terraform_version": "1.9.0"}',
+  )!;
+  const text = serializeState(state);
+  assert.ok(
+    text.startsWith(
+      '{\n  "version": 4,\n  "terraform_version": "1.9.0",\n  "serial": 2,\n  "lineage": "x",',
+    ),
+    text,
+  );
+  assert.ok(text.endsWith("]\n}\n"));
+});
+
+Deno.test("createEmptyState gives a valid state with a fresh lineage", () => {
+  const a = createEmptyState();
+  const b = createEmptyState();
+  assert.ok(isValidState(a));
+  assert.equal(a.serial, 0);
+  assert.notEqual(a.lineage, b.lineage);
+  assert.match(
+    generateLineage(),
+    /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/,
+  );
+  assert.deepStrictEqual(parseState(serializeState(a)), a);
+});
+
+Deno.test("isValidState and assertValidState say what is wrong without changing the value", () => {
+  const state = { version: 4, serial: 1, lineage: "x", resources: [{ mode: "weird" }] };
+  const before = JSON.stringify(state);
+  assert.equal(isValidState(state), false);
+  assert.throws(() => assertValidState(state), /invalid mode "weird"/);
+  assert.equal(JSON.stringify(state), before);
+  assert.throws(() => assertValidState({ version: 4 }), /needs a "serial" and a "lineage"/);
+});
+
+Deno.test("readStateHeader reads lineage and serial from the first bytes only", () => {
+  const enc = (s: string) => new TextEncoder().encode(s);
+  assert.deepStrictEqual(
+    readStateHeader(enc(serializeState({ ...createEmptyState(), serial: 7, lineage: "L" }))),
+    { version: 4, serial: 7, lineage: "L" },
+  );
+  // A nested value before the serial: unknown, the caller parses the whole file.
+  assert.equal(readStateHeader(enc('{"version":4,"outputs":{},"serial":1,"lineage":"x"}')), null);
+  // A key seen twice: let the full parse decide.
+  assert.equal(
+    readStateHeader(enc('{"version":4,"serial":1,"serial":2,"lineage":"x","resources":[]}')),
+    null,
+  );
+  assert.equal(readStateHeader(enc("[1,2]")), null);
+});
