@@ -91,6 +91,9 @@ export {
 } from "./src/factory.ts";
 export {
   BackendSchema,
+  type ConfigSchema,
+  type ConfigSchemaIssue,
+  type ConfigSchemaResult,
   DiscordConfigSchema,
   GaibConfigSchema,
   isValidBackendConfig,

@@ -20,6 +20,8 @@ import type { LockInfo } from "./types.ts";
  */
 export class BackendError extends Error {
   /**
+   * Creates the error.
+   *
    * @param message what failed and what to do about it
    * @param options `cause`: the underlying error
    */
@@ -50,6 +52,8 @@ export class StateLockError extends BackendError {
   readonly lockInfo: LockInfo | null;
 
   /**
+   * Creates the error.
+   *
    * @param message what failed and what to do about it
    * @param lockInfo the current holder's lock info, when known
    * @param options `cause`: the underlying error
@@ -80,6 +84,8 @@ export class StateLineageError extends BackendError {
   readonly newLineage: string;
 
   /**
+   * Creates the error.
+   *
    * @param message what failed and what to do about it
    * @param storedLineage lineage of the stored state
    * @param newLineage lineage of the refused state
@@ -117,6 +123,8 @@ export class StateSerialError extends BackendError {
   readonly newSerial: number;
 
   /**
+   * Creates the error.
+   *
    * @param message what failed and what to do about it
    * @param storedSerial serial of the stored state
    * @param newSerial serial of the refused state
@@ -151,6 +159,8 @@ export class BackendConfigError extends BackendError {
   readonly path: string | undefined;
 
   /**
+   * Creates the error.
+   *
    * @param message what is wrong and how to fix it
    * @param options `file`, `path` and `cause`
    */
@@ -192,6 +202,8 @@ export interface BackendConfigErrorOptions extends ErrorOptions {
  */
 export class StateFormatError extends BackendError {
   /**
+   * Creates the error.
+   *
    * @param message what is wrong with the state and where
    * @param options `cause`: the underlying error
    */

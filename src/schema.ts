@@ -17,6 +17,32 @@ import type {
 } from "./config.ts";
 import { BackendConfigError } from "./errors.ts";
 
+/** One problem found by a {@linkcode ConfigSchema}. */
+export interface ConfigSchemaIssue {
+  /** Path of the offending field, such as `["backend", "bucket"]`. */
+  path: PropertyKey[];
+  /** What is wrong. */
+  message: string;
+  /** Zod's issue code, such as `"invalid_type"` or `"unrecognized_keys"`. */
+  code: string;
+}
+
+/** What {@linkcode ConfigSchema.safeParse} returns. */
+export type ConfigSchemaResult<T> =
+  | { success: true; data: T; error?: undefined }
+  | { success: false; data?: undefined; error: { issues: ConfigSchemaIssue[]; message: string } };
+
+/**
+ * A config schema. The exported schemas are zod schemas; this interface is the part of them
+ * gaib-state promises, so the public types do not depend on zod's version.
+ */
+export interface ConfigSchema<T> {
+  /** Checks `input`; returns the data or the issues. */
+  safeParse(input: unknown): ConfigSchemaResult<T>;
+  /** Checks `input`; returns the data or throws zod's error. */
+  parse(input: unknown): T;
+}
+
 /** A config file larger than this is refused before it is parsed. */
 export const MAX_CONFIG_BYTES = 1024 * 1024;
 const MAX_ALIASES = 100;
@@ -28,36 +54,12 @@ const noSlashEnds = (what: string) =>
     `${what} must not start or end with "/" or contain "//"`,
   );
 
-/**
- * Schema of {@linkcode LocalBackendConfig}.
- *
- * @example
- * ```ts
- * import { LocalBackendSchema } from "@gaib/state";
- * console.log(LocalBackendSchema.safeParse({ type: "local", path: ".gaib" }).success); // true
- * ```
- */
-export const LocalBackendSchema: z.ZodType<LocalBackendConfig> = z.strictObject({
+const LocalBackendSchemaZod: z.ZodType<LocalBackendConfig> = z.strictObject({
   type: z.literal("local"),
   path: z.string().min(1, "path must not be empty").optional(),
 });
 
-/**
- * Schema of {@linkcode S3BackendConfig}. A `key` with `${workspace}` maps each workspace to
- * its own object; without it Terraform's layout applies, and the key must not lie inside
- * the workspace prefix (or `default` would share an object with a workspace).
- *
- * @example
- * ```ts
- * import { S3BackendSchema } from "@gaib/state";
- * const result = S3BackendSchema.safeParse({
- *   type: "s3", bucket: "my-states", key: "servers/${workspace}/terraform.tfstate",
- *   region: "eu-west-1", dynamodb_table: "locks",
- * });
- * console.log(result.success); // true
- * ```
- */
-export const S3BackendSchema: z.ZodType<S3BackendConfig> = z.strictObject({
+const S3BackendSchemaZod: z.ZodType<S3BackendConfig> = z.strictObject({
   type: z.literal("s3"),
   bucket: z.string().regex(
     /^[a-z0-9][a-z0-9.\-_]{1,253}[a-z0-9]$/,
@@ -102,31 +104,12 @@ export const S3BackendSchema: z.ZodType<S3BackendConfig> = z.strictObject({
   }
 });
 
-/**
- * Schema of {@linkcode BackendConfig}, chosen by `type`.
- *
- * @example
- * ```ts
- * import { BackendSchema } from "@gaib/state";
- * console.log(BackendSchema.safeParse({ type: "ftp" }).success); // false
- * ```
- */
-export const BackendSchema: z.ZodType<BackendConfig> = z.discriminatedUnion("type", [
-  LocalBackendSchema as z.ZodObject<{ type: z.ZodLiteral<"local"> }>,
-  S3BackendSchema as unknown as z.ZodObject<{ type: z.ZodLiteral<"s3"> }>,
+const BackendSchemaZod: z.ZodType<BackendConfig> = z.discriminatedUnion("type", [
+  LocalBackendSchemaZod as z.ZodObject<{ type: z.ZodLiteral<"local"> }>,
+  S3BackendSchemaZod as unknown as z.ZodObject<{ type: z.ZodLiteral<"s3"> }>,
 ], { error: 'type must be "local" or "s3"' }) as unknown as z.ZodType<BackendConfig>;
 
-/**
- * Schema of {@linkcode DiscordConfig}. The bot token is never written in the config:
- * `token_env` names the environment variable that holds it.
- *
- * @example
- * ```ts
- * import { DiscordConfigSchema } from "@gaib/state";
- * console.log(DiscordConfigSchema.safeParse({ token_env: "DISCORD_BOT_TOKEN" }).success); // true
- * ```
- */
-export const DiscordConfigSchema: z.ZodType<DiscordConfig> = z.strictObject({
+const DiscordConfigSchemaZod: z.ZodType<DiscordConfig> = z.strictObject({
   guild_id: z.string().regex(/^\d{17,20}$/, "guild_id must be a Discord ID (17-20 digits)")
     .optional(),
   application_id: z.string().regex(
@@ -139,6 +122,73 @@ export const DiscordConfigSchema: z.ZodType<DiscordConfig> = z.strictObject({
   ).optional(),
 });
 
+const OutputSchemaZod: z.ZodType<OutputConfig> = z.strictObject({
+  description: z.string().optional(),
+  sensitive: z.boolean().optional(),
+  value: z.unknown().optional(),
+});
+
+const GaibConfigSchemaZod: z.ZodType<GaibConfig> = z.strictObject({
+  version: z.literal("1", 'version must be "1"'),
+  backend: BackendSchemaZod.optional(),
+  discord: DiscordConfigSchemaZod.optional(),
+  outputs: z.record(
+    z.string().regex(/^[A-Za-z_][A-Za-z0-9_-]*$/, "output names must be identifiers"),
+    OutputSchemaZod,
+  ).optional(),
+});
+
+/**
+ * Schema of {@linkcode LocalBackendConfig}.
+ *
+ * @example
+ * ```ts
+ * import { LocalBackendSchema } from "@gaib/state";
+ * console.log(LocalBackendSchema.safeParse({ type: "local", path: ".gaib" }).success); // true
+ * ```
+ */
+export const LocalBackendSchema: ConfigSchema<LocalBackendConfig> = LocalBackendSchemaZod;
+
+/**
+ * Schema of {@linkcode S3BackendConfig}. A `key` with `${workspace}` maps each workspace to
+ * its own object; without it Terraform's layout applies, and the key must not lie inside
+ * the workspace prefix (or `default` would share an object with a workspace).
+ *
+ * @example
+ * ```ts
+ * import { S3BackendSchema } from "@gaib/state";
+ * const result = S3BackendSchema.safeParse({
+ *   type: "s3", bucket: "my-states", key: "servers/${workspace}/terraform.tfstate",
+ *   region: "eu-west-1", dynamodb_table: "locks",
+ * });
+ * console.log(result.success); // true
+ * ```
+ */
+export const S3BackendSchema: ConfigSchema<S3BackendConfig> = S3BackendSchemaZod;
+
+/**
+ * Schema of {@linkcode BackendConfig}, chosen by `type`.
+ *
+ * @example
+ * ```ts
+ * import { BackendSchema } from "@gaib/state";
+ * console.log(BackendSchema.safeParse({ type: "ftp" }).success); // false
+ * ```
+ */
+export const BackendSchema: ConfigSchema<BackendConfig> = BackendSchemaZod;
+
+/**
+ * Schema of {@linkcode DiscordConfig}. The bot token is never written in the config:
+ * `token_env` names the environment variable that holds it.
+ *
+ * @example
+ * ```ts
+ * import { DiscordConfigSchema } from "@gaib/state";
+ * console.log(DiscordConfigSchema.safeParse({ token_env: "DISCORD_BOT_TOKEN" }).success); // true
+ * ```
+ */
+export const DiscordConfigSchema: ConfigSchema<DiscordConfig> = DiscordConfigSchemaZod;
+
 /**
  * Schema of {@linkcode OutputConfig}.
  *
@@ -148,11 +198,7 @@ export const DiscordConfigSchema: z.ZodType<DiscordConfig> = z.strictObject({
  * console.log(OutputSchema.safeParse({ sensitive: "yes" }).success); // false
  * ```
  */
-export const OutputSchema: z.ZodType<OutputConfig> = z.strictObject({
-  description: z.string().optional(),
-  sensitive: z.boolean().optional(),
-  value: z.unknown().optional(),
-});
+export const OutputSchema: ConfigSchema<OutputConfig> = OutputSchemaZod;
 
 /**
  * Schema of a whole `gaib.yaml` ({@linkcode GaibConfig}).
@@ -163,15 +209,7 @@ export const OutputSchema: z.ZodType<OutputConfig> = z.strictObject({
  * console.log(GaibConfigSchema.safeParse({ version: "1", backend: { type: "local" } }).success); // true
  * ```
  */
-export const GaibConfigSchema: z.ZodType<GaibConfig> = z.strictObject({
-  version: z.literal("1", 'version must be "1"'),
-  backend: BackendSchema.optional(),
-  discord: DiscordConfigSchema.optional(),
-  outputs: z.record(
-    z.string().regex(/^[A-Za-z_][A-Za-z0-9_-]*$/, "output names must be identifiers"),
-    OutputSchema,
-  ).optional(),
-});
+export const GaibConfigSchema: ConfigSchema<GaibConfig> = GaibConfigSchemaZod;
 
 /** What {@linkcode safeParseGaibConfig} returns. */
 export type SafeParseGaibConfigResult =
@@ -274,7 +312,7 @@ function parseConfigText(yamlText: string, file: string): GaibConfig {
   // `version: 1` (a number) is what people type; it means "1".
   const raw = value as Record<string, unknown>;
   if (raw.version === 1) raw.version = "1";
-  const result = GaibConfigSchema.safeParse(raw);
+  const result = GaibConfigSchemaZod.safeParse(raw);
   if (result.success) return result.data;
   const issue = result.error.issues[0];
   const path = issue.path.map(String);
@@ -340,7 +378,7 @@ function failConfig(message: string, file: string, path: string): never {
  * ```
  */
 export function isValidBackendConfig(config: unknown): config is BackendConfig {
-  return BackendSchema.safeParse(config).success;
+  return BackendSchemaZod.safeParse(config).success;
 }
 
 /**
@@ -352,7 +390,7 @@ export function isValidBackendConfig(config: unknown): config is BackendConfig {
  * @throws {BackendConfigError} naming the field and the problem
  */
 export function parseBackendConfig(config: unknown, source = "backend config"): BackendConfig {
-  const result = BackendSchema.safeParse(config);
+  const result = BackendSchemaZod.safeParse(config);
   if (result.success) return result.data;
   const issue = result.error.issues[0];
   const field = [

@@ -107,6 +107,8 @@ export class LocalBackend implements StateBackend {
   #closed = false;
 
   /**
+   * Creates a backend rooted at `options.path` (nothing is touched until it is used).
+   *
    * @param options the state root and lease
    */
   constructor(options: LocalBackendOptions = {}) {
