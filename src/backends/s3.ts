@@ -1,16 +1,926 @@
 /**
- * The S3 backend (being built; see issue 3). Import it as `@gaib/state/s3`.
+ * The S3 backend: states in an S3 bucket (or an S3-compatible store), locked the way
+ * Terraform locks them, with a DynamoDB item (`dynamodb_table`), an S3 lockfile
+ * (`use_lockfile`), or both. Import it as `@gaib/state/s3`, so projects that only use the
+ * local backend never load the AWS SDK.
+ *
+ * gaib-state and Terraform share buckets, lock tables and locks: with Terraform's key layout
+ * they read and write the same objects, a lock either takes blocks the other, and the digest
+ * item Terraform checks is kept up to date.
+ *
+ * Needs `--allow-net` (to the endpoints), `--allow-env` and `--allow-read` (the AWS SDK reads
+ * `AWS_*` variables and `~/.aws`), and `--allow-sys=hostname`.
+ *
+ * @example Lock, read, change and write a state in S3
+ * ```ts ignore
+ * import { createEmptyState, withBackend, withLock } from "@gaib/state";
+ * import { S3Backend } from "@gaib/state/s3";
+ *
+ * const backend = new S3Backend({
+ *   type: "s3",
+ *   bucket: "my-states",
+ *   key: "servers/terraform.tfstate",
+ *   region: "eu-west-1",
+ *   dynamodb_table: "terraform-locks",
+ * });
+ * await withBackend(backend, (b) =>
+ *   withLock(b, "default", "", "apply", async ({ lockId }) => {
+ *     const state = (await b.getState("default")) ?? createEmptyState();
+ *     await b.setState("default", { ...state, serial: state.serial + 1 }, { lockId });
+ *   }));
+ * ```
  *
  * @module
  */
 
+import { DescribeTableCommand } from "@aws-sdk/client-dynamodb";
+import { checkWrite, type StoredIdentity } from "../_write_rules.ts";
+import { readStateHeader } from "../_state_header.ts";
 import type { S3BackendConfig } from "../config.ts";
-import { BackendError } from "../errors.ts";
-import type { StateBackend } from "../types.ts";
+import { BackendConfigError, BackendError, StateLockError, StateSerialError } from "../errors.ts";
+import { closedError, describeHolder, lockBusyError, newLockInfo, retryLock } from "../lock.ts";
+import { assertValidState, parseStateBytes, serializeState } from "../state.ts";
+import type {
+  GaibState,
+  LockInfo,
+  LockOptions,
+  LockResult,
+  SetStateOptions,
+  StateBackend,
+} from "../types.ts";
+import { DEFAULT_WORKSPACE } from "../workspace.ts";
+import { type AwsClients, createClients, registerClients } from "./_aws_clients.ts";
+import { awsFailure } from "./_aws_errors.ts";
+import { DynamoDbDigests } from "./_dynamodb_digest.ts";
+import { DynamoDbLocker } from "./_dynamodb_lock.ts";
+import { S3KeyLayout } from "./_s3_keys.ts";
+import { judgeLease, type Lease, newLease, type ObservedLock, renewLease } from "./_s3_lease.ts";
+import type { Locker } from "./_s3_locker.ts";
+import { S3Lockfile } from "./_s3_lockfile.ts";
+import { md5, S3Objects, type WriteCondition } from "./_s3_objects.ts";
 
-/** Placeholder until the S3 backend lands: constructing it fails with a clear error. */
-export const S3Backend: new (config: S3BackendConfig) => StateBackend = class {
-  constructor() {
-    throw new BackendError("The S3 backend is not available in this build yet.");
+export type { S3BackendRequest } from "./_aws_clients.ts";
+export type { S3BackendConfig, S3BackendEndpoints } from "../config.ts";
+export type {
+  GaibState,
+  LockInfo,
+  LockOptions,
+  LockResult,
+  SetStateOptions,
+  StateBackend,
+  StateOutput,
+  StateResource,
+  StateResourceInstance,
+} from "../types.ts";
+
+import type { S3BackendRequest } from "./_aws_clients.ts";
+
+/** Bytes read from the start of a state to find its lineage and serial. */
+const HEADER_BYTES = 64 * 1024;
+
+/** Options for {@linkcode S3Backend}, beside the config. */
+export interface S3BackendOptions {
+  /**
+   * Lease of a process-bound lock: renewed every third of it while the holder lives; another
+   * client may take the lock over once it has not been renewed for a whole lease past its
+   * end (so clock skew of up to one lease is tolerated).
+   * @default {30000}
+   */
+  leaseMs?: number;
+  /**
+   * How long a read retries while the state's MD5 differs from the digest in the lock table
+   * (an upload not visible yet) before failing, like Terraform.
+   * @default {10000}
+   */
+  consistencyTimeoutMs?: number;
+  /**
+   * Time allowed for one HTTP request (the connection gets at most 10 s of it).
+   * @default {60000}
+   */
+  requestTimeoutMs?: number;
+  /**
+   * Called for every HTTP request sent (each retry too), with the service and operation: for
+   * request counts and metrics. Never receives credentials or bodies.
+   * @default {undefined}
+   */
+  onRequest?: (request: S3BackendRequest) => void;
+}
+
+/** What this instance last read or wrote of a state object. */
+type Known =
+  | { exists: false }
+  | { exists: true; etag: string; identity: StoredIdentity | null };
+
+/** A process-bound lock this instance holds and renews. */
+interface HeldLock {
+  id: string;
+  workspace: string;
+  info: LockInfo;
+  lease: Lease;
+  tokens: Map<Locker, string>;
+  timer: ReturnType<typeof setInterval> | undefined;
+  renewing: Promise<void> | null;
+}
+
+/**
+ * Stores states in S3 with Terraform's layout and locks.
+ *
+ * - Reads check the state's MD5 against Terraform's digest item when `dynamodb_table` is
+ *   set, retrying for `consistencyTimeoutMs` before failing.
+ * - Writes carry Content-MD5 (a corrupted upload is rejected by S3) and are conditional on
+ *   the ETag the lineage/serial check was made against (`If-Match`, or `If-None-Match: *` for
+ *   a new state), so two writers racing without a lock never lose an update silently: one
+ *   lands, the other gets `StateSerialError` (on servers that support conditional writes).
+ * - A lock taken here carries a lease its holder renews; a lock whose holder died is taken
+ *   over after the lease expires, by a conditional write on exactly the record observed, so
+ *   two contenders never both win. Terraform's locks (no lease) are never broken
+ *   automatically: `forceUnlock` is the way.
+ *
+ * @example Configuring the backend for a local S3-compatible store
+ * ```ts ignore
+ * import { S3Backend } from "@gaib/state/s3";
+ *
+ * await using backend = new S3Backend({
+ *   type: "s3",
+ *   bucket: "states",
+ *   key: "app/${workspace}/terraform.tfstate",
+ *   region: "us-east-1",
+ *   endpoint: "http://127.0.0.1:7480",
+ *   force_path_style: true,
+ *   use_lockfile: true,
+ * });
+ * console.log(await backend.listWorkspaces()); // ["default", ...]
+ * ```
+ */
+export class S3Backend implements StateBackend {
+  readonly #config: S3BackendConfig;
+  readonly #keys: S3KeyLayout;
+  readonly #clients: AwsClients;
+  readonly #objects: S3Objects;
+  readonly #lockfile: S3Lockfile | null;
+  readonly #dynamo: DynamoDbLocker | null;
+  readonly #digests: DynamoDbDigests | null;
+  /** Lock modes in Terraform's order: lockfile first, then DynamoDB. */
+  readonly #lockers: Locker[];
+  readonly #leaseMs: number;
+  readonly #consistencyMs: number;
+  readonly #held = new Map<string, HeldLock>();
+  readonly #known = new Map<string, Known>();
+  #closed = false;
+
+  /**
+   * Creates the backend; no request is sent until an operation needs one.
+   *
+   * @param config the backend config (keys as in `gaib.yaml`)
+   * @param options lease, timeouts and the request observer
+   * @throws {BackendConfigError} when `bucket` or `key` is missing
+   */
+  constructor(config: S3BackendConfig, options: S3BackendOptions = {}) {
+    if (!config?.bucket || !config.key) {
+      throw new BackendConfigError("The S3 backend needs backend.bucket and backend.key.", {
+        path: !config?.bucket ? "backend.bucket" : "backend.key",
+      });
+    }
+    this.#config = config;
+    this.#leaseMs = options.leaseMs ?? 30_000;
+    this.#consistencyMs = options.consistencyTimeoutMs ?? 10_000;
+    this.#keys = new S3KeyLayout(config.bucket, config.key, config.workspace_key_prefix);
+    this.#clients = createClients(config, {
+      onRequest: options.onRequest,
+      requestTimeoutMs: options.requestTimeoutMs ?? 60_000,
+    });
+    registerClients(this, this.#clients);
+    this.#objects = new S3Objects(this.#clients.s3, config.bucket, {
+      encrypt: config.encrypt === true || config.kms_key_id !== undefined,
+      kmsKeyId: config.kms_key_id,
+    });
+    this.#lockfile = config.use_lockfile ? new S3Lockfile(this.#objects, this.#keys) : null;
+    const ddb = this.#clients.dynamodb;
+    const table = config.dynamodb_table;
+    this.#dynamo = ddb && table ? new DynamoDbLocker(ddb, table, this.#keys) : null;
+    this.#digests = ddb && table ? new DynamoDbDigests(ddb, table) : null;
+    this.#lockers = ([this.#lockfile, this.#dynamo] as (Locker | null)[])
+      .filter((l): l is Locker => l !== null);
   }
-} as unknown as new (config: S3BackendConfig) => StateBackend;
+
+  /**
+   * The state object's key of a workspace.
+   *
+   * @param workspace the workspace
+   * @returns the key, such as `env:/staging/terraform.tfstate`
+   * @throws {BackendConfigError} when the workspace name is invalid
+   *
+   * @example
+   * ```ts ignore
+   * import { S3Backend } from "@gaib/state/s3";
+   * const backend = new S3Backend({ type: "s3", bucket: "b", key: "app.tfstate", region: "us-east-1" });
+   * console.log(backend.stateKey("staging")); // "env:/staging/app.tfstate"
+   * ```
+   */
+  stateKey(workspace: string): string {
+    if (this.#closed) throw closedError();
+    return this.#keys.stateKey(workspace);
+  }
+
+  #where(key: string): string {
+    return `s3://${this.#config.bucket}/${key}`;
+  }
+
+  /** Runs one SDK call, turning its failure into a gaib-state error. */
+  async #call<T>(
+    service: "s3" | "dynamodb",
+    action: string,
+    fn: () => Promise<T>,
+    outcome?: string,
+  ): Promise<T> {
+    try {
+      return await fn();
+    } catch (error) {
+      throw awsFailure(error, {
+        service,
+        action,
+        outcome,
+        endpoint: service === "s3" ? this.#clients.s3Endpoint : this.#clients.dynamodbEndpoint,
+        bucket: this.#config.bucket,
+        table: this.#config.dynamodb_table,
+      });
+    }
+  }
+
+  #service(locker: Locker): "s3" | "dynamodb" {
+    return locker === this.#dynamo ? "dynamodb" : "s3";
+  }
+
+  /**
+   * Reads a workspace's state. With `dynamodb_table`, the bytes must match Terraform's digest
+   * item; while they do not (an upload not visible yet), the read is retried for
+   * `consistencyTimeoutMs`.
+   *
+   * @param workspace the workspace
+   * @returns the state, or `null` when there is none yet
+   * @throws {BackendError} when S3 or DynamoDB fails, or the digest never matches
+   * @throws {StateFormatError} when the stored object is not a valid state
+   *
+   * @example
+   * ```ts ignore
+   * const state = await backend.getState("default");
+   * console.log(state?.serial);
+   * ```
+   */
+  async getState(workspace: string): Promise<GaibState | null> {
+    const key = this.stateKey(workspace);
+    const action = `reading the state of workspace "${workspace}" (${this.#where(key)})`;
+    const deadline = Date.now() + this.#consistencyMs;
+    for (;;) {
+      const [object, digest] = await Promise.all([
+        this.#call("s3", action, () => this.#objects.get(key)),
+        this.#digests
+          ? this.#call("dynamodb", action, () => this.#digests!.get(this.#keys.digestId(key)))
+          : null,
+      ]);
+      const actual = object ? md5(object.bytes).hex : null;
+      if (digest !== null && digest !== actual) {
+        if (Date.now() < deadline) {
+          await new Promise((resolve) => setTimeout(resolve, 500));
+          continue;
+        }
+        throw new BackendError(
+          `The state of workspace "${workspace}" in ${this.#where(key)} does not match its ` +
+            `digest in DynamoDB table "${this.#config.dynamodb_table}" (stored MD5 ${digest}, ` +
+            `the object's ${actual ?? "none: the object is missing"}), even after ` +
+            `${this.#consistencyMs / 1000} s. An upload may still be on its way, or the object ` +
+            "or the digest was changed by hand. Retry in a minute; if it persists, check the " +
+            `object and then set the Digest of item "${this.#keys.digestId(key)}" to ` +
+            `${actual ?? "(delete the item)"}, or write the state again.`,
+        );
+      }
+      if (object === null) {
+        this.#known.set(key, { exists: false });
+        return null;
+      }
+      const state = parseStateBytes(object.bytes, `state ${this.#where(key)}`);
+      this.#known.set(key, {
+        exists: true,
+        etag: object.etag,
+        identity: state && { lineage: state.lineage, serial: state.serial },
+      });
+      return state;
+    }
+  }
+
+  /**
+   * Writes a workspace's state after checking the lock, the lineage and the serial. The
+   * write is conditional on the object the check was made against, so a concurrent writer
+   * cannot be overwritten unseen.
+   *
+   * @param workspace the workspace
+   * @param state the new state
+   * @param options `lockId` (required while the workspace is locked) and `force`
+   * @throws {StateLockError} when the workspace is locked and `lockId` is not that lock's,
+   *   or `lockId` is given and no longer held
+   * @throws {StateLineageError} when the lineage differs from the stored one
+   * @throws {StateSerialError} when the serial is not newer than the stored one, or the
+   *   state changed while it was being written
+   * @throws {StateFormatError} when `state` is not a valid state
+   * @throws {BackendError} when S3 or DynamoDB fails
+   *
+   * @example
+   * ```ts ignore
+   * const state = await backend.getState("default");
+   * if (state) await backend.setState("default", { ...state, serial: state.serial + 1 }, { lockId });
+   * ```
+   */
+  async setState(
+    workspace: string,
+    state: GaibState,
+    options: SetStateOptions = {},
+  ): Promise<void> {
+    const key = this.stateKey(workspace);
+    assertValidState(state, "state to write");
+    const text = serializeState(state);
+    const bytes = new TextEncoder().encode(text);
+    const sum = md5(bytes);
+    const action = `writing the state of workspace "${workspace}" (${this.#where(key)})`;
+    await this.#checkLockForWrite(workspace, key, options.lockId);
+    for (let attempt = 0;; attempt++) {
+      let condition: WriteCondition = {};
+      if (!options.force) {
+        const cached = this.#known.get(key);
+        const stored = cached ?? await this.#readKnown(key, action);
+        if (stored.exists) {
+          if (stored.identity) {
+            let same: boolean;
+            try {
+              same = await checkWrite(
+                workspace,
+                stored.identity,
+                state,
+                text,
+                () => this.#readBytes(key, action),
+              );
+            } catch (error) {
+              // A refusal based on what this instance saw earlier is checked against the
+              // object as it is now (someone may have force-written an older serial).
+              if (cached === undefined || attempt > 0) throw error;
+              this.#known.delete(key);
+              continue;
+            }
+            if (same) return;
+          }
+          condition = { ifMatch: stored.etag };
+        } else {
+          condition = { ifNoneMatch: true };
+        }
+      }
+      const etag = await this.#call(
+        "s3",
+        action,
+        () => this.#objects.put(key, bytes, condition, sum.base64),
+        "The state was not changed.",
+      );
+      if (etag === null) {
+        // The object changed since it was checked: check again against what is there now.
+        this.#known.delete(key);
+        if (attempt < 3) continue;
+        throw new StateSerialError(
+          `Cannot write the state of workspace "${workspace}": it kept changing while it was ` +
+            "being written (another writer is active). Read the state again, apply the change " +
+            "to it and retry, or take the lock first.",
+          0,
+          state.serial,
+        );
+      }
+      this.#known.set(key, {
+        exists: true,
+        etag,
+        identity: { lineage: state.lineage, serial: state.serial },
+      });
+      if (this.#digests) {
+        const id = this.#keys.digestId(key);
+        await this.#call(
+          "dynamodb",
+          `updating the digest of workspace "${workspace}"`,
+          () => this.#digests!.put(id, sum.hex),
+          "The state object WAS written, but its digest was not updated, so reads (here and " +
+            "in Terraform) will fail until it matches: write the state again, or set the " +
+            `Digest of item "${id}" to ${sum.hex}.`,
+        );
+      }
+      return;
+    }
+  }
+
+  /** Reads the stored object's ETag, lineage and serial, from its first bytes when possible. */
+  async #readKnown(key: string, action: string): Promise<Known> {
+    const head = await this.#call("s3", action, () => this.#objects.get(key, HEADER_BYTES));
+    if (head === null) return { exists: false };
+    if (head.bytes.length === 0) return { exists: true, etag: head.etag, identity: null };
+    const header = readStateHeader(head.bytes);
+    if (header && header.version === 4) {
+      return {
+        exists: true,
+        etag: head.etag,
+        identity: { lineage: header.lineage, serial: header.serial },
+      };
+    }
+    // The header is not at the start: parse the whole state (a damaged one fails here, and
+    // `force` is the way to replace it).
+    const full = head.bytes.length < HEADER_BYTES
+      ? head
+      : await this.#call("s3", action, () => this.#objects.get(key));
+    if (full === null) return { exists: false };
+    const stored = parseStateBytes(full.bytes, `state ${this.#where(key)}`);
+    return {
+      exists: true,
+      etag: full.etag,
+      identity: stored && { lineage: stored.lineage, serial: stored.serial },
+    };
+  }
+
+  async #readBytes(key: string, action: string): Promise<Uint8Array> {
+    const object = await this.#call("s3", action, () => this.#objects.get(key));
+    return object?.bytes ?? new Uint8Array();
+  }
+
+  async #checkLockForWrite(workspace: string, key: string, lockId?: string): Promise<void> {
+    const where = `Cannot write the state of workspace "${workspace}"`;
+    if (this.#lockers.length === 0) {
+      if (lockId === undefined) return;
+      throw new StateLockError(
+        `${where}: lock ${lockId} is not held, because this backend has no locking ` +
+          "(set backend.dynamodb_table or backend.use_lockfile).",
+      );
+    }
+    // With a lock ID one record tells (the DynamoDB one when both modes are on); without, a
+    // lock in either mode blocks the write.
+    const lockers = lockId === undefined ? this.#lockers : [this.#dynamo ?? this.#lockfile!];
+    const observed = await Promise.all(
+      lockers.map((locker) =>
+        this.#call(
+          this.#service(locker),
+          `checking the lock of workspace "${workspace}"`,
+          () => locker.read(key),
+          "The state was not changed.",
+        )
+      ),
+    );
+    const current = observed.find((o) => o !== null) ?? null;
+    if (current === null) {
+      if (lockId === undefined) return;
+      throw new StateLockError(
+        `${where}: lock ${lockId} is no longer held (it was released, force-unlocked or taken ` +
+          "over after its lease expired). Take the lock again, read the state again and retry.",
+      );
+    }
+    if (lockId === undefined) {
+      throw new StateLockError(
+        `${where}: it is locked, ${describeHolder(current.info)}. Write with that lock's ID, ` +
+          "or wait until it is released.",
+        current.info,
+      );
+    }
+    if (current.info.ID !== lockId) {
+      throw new StateLockError(
+        `${where}: lock ${lockId} is not the current lock, which is ${
+          describeHolder(current.info)
+        }.`,
+        current.info,
+      );
+    }
+  }
+
+  /**
+   * Deletes a workspace: its state object and its digest item.
+   *
+   * @param workspace the workspace; not `default`
+   * @throws {BackendError} for `default` or a workspace that does not exist
+   * @throws {StateLockError} when the workspace is locked
+   *
+   * @example
+   * ```ts ignore
+   * await backend.deleteState("feature-x");
+   * ```
+   */
+  async deleteState(workspace: string): Promise<void> {
+    const key = this.stateKey(workspace);
+    if (workspace === DEFAULT_WORKSPACE) {
+      throw new BackendError(
+        'The "default" workspace cannot be deleted. Delete its resources instead, or remove ' +
+          `its state object ${this.#where(key)} by hand if you really mean to lose it.`,
+      );
+    }
+    const action = `deleting workspace "${workspace}" (${this.#where(key)})`;
+    const [locks, exists] = await Promise.all([
+      Promise.all(
+        this.#lockers.map((l) => this.#call(this.#service(l), action, () => l.read(key))),
+      ),
+      this.#call("s3", action, () => this.#objects.exists(key)),
+    ]);
+    const lock = locks.find((o) => o !== null);
+    if (lock) {
+      throw new StateLockError(
+        `Cannot delete workspace "${workspace}": it is locked, ${describeHolder(lock.info)}.`,
+        lock.info,
+      );
+    }
+    if (!exists) {
+      throw new BackendError(
+        `Workspace "${workspace}" does not exist (no object ${this.#where(key)}). Run ` +
+          '"gaib-state workspace list" to see the workspaces.',
+      );
+    }
+    await this.#call("s3", action, () => this.#objects.delete(key));
+    this.#known.delete(key);
+    if (this.#digests) {
+      const id = this.#keys.digestId(key);
+      await this.#call(
+        "dynamodb",
+        action,
+        () => this.#digests!.delete(id),
+        `The state object was deleted, but its digest item "${id}" was not: delete it by hand.`,
+      );
+    }
+  }
+
+  /**
+   * Lists the workspaces: `default` and every workspace with a state object (or a lockfile,
+   * while a new workspace is locked). One ListObjectsV2 request per 1000 workspaces, however
+   * many objects each has.
+   *
+   * @returns sorted names
+   * @throws {BackendError} when S3 fails
+   *
+   * @example
+   * ```ts ignore
+   * console.log(await backend.listWorkspaces()); // ["default", "staging"]
+   * ```
+   */
+  async listWorkspaces(): Promise<string[]> {
+    if (this.#closed) throw closedError();
+    const listing = this.#keys.listing();
+    const names = new Set([DEFAULT_WORKSPACE]);
+    let token: string | undefined;
+    do {
+      const page = await this.#call(
+        "s3",
+        `listing the workspaces under ${this.#where(listing.prefix)}`,
+        () => this.#objects.list(listing.prefix, listing.delimiter, token),
+      );
+      const entries = listing.delimiter === undefined
+        ? (page.Contents ?? []).map((c) => c.Key ?? "")
+        : (page.CommonPrefixes ?? []).map((p) => p.Prefix ?? "");
+      for (const entry of entries) {
+        const name = listing.nameOf(entry);
+        if (name !== null) names.add(name);
+      }
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token !== undefined);
+    return [...names].sort();
+  }
+
+  /**
+   * Locks a workspace: the lockfile first, then the DynamoDB item (Terraform's order), with
+   * one ID. A lock whose lease expired is taken over; Terraform's locks never are.
+   *
+   * @param workspace the workspace
+   * @param options who, why, how long to wait, detached locks
+   * @returns the lock ID and info
+   * @throws {StateLockError} when another holder has it (after `timeoutMs`), naming it
+   * @throws {BackendConfigError} when neither `dynamodb_table` nor `use_lockfile` is set
+   * @throws {BackendError} when S3 or DynamoDB fails
+   *
+   * @example
+   * ```ts ignore
+   * const { lockId } = await backend.lock("default", { operation: "apply", timeoutMs: 60_000 });
+   * ```
+   */
+  async lock(workspace: string, options: LockOptions = {}): Promise<LockResult> {
+    const key = this.stateKey(workspace);
+    if (options.ttlMs !== undefined && !options.detached) {
+      throw new BackendError("ttlMs applies to detached locks only; set detached: true.");
+    }
+    if (this.#lockers.length === 0) {
+      throw new BackendConfigError(
+        "This S3 backend has no locking: set backend.dynamodb_table (a DynamoDB table with " +
+          "partition key LockID) or backend.use_lockfile: true.",
+        { path: "backend.use_lockfile" },
+      );
+    }
+    return await retryLock(() => this.#tryLock(workspace, key, options), options);
+  }
+
+  async #tryLock(workspace: string, key: string, options: LockOptions): Promise<LockResult> {
+    const detached = options.detached === true;
+    const info = newLockInfo(this.#keys.lockPath(key), options);
+    const lease = newLease({ detached, ttlMs: options.ttlMs, leaseMs: this.#leaseMs });
+    const tokens = new Map<Locker, string>();
+    try {
+      for (const locker of this.#lockers) {
+        tokens.set(locker, await this.#acquire(workspace, key, locker, info, lease));
+      }
+    } catch (error) {
+      // Release what was taken (the lockfile, when the DynamoDB item was busy).
+      for (const [locker, token] of tokens) {
+        await locker.remove(key, { info, lease, token }).catch(() => {});
+      }
+      throw error;
+    }
+    if (!detached) this.#hold(workspace, key, info, lease, tokens);
+    return { lockId: info.ID, lockInfo: info };
+  }
+
+  /** Creates one lock record, or takes over an expired one; throws when it is busy. */
+  async #acquire(
+    workspace: string,
+    key: string,
+    locker: Locker,
+    info: LockInfo,
+    lease: Lease,
+  ): Promise<string> {
+    const action = `locking workspace "${workspace}" (${locker.label})`;
+    const service = this.#service(locker);
+    let last: ObservedLock | null = null;
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const result = await this.#call(service, action, () => locker.create(key, info, lease));
+      if (result.created) return result.token;
+      const current = result.current;
+      if (current === null) continue; // released in between: try again
+      last = current;
+      const verdict = judgeLease(current.lease);
+      if (!verdict.expired) throw lockBusyError(workspace, current.info, verdict.reason);
+      const token = await this.#call(
+        service,
+        action,
+        () => locker.replace(key, current, info, lease),
+      );
+      if (token !== null) return token;
+      // Another contender (or a renewal) changed the record first: look again.
+    }
+    if (last) throw lockBusyError(workspace, last.info, "It keeps changing hands.");
+    throw new BackendError(
+      `Cannot lock workspace "${workspace}": the ${locker.label} lock kept appearing and ` +
+        "disappearing. Retry.",
+    );
+  }
+
+  /** Renews a process-bound lock's lease every third of it, in the background. */
+  #hold(
+    workspace: string,
+    key: string,
+    info: LockInfo,
+    lease: Lease,
+    tokens: Map<Locker, string>,
+  ): void {
+    const held: HeldLock = {
+      id: info.ID,
+      workspace,
+      info,
+      lease,
+      tokens,
+      timer: undefined,
+      renewing: null,
+    };
+    const previous = this.#held.get(key);
+    if (previous) this.#drop(key, previous);
+    this.#held.set(key, held);
+    const renew = () => {
+      if (held.renewing) return;
+      held.renewing = this.#renew(key, held).catch(() => {
+        // Retried at the next tick; the lease outlasts two missed renewals.
+      }).finally(() => held.renewing = null);
+    };
+    held.timer = setInterval(renew, Math.max(50, Math.floor(this.#leaseMs / 3)));
+    Deno.unrefTimer(held.timer);
+  }
+
+  async #renew(key: string, held: HeldLock): Promise<void> {
+    const lease = renewLease(held.lease);
+    for (const [locker, token] of held.tokens) {
+      const next = await locker.renew(key, token, held.info, lease);
+      if (next === null) {
+        // Released or force-unlocked elsewhere, or taken over: stop renewing.
+        this.#drop(key, held);
+        return;
+      }
+      held.tokens.set(locker, next);
+    }
+    held.lease = lease;
+  }
+
+  #drop(key: string, held: HeldLock): void {
+    clearInterval(held.timer);
+    held.timer = undefined;
+    if (this.#held.get(key) === held) this.#held.delete(key);
+  }
+
+  /**
+   * Releases a lock: your own, a detached one, Terraform's, or one whose lease expired. A
+   * lock another live client holds (its lease is renewed) is not released: that is what
+   * `forceUnlock` is for.
+   *
+   * @param workspace the workspace
+   * @param lockId the lock's ID
+   * @throws {StateLockError} when the workspace is not locked, the ID does not match (naming
+   *   the holder), or the lock belongs to another live client
+   * @throws {BackendError} when S3 or DynamoDB fails
+   *
+   * @example
+   * ```ts ignore
+   * await backend.unlock("default", lockId);
+   * ```
+   */
+  async unlock(workspace: string, lockId: string): Promise<void> {
+    await this.#unlock(workspace, lockId, false);
+  }
+
+  /**
+   * Releases a lock whoever holds it, given its ID: the way to clear a stuck lock.
+   *
+   * @param workspace the workspace
+   * @param lockId the lock's ID, as shown by `getLockInfo` or the busy-lock error
+   * @throws {StateLockError} when the workspace is not locked or the ID does not match
+   * @throws {BackendError} when S3 or DynamoDB fails
+   *
+   * @example
+   * ```ts ignore
+   * await backend.forceUnlock("default", "7f3c1a2e-...");
+   * ```
+   */
+  async forceUnlock(workspace: string, lockId: string): Promise<void> {
+    await this.#unlock(workspace, lockId, true);
+  }
+
+  async #unlock(workspace: string, lockId: string, force: boolean): Promise<void> {
+    const key = this.stateKey(workspace);
+    if (this.#lockers.length === 0) throw notLocked(workspace, lockId);
+    const held = this.#held.get(key);
+    const mine = held?.id === lockId ? held : undefined;
+    if (mine) {
+      clearInterval(mine.timer);
+      await mine.renewing;
+    }
+    let released = 0;
+    let missing: StateLockError | undefined;
+    try {
+      for (const locker of this.#lockers) {
+        try {
+          await this.#release(workspace, key, locker, lockId, force, mine);
+          released++;
+        } catch (error) {
+          // A record already gone in one mode is fine when the other one was released.
+          if (error instanceof StateLockError && error.lockInfo === null) missing = error;
+          else throw error;
+        }
+      }
+      if (released === 0 && missing) throw missing;
+    } finally {
+      if (mine && (released > 0 || missing)) this.#drop(key, mine);
+      else if (mine) this.#hold(workspace, key, mine.info, mine.lease, mine.tokens);
+    }
+  }
+
+  async #release(
+    workspace: string,
+    key: string,
+    locker: Locker,
+    lockId: string,
+    force: boolean,
+    mine: HeldLock | undefined,
+  ): Promise<void> {
+    const service = this.#service(locker);
+    const action = `unlocking workspace "${workspace}" (${locker.label})`;
+    const own = mine?.tokens.get(locker);
+    // Our own DynamoDB item is deleted in one conditional request; anything else is read
+    // first (its ID checked, and a live holder's lease respected).
+    let observed: ObservedLock | null = own !== undefined && locker === this.#dynamo
+      ? { info: mine!.info, lease: mine!.lease, token: own }
+      : await this.#call(service, action, () => locker.read(key));
+    for (let attempt = 0;; attempt++) {
+      if (observed === null) throw notLocked(workspace, lockId);
+      if (observed.info.ID !== lockId) {
+        throw new StateLockError(
+          `Cannot unlock workspace "${workspace}": lock ID "${lockId}" does not match the ` +
+            `current lock, which is ${describeHolder(observed.info)}.`,
+          observed.info,
+        );
+      }
+      if (!force && !mine) {
+        const lease = observed.lease;
+        if (lease && !lease.detached) {
+          const verdict = judgeLease(lease);
+          if (!verdict.expired) {
+            throw new StateLockError(
+              `Cannot unlock workspace "${workspace}": the lock belongs to another client ` +
+                `that is still running (${describeHolder(observed.info)}). ${verdict.reason} ` +
+                `If you are sure it must go, run "gaib-state force-unlock ${lockId}".`,
+              observed.info,
+            );
+          }
+        }
+      }
+      const current = observed;
+      if (await this.#call(service, action, () => locker.remove(key, current))) return;
+      if (attempt > 0) {
+        throw new StateLockError(
+          `Cannot unlock workspace "${workspace}": the lock keeps changing. Retry.`,
+          observed.info,
+        );
+      }
+      observed = await this.#call(service, action, () => locker.read(key));
+    }
+  }
+
+  /**
+   * Reads the current lock of a workspace (the lockfile's, else the DynamoDB item's).
+   *
+   * @param workspace the workspace
+   * @returns the lock info (exactly Terraform's seven fields), or `null` when not locked
+   * @throws {BackendError} when S3 or DynamoDB fails
+   *
+   * @example
+   * ```ts ignore
+   * const info = await backend.getLockInfo("default");
+   * if (info) console.log(`locked by ${info.Who} since ${info.Created}`);
+   * ```
+   */
+  async getLockInfo(workspace: string): Promise<LockInfo | null> {
+    const key = this.stateKey(workspace);
+    const found = await Promise.all(
+      this.#lockers.map((locker) =>
+        this.#call(
+          this.#service(locker),
+          `reading the lock of workspace "${workspace}"`,
+          () => locker.read(key),
+        )
+      ),
+    );
+    return found.find((o) => o !== null)?.info ?? null;
+  }
+
+  /**
+   * Whether the bucket is reachable (`HeadBucket`) and, when set, the lock table exists
+   * (`DescribeTable`).
+   *
+   * @returns `true` when both are there
+   *
+   * @example
+   * ```ts ignore
+   * if (!(await backend.isConfigured())) console.error("create the bucket and table first");
+   * ```
+   */
+  async isConfigured(): Promise<boolean> {
+    if (this.#closed) return false;
+    try {
+      await this.#objects.headBucket();
+      const ddb = this.#clients.dynamodb;
+      if (ddb && this.#config.dynamodb_table) {
+        const out = await ddb.send(
+          new DescribeTableCommand({ TableName: this.#config.dynamodb_table }),
+        );
+        return out.Table !== undefined;
+      }
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * Stops lease renewals, releases the locks this instance still holds, and destroys the SDK
+   * clients. Safe to call twice.
+   *
+   * @example
+   * ```ts ignore
+   * await backend.close();
+   * ```
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    for (const [key, held] of [...this.#held]) {
+      clearInterval(held.timer);
+      await held.renewing;
+      for (const locker of this.#lockers) {
+        await this.#release(held.workspace, key, locker, held.id, false, held).catch(() => {});
+      }
+      this.#drop(key, held);
+    }
+    this.#closed = true;
+    this.#clients.s3.destroy();
+    this.#clients.dynamodb?.destroy();
+  }
+
+  /**
+   * Same as {@linkcode S3Backend.close}, for `await using`.
+   *
+   * @returns when the backend is closed
+   */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
+
+function notLocked(workspace: string, lockId: string): StateLockError {
+  return new StateLockError(
+    `Cannot unlock workspace "${workspace}" with lock ID "${lockId}": it is not locked.`,
+  );
+}

@@ -1,0 +1,135 @@
+/**
+ * Leases of the S3 backend's locks, shared by both lock modes.
+ *
+ * A lock gaib-state takes carries a lease beside Terraform's seven fields (a `GaibLease`
+ * attribute of the DynamoDB item, a `GaibLease` field of the lockfile JSON; Terraform ignores
+ * both). A process-bound lock's holder renews the lease in the background; another client
+ * may take the lock over only once the lease has not been renewed for a whole lease period
+ * past its end (which tolerates clock skew of up to one lease), and only with a conditional
+ * write on exactly the record it observed. Detached locks are not renewed: they expire at
+ * their TTL, or never. Locks without a lease (Terraform's) are never taken over.
+ *
+ * @module
+ */
+
+import type { LockInfo } from "../types.ts";
+
+/** The lease stored with a lock. */
+export interface Lease {
+  /** When the lease (or a detached lock's TTL) ends, RFC 3339; `null`: never. */
+  expires: string | null;
+  /** Lease length, so readers know how much clock skew to allow. */
+  leaseMs: number;
+  /** Not tied to a process: never renewed. */
+  detached: boolean;
+  /** Host and process of the holder, for people to read. */
+  holder: string;
+}
+
+/** A lock record as read: Terraform's fields, the lease, and what a CAS write must match. */
+export interface ObservedLock {
+  info: LockInfo;
+  lease: Lease | null;
+  /** The DynamoDB `Info` string or the lockfile's ETag: the compare-and-swap token. */
+  token: string;
+  /** The raw lease as stored (DynamoDB), compared by the takeover write. */
+  rawLease?: string;
+}
+
+let hostName: string | undefined;
+
+/** Builds the lease of a new lock. */
+export function newLease(options: { detached: boolean; ttlMs?: number; leaseMs: number }): Lease {
+  if (hostName === undefined) {
+    try {
+      hostName = Deno.hostname();
+    } catch {
+      hostName = "unknown"; // no --allow-sys=hostname
+    }
+  }
+  const now = Date.now();
+  return {
+    expires: options.detached
+      ? (options.ttlMs === undefined ? null : new Date(now + options.ttlMs).toISOString())
+      : new Date(now + options.leaseMs).toISOString(),
+    leaseMs: options.leaseMs,
+    detached: options.detached,
+    holder: `${hostName} pid ${Deno.pid}`,
+  };
+}
+
+/** The same lease, renewed from now. */
+export function renewLease(lease: Lease): Lease {
+  return { ...lease, expires: new Date(Date.now() + lease.leaseMs).toISOString() };
+}
+
+/** Reads a stored lease; anything that is not one is `null` (never taken over). */
+export function parseLease(value: unknown): Lease | null {
+  let doc = value;
+  if (typeof value === "string") {
+    try {
+      doc = JSON.parse(value);
+    } catch {
+      return null;
+    }
+  }
+  if (typeof doc !== "object" || doc === null) return null;
+  const l = doc as Record<string, unknown>;
+  if (
+    (l.expires !== null && typeof l.expires !== "string") || typeof l.leaseMs !== "number" ||
+    typeof l.detached !== "boolean"
+  ) return null;
+  return {
+    expires: l.expires as string | null,
+    leaseMs: l.leaseMs,
+    detached: l.detached,
+    holder: typeof l.holder === "string" ? l.holder : "",
+  };
+}
+
+/** Whether a lock may be taken over, and why (for the busy-lock message). */
+export interface LeaseVerdict {
+  expired: boolean;
+  reason: string;
+}
+
+/** Judges a lock's lease at `now`. */
+export function judgeLease(lease: Lease | null, now: number = Date.now()): LeaseVerdict {
+  if (lease === null) {
+    return {
+      expired: false,
+      reason: "The lock was not taken by gaib-state (no lease), so it is never taken over " +
+        "automatically.",
+    };
+  }
+  const expires = lease.expires === null ? null : Date.parse(lease.expires);
+  if (lease.detached) {
+    if (expires !== null && now > expires) {
+      return { expired: true, reason: `Its TTL ended at ${lease.expires}.` };
+    }
+    return {
+      expired: false,
+      reason: expires === null
+        ? "It is a detached lock without TTL: only unlock or force-unlock release it."
+        : `It is a detached lock until ${lease.expires}.`,
+    };
+  }
+  if (expires !== null && !Number.isNaN(expires) && now > expires + lease.leaseMs) {
+    return {
+      expired: true,
+      reason: `Its holder (${lease.holder || "unknown"}) stopped renewing its lease ` +
+        `(expired ${lease.expires}).`,
+    };
+  }
+  return {
+    expired: false,
+    reason: `Its holder (${lease.holder || "unknown"}) renews its lease (valid until ` +
+      `${lease.expires}).`,
+  };
+}
+
+/** Serializes Terraform's seven fields in Terraform's order. */
+export function encodeInfo(info: LockInfo): string {
+  const { ID, Operation, Info, Who, Version, Created, Path } = info;
+  return JSON.stringify({ ID, Operation, Info, Who, Version, Created, Path });
+}
