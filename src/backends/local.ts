@@ -269,7 +269,9 @@ export class LocalBackend implements StateBackend {
     } catch (error) {
       if (!(error instanceof Deno.errors.NotFound)) throw error;
       await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+      // Make the new directory entries durable up to the root.
       await fsyncDir(`${this.#root}/workspaces`);
+      await fsyncDir(this.#root);
     }
   }
 
