@@ -161,6 +161,8 @@ export class LocalBackend implements StateBackend {
    * @throws {StateLineageError} when the lineage differs from the stored one
    * @throws {StateSerialError} when the serial is not newer than the stored one
    * @throws {StateFormatError} when `state` is not a valid state
+   * @throws {BackendError} when the file system refuses the change (full disk, read-only,
+   *   no permission), naming the workspace and the fix
    */
   async setState(
     workspace: string,
@@ -170,6 +172,19 @@ export class LocalBackend implements StateBackend {
     const dir = this.#dir(workspace);
     assertValidState(state, "state to write");
     const text = serializeState(state);
+    await fileSystemStep(
+      `Cannot write the state of workspace "${workspace}" in ${dir}`,
+      () => this.#write(workspace, dir, state, text, options),
+    );
+  }
+
+  async #write(
+    workspace: string,
+    dir: string,
+    state: GaibState,
+    text: string,
+    options: SetStateOptions,
+  ): Promise<void> {
     await this.#ensureDir(dir);
     // The slow part, writing and syncing the bytes, happens outside the guard.
     const temp = await createTempFile(dir, "state", new TextEncoder().encode(text));
@@ -296,18 +311,22 @@ export class LocalBackend implements StateBackend {
           "the workspaces.",
       );
     }
-    await withGuard(dir, async () => {
-      const record = await this.#readRecord(dir);
-      if (record !== null) {
-        const info = pickLockInfo(record as unknown as Record<string, unknown>);
-        throw new StateLockError(
-          `Cannot delete workspace "${workspace}": it is locked, ${describeHolder(info)}.`,
-          info,
-        );
-      }
-      await Deno.remove(dir, { recursive: true });
-      await fsyncDir(`${this.#root}/workspaces`);
-    });
+    await fileSystemStep(
+      `Cannot delete workspace "${workspace}" in ${dir}`,
+      () =>
+        withGuard(dir, async () => {
+          const record = await this.#readRecord(dir);
+          if (record !== null) {
+            const info = pickLockInfo(record as unknown as Record<string, unknown>);
+            throw new StateLockError(
+              `Cannot delete workspace "${workspace}": it is locked, ${describeHolder(info)}.`,
+              info,
+            );
+          }
+          await Deno.remove(dir, { recursive: true });
+          await fsyncDir(`${this.#root}/workspaces`);
+        }),
+    );
   }
 
   /**
@@ -340,13 +359,18 @@ export class LocalBackend implements StateBackend {
    * @param options who, why, how long to wait, detached locks
    * @returns the lock ID and info
    * @throws {StateLockError} when another live holder has it (after `timeoutMs`)
+   * @throws {BackendError} when the file system refuses the change (full disk, read-only,
+   *   no permission), naming the workspace and the fix
    */
   async lock(workspace: string, options: LockOptions = {}): Promise<LockResult> {
     const dir = this.#dir(workspace);
     if (options.ttlMs !== undefined && !options.detached) {
       throw new BackendError("ttlMs applies to detached locks only; set detached: true.");
     }
-    return await retryLock(() => this.#tryLock(workspace, dir, options), options);
+    return await fileSystemStep(
+      `Cannot lock workspace "${workspace}" in ${dir}`,
+      () => retryLock(() => this.#tryLock(workspace, dir, options), options),
+    );
   }
 
   async #tryLock(workspace: string, dir: string, options: LockOptions): Promise<LockResult> {
@@ -484,6 +508,18 @@ export class LocalBackend implements StateBackend {
   async #unlock(workspace: string, lockId: string, force: boolean): Promise<void> {
     const dir = this.#dir(workspace);
     if (!(await exists(dir))) throw notLocked(workspace, lockId);
+    await fileSystemStep(
+      `Cannot unlock workspace "${workspace}" in ${dir}`,
+      () => this.#removeLock(workspace, dir, lockId, force),
+    );
+  }
+
+  async #removeLock(
+    workspace: string,
+    dir: string,
+    lockId: string,
+    force: boolean,
+  ): Promise<void> {
     await withGuard(dir, async () => {
       const record = await this.#readRecord(dir);
       if (record === null) throw notLocked(workspace, lockId);
@@ -557,6 +593,27 @@ export class LocalBackend implements StateBackend {
   /** Same as {@linkcode LocalBackend.close}, for `await using`. */
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
+  }
+}
+
+/**
+ * Runs a step that changes files, turning a file-system failure (full disk, read-only file
+ * system, no permission) into a BackendError that names the step and the fix. The library's
+ * own errors pass through unchanged.
+ */
+async function fileSystemStep<T>(action: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (error) {
+    if (error instanceof BackendError || !(error instanceof Error)) throw error;
+    const code = (error as { code?: unknown }).code;
+    const fix = code === "ENOSPC" || code === "EDQUOT"
+      ? "Free space on that file system (or raise the quota), then retry."
+      : code === "EROFS" || code === "EACCES" || code === "EPERM"
+      ? "Make the state directory writable for this user (or use another state path), then " +
+        "retry."
+      : "Check the state directory and its file system, then retry.";
+    throw new BackendError(`${action}: ${error.message}. ${fix}`, { cause: error });
   }
 }
 
