@@ -94,10 +94,10 @@ export function awsFailure(error: unknown, ctx: FailureContext): Error {
       options,
     );
   }
-  if (name === "BadDigest" || name === "InvalidDigest") {
+  if (name === "BadDigest" || name === "InvalidDigest" || name === "XAmzContentSHA256Mismatch") {
     return new BackendError(
       `S3 rejected the upload while ${ctx.action}: the bytes it received do not match their ` +
-        "Content-MD5, so they were corrupted on the way. Nothing was written; retry.",
+        "checksum (Content-MD5), so they were corrupted on the way. Nothing was written; retry.",
       options,
     );
   }

@@ -1,0 +1,508 @@
+/**
+ * S3Backend storage against real servers: key layouts, workspaces, lineage/serial rules and
+ * conditional writes, Terraform's digest, Content-MD5, encryption, errors and request counts.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import {
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+} from "@aws-sdk/client-s3";
+import { GetItemCommand, PutItemCommand } from "@aws-sdk/client-dynamodb";
+import { createHash } from "node:crypto";
+import {
+  BackendError,
+  StateLineageError,
+  StateLockError,
+  StateSerialError,
+} from "../src/errors.ts";
+import { createEmptyState } from "../src/state.ts";
+import type { GaibState } from "../src/types.ts";
+import { clientsOf } from "../src/backends/_aws_clients.ts";
+import { BackendFactory } from "../src/factory.ts";
+import { RequestLog, s3Fixture, s3Test } from "./_s3_fixture.ts";
+
+async function objectText(
+  fx: { s3Client: import("@aws-sdk/client-s3").S3Client; bucket: string },
+  key: string,
+): Promise<string | null> {
+  try {
+    const out = await fx.s3Client.send(new GetObjectCommand({ Bucket: fx.bucket, Key: key }));
+    return await out.Body!.transformToString();
+  } catch (error) {
+    if ((error as Error).name === "NoSuchKey") return null;
+    throw error;
+  }
+}
+
+async function keys(
+  fx: { s3Client: import("@aws-sdk/client-s3").S3Client; bucket: string },
+): Promise<string[]> {
+  const out = await fx.s3Client.send(new ListObjectsV2Command({ Bucket: fx.bucket }));
+  return (out.Contents ?? []).map((c) => c.Key!).sort();
+}
+
+function next(state: GaibState, change: Record<string, unknown> = {}): GaibState {
+  return { ...state, serial: state.serial + 1, ...change };
+}
+
+s3Test(
+  "S3Backend keeps default at key and other workspaces under env:/ in Terraform's layout",
+  ["dynamodb"],
+  async () => {
+    await using fx = await s3Fixture();
+    const backend = fx.backend({ key: "app/terraform.tfstate", dynamodb_table: fx.table });
+    const state = createEmptyState();
+    await backend.setState("default", state);
+    await backend.setState("staging", { ...createEmptyState(), serial: 4 });
+    assert.deepEqual(await keys(fx), [
+      "app/terraform.tfstate",
+      "env:/staging/app/terraform.tfstate",
+    ]);
+    assert.equal((await backend.getState("default"))?.lineage, state.lineage);
+    assert.equal((await backend.getState("staging"))?.serial, 4);
+    assert.equal(await backend.getState("other"), null);
+    assert.equal(backend.stateKey("staging"), "env:/staging/app/terraform.tfstate");
+    // The digest item is Terraform's: <bucket>/<key>-md5 with the hex MD5 of the bytes.
+    const bytes = await objectText(fx, "app/terraform.tfstate");
+    const item = await fx.dynamoClient!.send(
+      new GetItemCommand({
+        TableName: fx.table,
+        Key: { LockID: { S: `${fx.bucket}/app/terraform.tfstate-md5` } },
+      }),
+    );
+    assert.equal(item.Item?.Digest?.S, createHash("md5").update(bytes!).digest("hex"));
+  },
+);
+
+s3Test(
+  "S3Backend substitutes ${workspace} in the key and honours a custom workspace_key_prefix",
+  [],
+  async () => {
+    await using fx = await s3Fixture();
+    const templated = fx.backend({ key: "servers/${workspace}/terraform.tfstate" });
+    await templated.setState("default", createEmptyState());
+    await templated.setState("prod", createEmptyState());
+    const prefixed = fx.backend({ key: "main.tfstate", workspace_key_prefix: "workspaces" });
+    await prefixed.setState("dev", createEmptyState());
+    assert.deepEqual(await keys(fx), [
+      "servers/default/terraform.tfstate",
+      "servers/prod/terraform.tfstate",
+      "workspaces/dev/main.tfstate",
+    ]);
+    assert.deepEqual(await templated.listWorkspaces(), ["default", "prod"]);
+    assert.deepEqual(await prefixed.listWorkspaces(), ["default", "dev"]);
+  },
+);
+
+s3Test(
+  "S3Backend round-trips a state byte for byte, with Content-Type application/json",
+  [],
+  async () => {
+    await using fx = await s3Fixture();
+    const backend = fx.backend();
+    const state: GaibState = {
+      ...createEmptyState(),
+      serial: 7,
+      outputs: { id: { value: "x", type: "string" } },
+      resources: [{
+        mode: "managed",
+        type: "discord_channel",
+        name: "general",
+        provider: 'provider["registry.terraform.io/x/discord"]',
+        instances: [{
+          schema_version: 0,
+          attributes: { id: "1", big: 12345678901234567890n.toString() },
+        }],
+      }],
+    };
+    await backend.setState("default", state);
+    assert.deepEqual(await fx.backend().getState("default"), state);
+    const head = await fx.s3Client.send(
+      new HeadObjectCommand({ Bucket: fx.bucket, Key: "terraform.tfstate" }),
+    );
+    assert.equal(head.ContentType, "application/json");
+  },
+);
+
+s3Test(
+  "S3Backend.listWorkspaces lists each workspace once, never a lockfile or another key, in one request per 1000",
+  [],
+  async () => {
+    await using fx = await s3Fixture();
+    const log = new RequestLog();
+    const backend = fx.backend({ use_lockfile: true }, { onRequest: log.record });
+    const names = Array.from({ length: 1005 }, (_, i) => `ws-${String(i).padStart(4, "0")}`);
+    const put = (Key: string) =>
+      fx.s3Client.send(new PutObjectCommand({ Bucket: fx.bucket, Key, Body: "{}" }));
+    // Every workspace has its state and a lockfile: two objects, one entry in the listing.
+    for (let i = 0; i < names.length; i += 50) {
+      await Promise.all(
+        names.slice(i, i + 50).flatMap((n) => [
+          put(`env:/${n}/terraform.tfstate`),
+          put(`env:/${n}/terraform.tfstate.tflock`),
+        ]),
+      );
+    }
+    // Objects that are not workspaces of this key: another project's state in the same
+    // prefix, the default workspace's lockfile, a name Terraform would refuse.
+    await put("env:/other-project-only/another.tfstate");
+    await put("terraform.tfstate.tflock");
+    await put("env:/not a valid name/terraform.tfstate");
+    log.take();
+    const listed = await backend.listWorkspaces();
+    assert.deepEqual(listed, ["default", ...names]);
+    assert.deepEqual(log.take(), ["s3:ListObjectsV2", "s3:ListObjectsV2"]);
+  },
+);
+
+s3Test(
+  "S3Backend.deleteState removes the state and its digest, and refuses default, missing and locked workspaces",
+  ["dynamodb"],
+  async () => {
+    await using fx = await s3Fixture();
+    const backend = fx.backend({ dynamodb_table: fx.table, use_lockfile: true });
+    await backend.setState("gone", createEmptyState());
+    await backend.setState("kept", createEmptyState());
+    const { lockId } = await backend.lock("kept");
+    await assert.rejects(backend.deleteState("kept"), StateLockError);
+    await backend.unlock("kept", lockId);
+    await assert.rejects(backend.deleteState("default"), /"default" workspace cannot be deleted/);
+    await assert.rejects(backend.deleteState("never"), /Workspace "never" does not exist/);
+    await backend.deleteState("gone");
+    assert.deepEqual(await backend.listWorkspaces(), ["default", "kept"]);
+    assert.deepEqual(await keys(fx), ["env:/kept/terraform.tfstate"]);
+    const digest = await fx.dynamoClient!.send(
+      new GetItemCommand({
+        TableName: fx.table,
+        Key: { LockID: { S: `${fx.bucket}/env:/gone/terraform.tfstate-md5` } },
+      }),
+    );
+    assert.equal(digest.Item, undefined);
+    assert.equal(await backend.getState("gone"), null);
+  },
+);
+
+s3Test(
+  "S3Backend.setState refuses another lineage and an older serial, and accepts the same content again",
+  [],
+  async () => {
+    await using fx = await s3Fixture();
+    const backend = fx.backend();
+    const state = { ...createEmptyState(), serial: 3 };
+    await backend.setState("default", state);
+    await assert.rejects(backend.setState("default", createEmptyState()), StateLineageError);
+    await assert.rejects(backend.setState("default", { ...state, serial: 2 }), StateSerialError);
+    await assert.rejects(
+      backend.setState("default", { ...state, outputs: { a: { value: 1, type: "number" } } }),
+      StateSerialError,
+    );
+    await backend.setState("default", { ...state });
+    await backend.setState("default", { ...state, serial: 1 }, { force: true });
+    assert.equal((await fx.backend().getState("default"))?.serial, 1);
+  },
+);
+
+s3Test(
+  "S3Backend never loses an update between unlocked writers: a stale write is refused",
+  ["conditionalWrites"],
+  async () => {
+    await using fx = await s3Fixture();
+    const a = fx.backend();
+    const b = fx.backend();
+    await a.setState("default", createEmptyState());
+    const seenByA = (await a.getState("default"))!;
+    const seenByB = (await b.getState("default"))!;
+    await b.setState("default", next(seenByB, { outputs: { by: { value: "b", type: "string" } } }));
+    // A's knowledge is stale; its write is checked against what is stored now and refused.
+    await assert.rejects(a.setState("default", next(seenByA)), StateSerialError);
+    assert.equal((await a.getState("default"))?.outputs?.by?.value, "b");
+  },
+);
+
+s3Test(
+  "S3Backend lets exactly one of 20 racing unlocked writers of the same next serial land",
+  ["conditionalWrites"],
+  async () => {
+    await using fx = await s3Fixture();
+    await fx.backend().setState("default", createEmptyState());
+    const writers = Array.from({ length: 20 }, () => fx.backend());
+    const base = await Promise.all(writers.map((w) => w.getState("default")));
+    const results = await Promise.allSettled(
+      writers.map((w, i) =>
+        w.setState("default", next(base[i]!, { outputs: { w: { value: i, type: "number" } } }))
+      ),
+    );
+    const landed = results.flatMap((r, i) => r.status === "fulfilled" ? [i] : []);
+    assert.equal(landed.length, 1, `landed: ${landed}`);
+    for (const r of results) {
+      if (r.status === "rejected") assert.ok(r.reason instanceof StateSerialError, r.reason);
+    }
+    const stored = await fx.backend().getState("default");
+    assert.equal(stored?.outputs?.w?.value, landed[0]);
+  },
+);
+
+s3Test(
+  "S3Backend creates a new state only once when two writers race to create it",
+  ["conditionalWrites"],
+  async () => {
+    await using fx = await s3Fixture();
+    const writers = Array.from({ length: 10 }, () => fx.backend());
+    await Promise.all(writers.map((w) => w.getState("new")));
+    const results = await Promise.allSettled(
+      writers.map((w) => w.setState("new", { ...createEmptyState(), serial: 1 })),
+    );
+    const landed = results.filter((r) => r.status === "fulfilled").length;
+    assert.equal(landed, 1);
+    for (const r of results) {
+      if (r.status === "rejected") {
+        assert.ok(r.reason instanceof StateLineageError || r.reason instanceof StateSerialError);
+      }
+    }
+  },
+);
+
+s3Test(
+  "S3Backend.getState fails clearly when the state does not match Terraform's digest, after retrying",
+  ["dynamodb"],
+  async () => {
+    await using fx = await s3Fixture();
+    const backend = fx.backend({ dynamodb_table: fx.table }, { consistencyTimeoutMs: 1200 });
+    await backend.setState("default", createEmptyState());
+    const digestKey = { LockID: { S: `${fx.bucket}/terraform.tfstate-md5` } };
+    const good = (await fx.dynamoClient!.send(
+      new GetItemCommand({ TableName: fx.table, Key: digestKey }),
+    )).Item!.Digest.S!;
+    const putDigest = (digest: string) =>
+      fx.dynamoClient!.send(
+        new PutItemCommand({ TableName: fx.table, Item: { ...digestKey, Digest: { S: digest } } }),
+      );
+    await putDigest("0".repeat(32));
+    const started = Date.now();
+    await assert.rejects(backend.getState("default"), (error: Error) => {
+      assert.ok(error instanceof BackendError);
+      assert.match(error.message, /does not match its digest/);
+      assert.match(error.message, new RegExp(`set the Digest of item "${fx.bucket}/terraform`));
+      return true;
+    });
+    assert.ok(Date.now() - started >= 1000, "it retried before failing");
+    // A digest that catches up while the reader retries is accepted.
+    const late = setTimeout(() => putDigest(good), 300);
+    const reader = fx.backend({ dynamodb_table: fx.table }, { consistencyTimeoutMs: 5000 });
+    assert.ok(await reader.getState("default"));
+    clearTimeout(late);
+  },
+);
+
+s3Test(
+  "S3Backend writes Content-MD5, so S3 rejects a body corrupted on the way and the state stays intact",
+  ["md5Check"],
+  async () => {
+    await using fx = await s3Fixture();
+    const backend = fx.backend();
+    const state = createEmptyState();
+    await backend.setState("default", state);
+    const s3 = clientsOf(backend)!.s3;
+    // Corrupt the body after the backend computed its Content-MD5.
+    s3.middlewareStack.add(
+      (nextHandler) => (args) => {
+        const request = (args as { request: { headers: Record<string, string>; body: unknown } })
+          .request;
+        if (request.body instanceof Uint8Array && request.headers["content-md5"]) {
+          const body = request.body.slice();
+          body[body.length - 2] ^= 1;
+          request.body = body;
+        }
+        return nextHandler(args);
+      },
+      // Before signing, so the payload hash matches the corrupted body: only Content-MD5 can
+      // tell.
+      { step: "build", priority: "low", name: "corrupt" },
+    );
+    await assert.rejects(backend.setState("default", next(state)), (error: Error) => {
+      assert.ok(error instanceof BackendError);
+      assert.match(error.message, /Content-MD5/);
+      return true;
+    });
+    assert.equal((await fx.backend().getState("default"))?.serial, 0);
+  },
+);
+
+s3Test(
+  "S3Backend asks for SSE AES256 on the state and the lockfile when encrypt is set",
+  [],
+  async () => {
+    await using fx = await s3Fixture();
+    const backend = fx.backend({ encrypt: true, use_lockfile: true });
+    const sse: Record<string, string | undefined> = {};
+    clientsOf(backend)!.s3.middlewareStack.add(
+      (nextHandler, context) => (args) => {
+        const request = (args as { request: { method: string; headers: Record<string, string> } })
+          .request;
+        if (request.method === "PUT") {
+          sse[context.commandName ?? ""] = request.headers["x-amz-server-side-encryption"];
+        }
+        return nextHandler(args);
+      },
+      { step: "build", priority: "low", name: "watchSse" },
+    );
+    const { lockId } = await backend.lock("default");
+    await backend.setState("default", createEmptyState(), { lockId });
+    assert.deepEqual(sse, { PutObjectCommand: "AES256" });
+    assert.ok(await fx.backend().getState("default"));
+    await backend.unlock("default", lockId);
+    if (fx.s3.sse) {
+      const head = await fx.s3Client.send(
+        new HeadObjectCommand({ Bucket: fx.bucket, Key: "terraform.tfstate" }),
+      );
+      assert.equal(head.ServerSideEncryption, "AES256");
+    } else {
+      console.log(`(${fx.s3.kind} does not report SSE-S3: only the request is checked)`);
+    }
+  },
+);
+
+s3Test("S3Backend encrypts states with SSE-KMS under kms_key_id", ["kms"], async () => {
+  await using fx = await s3Fixture();
+  const backend = fx.backend({ kms_key_id: fx.s3.kmsKeyId });
+  const state = createEmptyState();
+  await backend.setState("default", state);
+  const head = await fx.s3Client.send(
+    new HeadObjectCommand({ Bucket: fx.bucket, Key: "terraform.tfstate" }),
+  );
+  assert.equal(head.ServerSideEncryption, "aws:kms");
+  assert.equal(head.SSEKMSKeyId, fx.s3.kmsKeyId);
+  assert.equal((await fx.backend().getState("default"))?.lineage, state.lineage);
+});
+
+s3Test(
+  "S3Backend names the bucket and endpoint when the bucket does not exist, and isConfigured says false",
+  ["dynamodb"],
+  async () => {
+    await using fx = await s3Fixture();
+    const missingBucket = fx.backend({ bucket: "no-such-bucket-gaib", max_retries: 0 });
+    await assert.rejects(missingBucket.getState("default"), (error: Error) => {
+      assert.match(error.message, /Bucket "no-such-bucket-gaib" does not exist at http:\/\/127/);
+      assert.match(error.message, /backend\.bucket/);
+      return true;
+    });
+    assert.equal(await missingBucket.isConfigured(), false);
+    const missingTable = fx.backend({ dynamodb_table: "no-such-table-gaib", max_retries: 0 });
+    assert.equal(await missingTable.isConfigured(), false);
+    await assert.rejects(
+      missingTable.lock("default"),
+      /table "no-such-table-gaib" does not exist.*LockID/s,
+    );
+    assert.equal(await fx.backend({ dynamodb_table: fx.table }).isConfigured(), true);
+  },
+);
+
+s3Test("S3Backend never puts credentials in its error messages", [], async () => {
+  await using fx = await s3Fixture();
+  const secret = "wrong-secret-key-that-must-not-leak";
+  Deno.env.set("AWS_SECRET_ACCESS_KEY", secret);
+  try {
+    const backend = fx.backend({ max_retries: 0 });
+    const error = await backend.getState("default").then(() => null, (e: Error) => e);
+    assert.ok(error instanceof BackendError, String(error));
+    assert.match(error.message, /denied access|S3 failed/);
+    assert.ok(!error.message.includes(secret));
+    assert.ok(!error.message.includes("Signature="));
+  } finally {
+    Deno.env.set("AWS_SECRET_ACCESS_KEY", "test");
+  }
+});
+
+s3Test("BackendFactory builds an S3Backend for backend.type s3", [], async () => {
+  await using fx = await s3Fixture();
+  const backend = await BackendFactory.create(fx.config({ use_lockfile: true }));
+  try {
+    assert.equal(backend.constructor.name, "S3Backend");
+    await backend.setState("default", createEmptyState());
+    assert.deepEqual(await backend.listWorkspaces(), ["default"]);
+  } finally {
+    await backend.close();
+  }
+});
+
+/** Terraform's requests for a locked read-modify-write, per lock mode (from its source). */
+const TERRAFORM_REQUESTS = {
+  // lock PutItem; get GetObject + digest GetItem; put PutObject + digest PutItem;
+  // unlock GetItem + DeleteItem
+  dynamodb: 7,
+  // lock PutObject; get GetObject; put PutObject; unlock GetObject + DeleteObject
+  lockfile: 5,
+  // both locks; get + digest; put + digest; unlock GetObject + DeleteObject + GetItem + DeleteItem
+  both: 10,
+};
+
+s3Test(
+  "A locked read-modify-write makes no more requests than Terraform's, per lock mode",
+  ["dynamodb"],
+  async (t) => {
+    await using fx = await s3Fixture();
+    const modes = [
+      { mode: "dynamodb", config: { dynamodb_table: fx.table } },
+      { mode: "lockfile", config: { use_lockfile: true } },
+      { mode: "both", config: { dynamodb_table: fx.table, use_lockfile: true } },
+    ] as const;
+    const expected: Record<string, Record<string, string[]>> = {
+      dynamodb: {
+        lock: ["dynamodb:PutItem"],
+        get: ["dynamodb:GetItem", "s3:GetObject"],
+        set: ["dynamodb:GetItem", "dynamodb:PutItem", "s3:PutObject"],
+        unlock: ["dynamodb:DeleteItem"],
+      },
+      lockfile: {
+        lock: ["s3:PutObject"],
+        get: ["s3:GetObject"],
+        set: ["s3:GetObject", "s3:PutObject"],
+        unlock: ["s3:DeleteObject", "s3:GetObject"],
+      },
+      both: {
+        lock: ["dynamodb:PutItem", "s3:PutObject"],
+        get: ["dynamodb:GetItem", "s3:GetObject"],
+        set: ["dynamodb:GetItem", "dynamodb:PutItem", "s3:PutObject"],
+        unlock: ["dynamodb:DeleteItem", "s3:DeleteObject", "s3:GetObject"],
+      },
+    };
+    for (const { mode, config } of modes) {
+      await t.step(mode, async () => {
+        const log = new RequestLog();
+        const backend = fx.backend({ ...config, key: `${mode}.tfstate` }, {
+          onRequest: log.record,
+        });
+        await backend.setState("default", createEmptyState());
+        log.take();
+        const seen: Record<string, string[]> = {};
+        const { lockId } = await backend.lock("default");
+        seen.lock = log.take().sort();
+        const state = (await backend.getState("default"))!;
+        seen.get = log.take().sort();
+        await backend.setState("default", next(state), { lockId });
+        seen.set = log.take().sort();
+        await backend.unlock("default", lockId);
+        seen.unlock = log.take().sort();
+        assert.deepEqual(seen, expected[mode]);
+        const total = Object.values(seen).flat().length;
+        // Never more than Terraform's DynamoDB cycle (lock, get, get digest, put, put
+        // digest, unlock), and fewer without the digest.
+        assert.ok(total <= TERRAFORM_REQUESTS.dynamodb + (mode === "both" ? 3 : 0));
+        if (mode === "lockfile") assert.ok(total < TERRAFORM_REQUESTS.dynamodb);
+        // Per mode, at most Terraform's own count, plus the lock check Terraform does not make
+        // before a write (in the lockfile mode; in the others it is paid for by a one-request
+        // unlock).
+        const lockCheck = mode === "lockfile" ? 1 : 0;
+        assert.ok(
+          total <= TERRAFORM_REQUESTS[mode] + lockCheck,
+          `${mode}: ${total} > Terraform's ${TERRAFORM_REQUESTS[mode]}`,
+        );
+      });
+    }
+  },
+);
