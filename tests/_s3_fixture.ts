@@ -10,24 +10,22 @@
  * @module
  */
 
-import { CreateBucketCommand, S3Client } from "@aws-sdk/client-s3";
-import { DeleteTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import type { S3Client } from "@aws-sdk/client-s3";
+import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { S3Backend, type S3BackendOptions, type S3BackendRequest } from "../src/backends/s3.ts";
 import type { S3BackendConfig } from "../src/config.ts";
 import {
-  createLockTable,
-  dynamoClientConfig,
-  DYNAMODB_ENV,
-  DYNAMODB_UNAVAILABLE_ENV,
+  dynamoServer,
   type DynamoServerInfo,
-  emptyAndDeleteBucket,
-  S3_ENV,
-  S3_UNAVAILABLE_ENV,
-  s3ClientConfig,
+  isCi,
+  type S3Capability,
+  s3Server,
   type S3ServerInfo,
+  serverTest,
+  tempBucket,
+  tempLockTable,
   TEST_CREDENTIALS,
-  uniqueName,
-} from "./_servers.ts";
+} from "./_server_env.ts";
 
 // The backend uses the SDK's default credential chain: give it the test servers' keys.
 Deno.env.set("AWS_ACCESS_KEY_ID", TEST_CREDENTIALS.accessKeyId);
@@ -35,82 +33,25 @@ Deno.env.set("AWS_SECRET_ACCESS_KEY", TEST_CREDENTIALS.secretAccessKey);
 Deno.env.set("AWS_REGION", TEST_CREDENTIALS.region);
 Deno.env.delete("AWS_PROFILE");
 
-/** What a test can need. */
-export type Need =
-  | "s3"
-  | "dynamodb"
-  | "conditionalWrites"
-  | "md5Check"
-  | "sse"
-  | "kms"
-  | "returnValuesOnConditionCheckFailure"
-  | "awscli";
+/** What a test can need beside S3: S3 capabilities, DynamoDB, Debian's AWS CLI. */
+export type Need = S3Capability | "dynamodb" | "returnValuesOnConditionCheckFailure" | "awscli";
 
-function readInfo<T>(name: string): T | undefined {
-  const raw = Deno.env.get(name);
-  if (!raw) return undefined;
-  return JSON.parse(raw) as T;
-}
-
-/** The shared S3 server, when the runner started one. */
-export const S3_SERVER: S3ServerInfo | undefined = readInfo<S3ServerInfo>(S3_ENV);
-/** The shared DynamoDB server, when the runner started one. */
-export const DYNAMO_SERVER: DynamoServerInfo | undefined = readInfo<DynamoServerInfo>(
-  DYNAMODB_ENV,
-);
 /** Debian's AWS CLI (another `aws` may come first on PATH). */
 export const AWS_CLI = "/usr/bin/aws";
 
-function awsCliPresent(): boolean {
+function awsCliProblem(): string | undefined {
   try {
-    return Deno.statSync(AWS_CLI).isFile;
+    if (Deno.statSync(AWS_CLI).isFile) return undefined;
   } catch {
-    return false;
+    // missing
   }
-}
-
-/** Why the servers cannot serve a test that needs `needs`, or `undefined` when they can. */
-export function missing(needs: readonly Need[]): string | undefined {
-  const all = new Set<Need>(needs);
-  if (!all.has("s3")) all.add("s3");
-  for (const need of all) {
-    switch (need) {
-      case "s3":
-        if (!S3_SERVER) {
-          return `no S3 test server (${
-            Deno.env.get(S3_UNAVAILABLE_ENV) ?? `${S3_ENV} is not set: run "deno task test"`
-          })`;
-        }
-        break;
-      case "dynamodb":
-        if (!DYNAMO_SERVER) {
-          return `no DynamoDB test server (${
-            Deno.env.get(DYNAMODB_UNAVAILABLE_ENV) ??
-              `${DYNAMODB_ENV} is not set: run "deno task test"`
-          })`;
-        }
-        break;
-      case "returnValuesOnConditionCheckFailure":
-        if (!DYNAMO_SERVER?.returnValuesOnConditionCheckFailure) {
-          return `the DynamoDB server (${DYNAMO_SERVER?.kind}) lacks ` +
-            "ReturnValuesOnConditionCheckFailure";
-        }
-        break;
-      case "awscli":
-        if (!awsCliPresent()) return `${AWS_CLI} is missing: apt-get install -y awscli`;
-        break;
-      default:
-        if (!S3_SERVER?.[need]) {
-          return `the S3 server (${S3_SERVER?.kind}) lacks ${need}`;
-        }
-    }
-  }
-  return undefined;
+  return `needs Debian's AWS CLI at ${AWS_CLI}: apt-get install -y awscli (or run .ci/run)`;
 }
 
 /**
- * Declares a test that needs real servers. When they lack something it needs, the test is
- * ignored with the reason printed, and under `CI=true` it fails instead.
+ * Declares a test that needs real servers (always S3, plus `needs`), through the harness's
+ * `serverTest`: when a server or capability is missing the test is skipped with the reason
+ * printed, and under `CI=true` it fails instead.
  *
  * @param name the test's name, a sentence
  * @param needs what the test needs
@@ -121,19 +62,36 @@ export function s3Test(
   needs: readonly Need[],
   fn: (t: Deno.TestContext) => Promise<void>,
 ): void {
-  const reason = missing(needs);
-  if (reason === undefined) {
-    Deno.test({ name, fn, sanitizeOps: false, sanitizeResources: false });
+  const s3 = needs.filter((n): n is S3Capability =>
+    ["conditionalWrites", "versioning", "md5Check", "sse", "kms"].includes(n)
+  );
+  const dynamo = needs.includes("returnValuesOnConditionCheckFailure")
+    ? ["returnValuesOnConditionCheckFailure" as const]
+    : needs.includes("dynamodb")
+    ? true as const
+    : undefined;
+  const cli = needs.includes("awscli") ? awsCliProblem() : undefined;
+  if (cli !== undefined) {
+    if (isCi()) {
+      Deno.test(name, () => {
+        throw new Error(`"${name}" ${cli}. Under CI=true a missing tool fails the test`);
+      });
+    } else {
+      console.warn(`skip "${name}": ${cli}`);
+      Deno.test({ name, ignore: true, fn: () => {} });
+    }
     return;
   }
-  if (Deno.env.get("CI") === "true") {
-    Deno.test(name, () => {
-      throw new Error(`This test would be skipped, which CI does not allow: ${reason}`);
-    });
-    return;
-  }
-  console.log(`SKIP ${name}: ${reason}`);
-  Deno.test({ name, ignore: true, fn });
+  serverTest(
+    name,
+    {
+      s3: s3.length > 0 ? s3 : true,
+      dynamodb: dynamo,
+      sanitizeOps: false,
+      sanitizeResources: false,
+    },
+    (t) => fn(t),
+  );
 }
 
 /** A bucket and a lock table for one test, and the backends made on them. */
@@ -153,24 +111,16 @@ export interface S3Fixture extends AsyncDisposable {
   backend(overrides?: Partial<S3BackendConfig>, options?: S3BackendOptions): S3Backend;
 }
 
-/**
- * Creates a fresh bucket (and, when the DynamoDB server is there, a lock table).
- *
- * @param options `versioned`: enable bucket versioning
- */
+/** Creates a fresh bucket (and, when there is a DynamoDB server, a lock table). */
 export async function s3Fixture(): Promise<S3Fixture> {
-  const s3 = S3_SERVER!;
-  const dynamo = DYNAMO_SERVER;
-  const s3Client = new S3Client(s3ClientConfig(s3));
-  const dynamoClient = dynamo ? new DynamoDBClient(dynamoClientConfig(dynamo)) : undefined;
-  const bucket = uniqueName("gaib-s3");
-  const table = uniqueName("gaib-locks");
-  await s3Client.send(new CreateBucketCommand({ Bucket: bucket }));
-  if (dynamoClient) await createLockTable(dynamoClient, table);
+  const s3 = s3Server()!;
+  const dynamo = dynamoServer();
+  const bucket = await tempBucket(s3, { prefix: "gaib-s3" });
+  const table = dynamo ? await tempLockTable(dynamo) : undefined;
   const backends: S3Backend[] = [];
   const config = (overrides: Partial<S3BackendConfig> = {}): S3BackendConfig => ({
     type: "s3",
-    bucket,
+    bucket: bucket.name,
     key: "terraform.tfstate",
     region: TEST_CREDENTIALS.region,
     endpoints: { s3: s3.endpoint, dynamodb: dynamo?.endpoint },
@@ -181,10 +131,10 @@ export async function s3Fixture(): Promise<S3Fixture> {
   return {
     s3,
     dynamo,
-    bucket,
-    table,
-    s3Client,
-    dynamoClient,
+    bucket: bucket.name,
+    table: table?.name ?? "no-dynamodb-server",
+    s3Client: bucket.client,
+    dynamoClient: table?.client,
     config,
     backend(overrides = {}, options = {}) {
       const backend = new S3Backend(config(overrides), options);
@@ -193,10 +143,8 @@ export async function s3Fixture(): Promise<S3Fixture> {
     },
     async [Symbol.asyncDispose]() {
       for (const backend of backends) await backend.close().catch(() => {});
-      await emptyAndDeleteBucket(s3Client, bucket).catch(() => {});
-      await dynamoClient?.send(new DeleteTableCommand({ TableName: table })).catch(() => {});
-      s3Client.destroy();
-      dynamoClient?.destroy();
+      await table?.[Symbol.asyncDispose]();
+      await bucket[Symbol.asyncDispose]();
     },
   };
 }
