@@ -1,35 +1,639 @@
 /**
- * The `gaib-state` command line. Run it with
- * `deno run --allow-read --allow-write --allow-env --allow-sys=hostname jsr:@gaib/state/cli`.
+ * The `gaib-state` command line: workspaces, state inspection and surgery, locks and config,
+ * against whatever backend `BackendFactory` finds (the `GAIB_*` environment, then
+ * `gaib.yaml`, then `.gaib` in the working directory).
  *
- * @example
+ * This file is the command tree only; each command's handler lives in `src/cli/` and is
+ * loaded when the command runs, so that `gaib-state state list` on the local backend loads
+ * neither the AWS SDK nor the config schema.
+ *
+ * Run it with the permissions the compiled binary gets (see the README):
+ * `deno run --no-prompt --allow-read --allow-write=. --allow-net
+ * --allow-env=GAIB_*,AWS_*,... --allow-sys=hostname,osRelease jsr:@gaib/state/cli`.
+ *
+ * @example Lock in one CI step, unlock in a later one
  * ```sh
- * gaib-state version
+ * LOCK_ID=$(gaib-state lock --ttl 2h)
+ * gaib-state state list
+ * gaib-state unlock "$LOCK_ID"
  * ```
  *
  * @module
  */
 
+import {
+  type Application,
+  buildApplication,
+  buildCommand,
+  buildRouteMap,
+  type Command,
+  help,
+  type RouteMap,
+  run as runStricli,
+  type StricliProcess,
+  version,
+} from "@stricli/core";
+import { parseDuration } from "./src/cli/_duration.ts";
+import type { CliContext } from "./src/cli/_context.ts";
+import { EXIT_FAILURE, EXIT_USAGE, printReport, type Usage } from "./src/cli/_errors.ts";
+import { type CliIo, colorAllowed, Output, processIo } from "./src/cli/_output.ts";
 import { VERSION } from "./src/version.ts";
 
+const NAME = "gaib-state";
+
+// ---------------------------------------------------------------------------------------------
+// Flags every command takes.
+
+const GLOBAL_FLAGS = {
+  config: {
+    kind: "parsed",
+    parse: String,
+    brief: "Config file to use instead of looking for gaib.yaml",
+    optional: true,
+    placeholder: "FILE",
+  },
+  workspace: {
+    kind: "parsed",
+    parse: String,
+    brief: "Workspace (default: GAIB_WORKSPACE, else the selected one)",
+    optional: true,
+    placeholder: "NAME",
+  },
+  lockTimeout: {
+    kind: "parsed",
+    parse: parseDuration,
+    brief: "How long to wait for a busy lock, such as 30s (default 0s)",
+    optional: true,
+    placeholder: "DURATION",
+  },
+  json: {
+    kind: "boolean",
+    brief: "One JSON document on stdout, errors included",
+    optional: true,
+    withNegated: false,
+  },
+  quiet: {
+    kind: "boolean",
+    brief: "Print only data and errors",
+    optional: true,
+    withNegated: false,
+  },
+  verbose: {
+    kind: "boolean",
+    brief: "Print details, and stack traces with errors",
+    optional: true,
+    withNegated: false,
+  },
+  color: {
+    kind: "boolean",
+    brief: "Colour on a terminal (also off with NO_COLOR)",
+    default: true,
+  },
+} as const;
+const GLOBAL_ALIASES = { w: "workspace", q: "quiet" } as const;
+/** Global flags that take a value, as they may be written before the command. */
+const GLOBAL_VALUE_FLAGS = new Set([
+  "--config",
+  "--workspace",
+  "-w",
+  "--lock-timeout",
+  "--lockTimeout",
+]);
+const GLOBAL_SWITCHES = new Set([
+  "--json",
+  "--quiet",
+  "-q",
+  "--verbose",
+  "--color",
+  "--no-color",
+  "--noColor",
+]);
+
+// ---------------------------------------------------------------------------------------------
+// The command tree.
+
+interface CommandSpec {
+  /** What the command does, one line. */
+  brief: string;
+  /** More about it, for --help. */
+  description?: string;
+  /** Arguments and own flags, after the command name: `[--force] <FILE>`. */
+  usage: string;
+  /** `[command line, what it does]` pairs for --help. */
+  examples: Array<[string, string]>;
+  // deno-lint-ignore no-explicit-any
+  flags?: Record<string, any>;
+  aliases?: Record<string, string>;
+  // deno-lint-ignore no-explicit-any
+  positional?: any;
+  // deno-lint-ignore no-explicit-any
+  load: () => Promise<(this: CliContext, flags: any, ...args: any[]) => Promise<void>>;
+}
+
+/** Usage text by command path (`"state list"`), for usage errors. */
+const USAGES = new Map<string, string>();
+
+function command(path: string, spec: CommandSpec): Command<CliContext> {
+  USAGES.set(path, spec.usage);
+  const examples = spec.examples.map(([line, what]) => `  ${line}\n      ${what}`).join("\n");
+  const description = [
+    spec.description ?? spec.brief,
+    `EXAMPLES\n${examples}`,
+    `Run "${NAME} --help" for all commands; exit codes: 0 success, 1 failure, 2 usage error.`,
+  ].join("\n\n");
+  return buildCommand({
+    loader: spec.load,
+    parameters: {
+      flags: { ...GLOBAL_FLAGS, ...spec.flags },
+      aliases: { ...GLOBAL_ALIASES, ...spec.aliases },
+      positional: spec.positional ?? { kind: "tuple", parameters: [] },
+    },
+    docs: { brief: spec.brief, fullDescription: description, customUsage: [spec.usage] },
+  } as never) as Command<CliContext>;
+}
+
+const name = (brief: string, placeholder = "NAME") => ({ brief, parse: String, placeholder });
+const flag = (brief: string) => ({ kind: "boolean", brief, optional: true, withNegated: false });
+
+function buildApp(): Application<CliContext> {
+  const workspace = buildRouteMap({
+    routes: {
+      list: command("workspace list", {
+        brief: "List the workspaces; * marks the selected one",
+        usage: "",
+        examples: [
+          ["gaib-state workspace list", "List the workspaces."],
+          ["gaib-state workspace list --json", 'Print {"workspaces": [...], "selected": "..."}.'],
+        ],
+        load: async () => (await import("./src/cli/workspace.ts")).list,
+      }),
+      show: command("workspace show", {
+        brief: "Print the selected workspace",
+        description: "Print the selected workspace: -w, else GAIB_WORKSPACE, else the one " +
+          'stored by "workspace select" in <state root>/.current-workspace, else default.',
+        usage: "",
+        examples: [["gaib-state workspace show", "Print the selected workspace's name."]],
+        load: async () => (await import("./src/cli/workspace.ts")).show,
+      }),
+      new: command("workspace new", {
+        brief: "Create a workspace (with an empty state) and select it",
+        usage: "<NAME>",
+        examples: [["gaib-state workspace new staging", 'Create "staging" and select it.']],
+        positional: { kind: "tuple", parameters: [name("Name of the new workspace")] },
+        load: async () => (await import("./src/cli/workspace.ts")).create,
+      }),
+      select: command("workspace select", {
+        brief: "Select the workspace later commands work on",
+        usage: "[--or-create] <NAME>",
+        examples: [
+          ["gaib-state workspace select prod", 'Work on "prod" from now on.'],
+          ["gaib-state workspace select pr-42 --or-create", "Select pr-42, creating it if needed."],
+        ],
+        flags: { orCreate: flag("Create the workspace if it does not exist") },
+        positional: { kind: "tuple", parameters: [name("Workspace to select")] },
+        load: async () => (await import("./src/cli/workspace.ts")).select,
+      }),
+      delete: command("workspace delete", {
+        brief: "Delete a workspace and its state",
+        description: "Delete a workspace and its state. Refuses the default workspace, the " +
+          "selected workspace, a locked workspace, and a workspace whose state still has " +
+          "resources (unless --force).",
+        usage: "[--force] <NAME>",
+        examples: [
+          ["gaib-state workspace delete pr-42", "Delete an empty workspace."],
+          ["gaib-state workspace delete pr-42 --force", "Delete it even though it has resources."],
+        ],
+        flags: { force: flag("Delete even if its state still has resources") },
+        positional: { kind: "tuple", parameters: [name("Workspace to delete")] },
+        load: async () => (await import("./src/cli/workspace.ts")).remove,
+      }),
+    },
+    docs: { brief: "Create, select, list and delete workspaces" },
+  });
+
+  const address = (brief: string) => ({ brief, parse: String, placeholder: "ADDRESS" });
+  const state = buildRouteMap({
+    routes: {
+      pull: command("state pull", {
+        brief: "Print the workspace's raw state to stdout",
+        description: "Print the workspace's raw state (Terraform format v4) to stdout, " +
+          "sensitive values included: treat the output as a secret.",
+        usage: "",
+        examples: [["gaib-state state pull > terraform.tfstate", "Save the state to a file."]],
+        load: async () => (await import("./src/cli/state.ts")).pull,
+      }),
+      push: command("state push", {
+        brief: "Replace the workspace's state with a state file",
+        description: "Replace the workspace's state with FILE (- reads stdin), under the " +
+          "workspace lock. The file must have the stored state's lineage and a newer serial " +
+          "(or the same serial and content); --force skips both checks. The previous state is " +
+          "kept in <state root>/backups/<workspace>/.",
+        usage: "[--force] <FILE|->",
+        examples: [
+          ["gaib-state state push terraform.tfstate", "Upload a state file."],
+          ["gaib-state state pull | jq . | gaib-state state push -", "Push from stdin."],
+          ["gaib-state state push --force old.tfstate", "Overwrite with an older serial."],
+        ],
+        flags: { force: flag("Skip the lineage and serial checks") },
+        positional: {
+          kind: "tuple",
+          parameters: [{ brief: "State file, or - for stdin", parse: String, placeholder: "FILE" }],
+        },
+        load: async () => (await import("./src/cli/state.ts")).push,
+      }),
+      list: command("state list", {
+        brief: "List resource instance addresses",
+        description: "List the resource instances in the state, one address per line. With " +
+          "addresses, list only the instances they name (a module, a resource or an " +
+          "instance; a module step without a key matches all its instances).",
+        usage: "[--id ID] [ADDRESS...]",
+        examples: [
+          ["gaib-state state list", "List every instance."],
+          ["gaib-state state list 'module.app[\"web\"]'", "List the instances in one module."],
+          ["gaib-state state list --id 1234567890", "Find the instance with this id."],
+        ],
+        flags: {
+          id: {
+            kind: "parsed",
+            parse: String,
+            brief: "Only instances whose id attribute is ID",
+            optional: true,
+            placeholder: "ID",
+          },
+        },
+        positional: { kind: "array", parameter: address("Addresses to filter by") },
+        load: async () => (await import("./src/cli/state.ts")).list,
+      }),
+      show: command("state show", {
+        brief: "Show one resource instance's attributes (or an output)",
+        description: "Show the attributes of one resource instance, or a root output with " +
+          "output.NAME. Values marked sensitive (sensitive_attributes, sensitive outputs) are " +
+          "shown as (sensitive value), also with --json.",
+        usage: "<ADDRESS>",
+        examples: [
+          ["gaib-state state show discord_role.admin", "Show a single-instance resource."],
+          [
+            "gaib-state state show 'module.app[\"web\"].discord_channel.general[0]'",
+            "Show one instance in a module.",
+          ],
+          ["gaib-state state show output.guild_id", "Show a root output."],
+        ],
+        positional: { kind: "tuple", parameters: [address("Instance or output.NAME")] },
+        load: async () => (await import("./src/cli/state.ts")).show,
+      }),
+      rm: command("state rm", {
+        brief: "Forget resource instances (the real objects stay)",
+        description: "Remove instances from the state, so that Gaib forgets them without " +
+          "destroying them. A resource address removes all its instances, a module address " +
+          "everything in it. Runs under the workspace lock; the previous state is kept in " +
+          "<state root>/backups/<workspace>/.",
+        usage: "[--dry-run] <ADDRESS>...",
+        examples: [
+          ["gaib-state state rm discord_role.old", "Forget a resource (all its instances)."],
+          ["gaib-state state rm 'discord_channel.c[\"x\"]' --dry-run", "Show what would go."],
+        ],
+        flags: { dryRun: flag("Show what would be removed; change nothing") },
+        positional: { kind: "array", parameter: address("Addresses to remove"), minimum: 1 },
+        load: async () => (await import("./src/cli/state.ts")).rm,
+      }),
+      mv: command("state mv", {
+        brief: "Move a resource, an instance or a module to another address",
+        description: "Rename a resource (all its instances), move one instance, or move a " +
+          "module, also between modules. The destination must not exist and a resource keeps " +
+          "its type. Runs under the workspace lock; the previous state is kept in " +
+          "<state root>/backups/<workspace>/.",
+        usage: "[--dry-run] <SOURCE> <DEST>",
+        examples: [
+          ["gaib-state state mv discord_role.mod discord_role.moderator", "Rename a resource."],
+          [
+            "gaib-state state mv 'discord_channel.c[0]' 'module.chat.discord_channel.c[\"general\"]'",
+            "Move one instance into a module with a for_each key.",
+          ],
+          ["gaib-state state mv module.old module.new --dry-run", "Preview a module move."],
+        ],
+        flags: { dryRun: flag("Show what would move; change nothing") },
+        positional: {
+          kind: "tuple",
+          parameters: [
+            { brief: "What to move", parse: String, placeholder: "SOURCE" },
+            { brief: "Where to", parse: String, placeholder: "DEST" },
+          ],
+        },
+        load: async () => (await import("./src/cli/state.ts")).mv,
+      }),
+    },
+    docs: { brief: "Read, replace and edit the state" },
+  });
+
+  const lockStatusSpec = (path: string): CommandSpec => ({
+    brief: "Show who holds a workspace's lock, and since when",
+    usage: "[--all]",
+    examples: [
+      ["gaib-state lock status", "Show the selected workspace's lock."],
+      ["gaib-state lock status --all", "Show the locks of all workspaces."],
+      [`gaib-state ${path} --json -w prod`, 'Print {"workspace": "prod", "locked": ..., ...}.'],
+    ],
+    flags: { all: flag("Every workspace") },
+    load: async () => (await import("./src/cli/lock.ts")).status,
+  });
+  const lock = buildRouteMap({
+    routes: {
+      acquire: command("lock", {
+        brief: "Take a detached lock and print its ID (default command)",
+        description: "Take the workspace lock for a pipeline that locks in one step and " +
+          "unlocks in a later one: the lock outlives this process and is released by " +
+          '"gaib-state unlock LOCK_ID", or expires after --ttl. Only the lock ID goes to ' +
+          "stdout. Also runs as gaib-state lock acquire.",
+        usage: "[--ttl DURATION] [--info TEXT]",
+        examples: [
+          ["LOCK_ID=$(gaib-state lock --ttl 2h)", "Lock for at most two hours."],
+          ['gaib-state lock --lock-timeout 5m --info "deploy $CI_JOB_ID"', "Wait up to 5m."],
+        ],
+        flags: {
+          ttl: {
+            kind: "parsed",
+            parse: parseDuration,
+            brief: "Let the lock expire after this long, such as 2h (default: never)",
+            optional: true,
+            placeholder: "DURATION",
+          },
+          info: {
+            kind: "parsed",
+            parse: String,
+            brief: "Text stored with the lock",
+            optional: true,
+            placeholder: "TEXT",
+          },
+        },
+        load: async () => (await import("./src/cli/lock.ts")).acquire,
+      }),
+      status: command("lock status", lockStatusSpec("lock status")),
+    },
+    defaultCommand: "acquire",
+    docs: {
+      brief: "Take a detached lock (lock [--ttl 2h]) or show locks (lock status)",
+      fullDescription: "gaib-state lock [--ttl DURATION] takes a detached lock and prints its " +
+        'ID; gaib-state lock status [--all] shows the locks. Run "gaib-state lock acquire ' +
+        '--help" for the flags.',
+    },
+  });
+
+  const config = buildRouteMap({
+    routes: {
+      show: command("config show", {
+        brief: "Show the effective backend and where each value came from",
+        description: "Show the backend that applies here (environment, then gaib.yaml, then " +
+          "the local default), each setting with its origin, the state root and the selected " +
+          "workspace. Credentials are never shown, only whether they are set.",
+        usage: "",
+        examples: [
+          ["gaib-state config show", "Show the effective backend."],
+          ["GAIB_BACKEND=local gaib-state config show --json", "See what the environment does."],
+        ],
+        load: async () => (await import("./src/cli/config.ts")).show,
+      }),
+      validate: command("config validate", {
+        brief: "Check a gaib.yaml",
+        description: "Check a config file (FILE, else --config, else the gaib.yaml found from " +
+          "here up) and report the first problem with its line and column.",
+        usage: "[FILE]",
+        examples: [
+          ["gaib-state config validate", "Check the gaib.yaml that applies here."],
+          ["gaib-state config validate ci/gaib.yaml", "Check another file."],
+        ],
+        positional: {
+          kind: "tuple",
+          parameters: [{
+            brief: "Config file",
+            parse: String,
+            placeholder: "FILE",
+            optional: true,
+          }],
+        },
+        load: async () => (await import("./src/cli/config.ts")).validate,
+      }),
+    },
+    docs: { brief: "Show and check the configuration" },
+  });
+
+  const lockIdArg = {
+    kind: "tuple",
+    parameters: [{ brief: "The lock's ID", parse: String, placeholder: "LOCK_ID" }],
+  };
+  const root = buildRouteMap({
+    routes: {
+      workspace,
+      state,
+      lock,
+      unlock: command("unlock", {
+        brief: "Release a lock by its ID",
+        description: "Release the workspace lock with this ID, such as the one " +
+          '"gaib-state lock" printed. A lock held by another running process is not released: ' +
+          "use force-unlock for that.",
+        usage: "<LOCK_ID>",
+        examples: [['gaib-state unlock "$LOCK_ID"', "Release the pipeline's lock."]],
+        positional: lockIdArg,
+        load: async () => (await import("./src/cli/lock.ts")).unlock,
+      }),
+      "force-unlock": command("force-unlock", {
+        brief: "Release a stuck lock, whoever holds it",
+        description: "Release the workspace lock with this ID whoever holds it, for a lock " +
+          "whose holder is gone. Asks for confirmation on a terminal; elsewhere pass --force.",
+        usage: "[--force] <LOCK_ID>",
+        examples: [
+          ["gaib-state force-unlock 7f3c2a9e-...", "Release after confirming."],
+          ["gaib-state force-unlock --force 7f3c2a9e-... -w prod", "Release without asking."],
+        ],
+        flags: { force: flag("Do not ask for confirmation") },
+        positional: lockIdArg,
+        load: async () => (await import("./src/cli/lock.ts")).forceUnlock,
+      }),
+      "lock-info": command("lock-info", lockStatusSpec("lock-info")),
+      config,
+      version: command("version", {
+        brief: "Print the version",
+        usage: "",
+        examples: [["gaib-state version --json", 'Print {"version": "..."}.']],
+        load: () => Promise.resolve(versionCommand),
+      }),
+      help: command("help", {
+        brief: "Show help for a command",
+        usage: "[COMMAND...]",
+        examples: [["gaib-state help state mv", 'Same as "gaib-state state mv --help".']],
+        positional: { kind: "array", parameter: name("Command", "COMMAND") },
+        load: () => Promise.resolve(async function () {}),
+      }),
+    },
+    docs: {
+      brief: "Terraform-compatible state for Gaib: workspaces, state, locks and config",
+      fullDescription: "gaib-state stores Terraform-compatible state for the Gaib toolchain. " +
+        "It uses the backend the GAIB_* environment variables describe, else gaib.yaml (found " +
+        "from here up, or --config), else .gaib in the current directory.\n\n" +
+        "Global flags, accepted by every command: --config FILE, -w/--workspace NAME " +
+        "(GAIB_WORKSPACE), --lock-timeout DURATION, --json, -q/--quiet, --verbose, --no-color " +
+        "(NO_COLOR).\n\nExit codes: 0 success, 1 failure, 2 usage error, 130/143 interrupted.",
+    },
+  });
+  const formatting = {
+    useAliasInUsageLine: false,
+    onlyRequiredInUsageLine: true,
+    caseStyle: "convert-camel-to-kebab",
+  } as const;
+  return buildApplication(root, {
+    name: NAME,
+    scanner: { caseStyle: "allow-kebab-for-camel" },
+  }, {
+    help: help({ brief: "Print help for the command and exit", formatting }),
+    version: version({ brief: "Print the version and exit", info: { currentVersion: VERSION } }),
+  });
+}
+
+function versionCommand(this: CliContext, flags: { json?: boolean }): Promise<void> {
+  const text = flags.json
+    ? JSON.stringify({ version: VERSION, deno: Deno.version.deno, v8: Deno.version.v8 }, null, 2)
+    : `${NAME} ${VERSION}`;
+  this.io.stdout(text + "\n");
+  this.result.exitCode = 0;
+  return Promise.resolve();
+}
+
+let app: Application<CliContext> | undefined;
+
+// ---------------------------------------------------------------------------------------------
+// Running it.
+
+function isRouteMap(target: unknown): target is RouteMap<CliContext> {
+  return typeof target === "object" && target !== null && "getRoutingTargetForInput" in target;
+}
+
+/** The deepest command or route map the non-flag words of `words` lead to, with its path. */
+function findTarget(words: readonly string[]): { path: string[]; target: unknown } {
+  let target: unknown = (app ??= buildApp()).root;
+  const path: string[] = [];
+  for (const word of words) {
+    if (word.startsWith("-")) continue;
+    if (!isRouteMap(target)) break;
+    const next = target.getRoutingTargetForInput(word);
+    if (!next) break;
+    path.push(word);
+    target = next;
+  }
+  return { path, target };
+}
+
+function usageFor(words: readonly string[]): Usage {
+  const { path, target } = findTarget(words);
+  const command = [NAME, ...path].join(" ");
+  const known = USAGES.get(path.join(" "));
+  if (known !== undefined) return { line: `${command} ${known}`.trimEnd(), command };
+  if (path.join(" ") === "lock") {
+    return {
+      line: `${command} [--ttl DURATION] [--info TEXT] | ${command} status [--all]`,
+      command,
+    };
+  }
+  if (isRouteMap(target)) {
+    const names = target.getAllEntries().filter((e) => !e.hidden).map((e) => e.name.original);
+    return { line: `${command} ${names.join("|")} ...`, command };
+  }
+  return { line: command, command };
+}
+
+/** Moves global flags written before the command (`gaib-state -w prod state list`) after it. */
+function normalize(args: readonly string[]): string[] {
+  if (args[0] === "help") {
+    return args.length > 1 ? [...args.slice(1), "--help"] : ["--help"];
+  }
+  const leading: string[] = [];
+  let i = 0;
+  while (i < args.length) {
+    const arg = args[i];
+    const flagName = arg.split("=")[0];
+    if (GLOBAL_VALUE_FLAGS.has(flagName)) {
+      const take = arg.includes("=") ? 1 : 2;
+      leading.push(...args.slice(i, i + take));
+      i += take;
+    } else if (GLOBAL_SWITCHES.has(flagName)) {
+      leading.push(arg);
+      i++;
+    } else break;
+  }
+  if (leading.length === 0 || i >= args.length) return [...args];
+  return [...args.slice(i), ...leading];
+}
+
+function stripAnsi(text: string): string {
+  // deno-lint-ignore no-control-regex
+  return text.replace(/\x1b\[[0-9;]*m/g, "");
+}
+
 /**
- * Runs the CLI with the given arguments.
+ * Runs the CLI with the given streams.
+ *
+ * @param args command-line arguments, without the program name
+ * @param io the streams
+ * @returns the exit code
+ */
+async function runCli(args: readonly string[], io: CliIo): Promise<number> {
+  const words = normalize(args);
+  const json = words.includes("--json");
+  const verbose = words.includes("--verbose");
+  const color = colorAllowed({ color: !words.includes("--no-color") });
+  const out = new Output(io, { json, verbose, color });
+  let captured = "";
+  const depth = (terminal: () => boolean) => () => color && terminal() ? 8 : 1;
+  const process: StricliProcess = {
+    stdout: { write: (text) => io.stdout(text), getColorDepth: depth(io.stdoutIsTerminal) },
+    stderr: { write: (text) => void (captured += text), getColorDepth: () => 1 },
+    env: {},
+    exitCode: undefined,
+  };
+  const result = { exitCode: 0 };
+  await runStricli(app ??= buildApp(), words, {
+    process,
+    locale: "en",
+    forCommand: ({ prefix }) => {
+      const context: CliContext = { process, io, usage: usageFor(prefix.slice(1)), result };
+      return context;
+    },
+  });
+  const code = Number(process.exitCode ?? 0);
+  if (code === 0) return result.exitCode;
+  const message = stripAnsi(captured).trim();
+  if (code === -4 || code === -5) {
+    printReport(
+      out,
+      { exitCode: EXIT_USAGE, type: "UsageError", message, details: {} },
+      usageFor(words),
+    );
+    return EXIT_USAGE;
+  }
+  const [first, ...rest] = message.split("\n");
+  printReport(out, { exitCode: EXIT_FAILURE, type: "InternalError", message: first, details: {} });
+  if (verbose && rest.length) io.stderr(rest.join("\n") + "\n");
+  return EXIT_FAILURE;
+}
+
+/**
+ * Runs the `gaib-state` CLI: parses `args`, runs the command, writes to stdout and stderr.
+ *
+ * Exit codes: 0 success, 1 failure, 2 usage error, 130/143 interrupted by SIGINT/SIGTERM.
+ * Needs the permissions listed in the module doc; a command that changes state takes the
+ * workspace lock and releases it on every path.
  *
  * @param args command-line arguments, without the program name
  * @returns the exit code
+ *
+ * @example Run a command and check the exit code
+ * ```ts ignore
+ * import { main } from "@gaib/state/cli";
+ *
+ * const code = await main(["workspace", "list", "--json"]);
+ * if (code !== 0) console.error("gaib-state failed");
+ * ```
  */
-export function main(args: string[]): number {
-  const [command] = args;
-  if (command === "version" || command === "--version") {
-    console.log(`gaib-state ${VERSION}`);
-    return 0;
-  }
-  if (command === undefined || command === "help" || command === "--help") {
-    console.log("Usage: gaib-state <command>\n\nCommands:\n  version  print the version");
-    return 0;
-  }
-  console.error(`gaib-state: unknown command "${command}". Run "gaib-state help".`);
-  return 2;
+export function main(args: string[]): Promise<number> {
+  return runCli(args, processIo);
 }
 
-if (import.meta.main) Deno.exitCode = main(Deno.args);
+if (import.meta.main) Deno.exitCode = await main(Deno.args);

@@ -1,0 +1,57 @@
+/**
+ * Keeps credentials out of everything the CLI prints: the values of the AWS credential
+ * variables and the signature parts of presigned URLs and `Authorization` headers.
+ *
+ * @module
+ */
+
+/** Environment variables whose values are never printed. */
+export const SECRET_VARIABLES: readonly string[] = [
+  "AWS_SECRET_ACCESS_KEY",
+  "AWS_SESSION_TOKEN",
+  "AWS_SECURITY_TOKEN",
+  "AWS_ACCESS_KEY_ID",
+  "AWS_BEARER_TOKEN_BEDROCK",
+  "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+];
+
+const PATTERNS: readonly RegExp[] = [
+  /(X-Amz-(?:Signature|Credential|Security-Token)=)[^&\s"']+/gi,
+  /(Signature=)[0-9a-f]{16,}/gi,
+  /(Credential=)[^,\s"']+/gi,
+  /(aws_secret_access_key\s*[=:]\s*)\S+/gi,
+  /(aws_session_token\s*[=:]\s*)\S+/gi,
+  /(https?:\/\/[^:/\s@]+:)[^@/\s]+(@)/gi,
+];
+
+function secretValues(): string[] {
+  const values: string[] = [];
+  for (const name of SECRET_VARIABLES) {
+    try {
+      const value = Deno.env.get(name);
+      if (value && value.length >= 4) values.push(value);
+    } catch {
+      // not permitted to read it: then it cannot leak through us either
+    }
+  }
+  return values;
+}
+
+/**
+ * Replaces credentials in a text with `[redacted]`.
+ *
+ * @param text any text about to be printed
+ * @returns the text without credential values
+ */
+export function redactSecrets(text: string): string {
+  let out = text;
+  for (const value of secretValues()) out = out.split(value).join("[redacted]");
+  for (const pattern of PATTERNS) {
+    out = out.replace(
+      pattern,
+      (_m, head: string, tail?: string) =>
+        typeof tail === "string" && tail === "@" ? `${head}[redacted]@` : `${head}[redacted]`,
+    );
+  }
+  return out;
+}

@@ -1,0 +1,307 @@
+/**
+ * A command's connection to its backend: the backend `BackendFactory` resolves (environment,
+ * then `gaib.yaml`, then the local default), the selected workspace, the workspace lock taken
+ * for the duration of a change and released on every path (errors, SIGINT, SIGTERM), and the
+ * local backups kept before every change.
+ *
+ * Uses the library's public API only.
+ *
+ * @module
+ */
+
+import { BackendFactory, type ResolvedBackendConfig } from "../factory.ts";
+import { serializeState } from "../state.ts";
+import type { GaibState, StateBackend } from "../types.ts";
+import { readSelectedWorkspace, validateWorkspaceName } from "../workspace.ts";
+import { BackendConfigError, StateLockError } from "../errors.ts";
+import type { GlobalFlags } from "./_context.ts";
+import { InterruptedError, signalExitCode, UsageError } from "./_errors.ts";
+import { envGet, type Output } from "./_output.ts";
+import { redactSecrets } from "./_redact.ts";
+
+/**
+ * Test-only hook: when set to a number of milliseconds, commands that change state pause that
+ * long right after taking the workspace lock, announcing it on stderr. The CLI tests use it to
+ * deliver SIGINT/SIGTERM to a process that holds a lock. Not for production use.
+ */
+export const TEST_HOLD_LOCK_VARIABLE = "GAIB_TEST_HOLD_LOCK_MS";
+
+/** Where the selected workspace came from. */
+export type WorkspaceSource = "flag" | "GAIB_WORKSPACE" | ".current-workspace" | "default";
+
+/** An open backend and the workspace a command works on. */
+export interface Session extends AsyncDisposable {
+  /** The backend. */
+  readonly backend: StateBackend;
+  /** The resolved config (type, origins, state root). */
+  readonly resolved: ResolvedBackendConfig;
+  /** The workspace to work on. */
+  readonly workspace: string;
+  /** Where {@linkcode Session.workspace} came from. */
+  readonly workspaceSource: WorkspaceSource;
+  /** Closes the backend (releasing anything it still holds). */
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+/**
+ * Resolves the backend config the way `BackendFactory.auto` does, honouring `--config`.
+ *
+ * @param flags the global flags
+ * @returns the resolved config
+ */
+export function resolveConfig(flags: GlobalFlags): Promise<ResolvedBackendConfig> {
+  return BackendFactory.resolve({ configFile: flags.config });
+}
+
+/**
+ * Works out the selected workspace: `-w` > `GAIB_WORKSPACE` > `<stateRoot>/.current-workspace`
+ * > `default`.
+ *
+ * @param flags the global flags
+ * @param stateRoot the state root
+ * @returns the name and where it came from
+ */
+export async function selectedWorkspace(
+  flags: GlobalFlags,
+  stateRoot: string,
+): Promise<{ name: string; source: WorkspaceSource }> {
+  if (flags.workspace !== undefined) {
+    try {
+      return { name: validateWorkspaceName(flags.workspace), source: "flag" };
+    } catch (error) {
+      throw new UsageError(`Invalid --workspace: ${(error as Error).message}`, { cause: error });
+    }
+  }
+  const fromEnv = envGet("GAIB_WORKSPACE");
+  const name = await readSelectedWorkspace(stateRoot);
+  if (fromEnv) return { name, source: "GAIB_WORKSPACE" };
+  try {
+    await Deno.stat(`${stateRoot}/.current-workspace`);
+    return { name, source: ".current-workspace" };
+  } catch {
+    return { name, source: "default" };
+  }
+}
+
+/**
+ * Opens the backend that applies and works out the workspace.
+ *
+ * @param flags the global flags
+ * @param out for `--verbose` details
+ * @returns the session; close it with `await using`
+ */
+export async function openSession(flags: GlobalFlags, out: Output): Promise<Session> {
+  const resolved = await resolveConfig(flags);
+  out.debug(
+    `backend: ${resolved.config.type} (from ${resolved.source}${
+      resolved.file ? `, config file ${resolved.file}` : ""
+    }), state root ${resolved.stateRoot}`,
+  );
+  const { name, source } = await selectedWorkspace(flags, resolved.stateRoot);
+  out.debug(`workspace: ${name} (from ${source})`);
+  const backend = await BackendFactory.create(resolved.config);
+  let closed = false;
+  return {
+    backend,
+    resolved,
+    workspace: name,
+    workspaceSource: source,
+    async [Symbol.asyncDispose]() {
+      if (closed) return;
+      closed = true;
+      await backend.close();
+    },
+  };
+}
+
+/** What a function run under {@linkcode withStateLock} gets. */
+export interface LockedRun {
+  /** The lock ID. */
+  readonly lockId: string;
+  /**
+   * Writes the state with the lock's ID. A write in flight when SIGINT/SIGTERM arrives is
+   * allowed to finish before the lock is released.
+   */
+  writeState(state: GaibState, options?: { force?: boolean }): Promise<void>;
+}
+
+/** Options for {@linkcode withStateLock}. */
+export interface StateLockOptions {
+  /** The workspace to lock (default: the session's). */
+  workspace?: string;
+  /** Free-form info stored with the lock. */
+  info?: string;
+}
+
+const SIGNALS = ["SIGINT", "SIGTERM"] as const;
+
+/**
+ * Runs `fn` holding the workspace lock, waiting up to `--lock-timeout` for it, and releases
+ * the lock on every path. On SIGINT/SIGTERM: a wait for the lock stops; a held lock is
+ * released (after a write in flight finishes) and the process exits with 130/143.
+ *
+ * @param session the session
+ * @param flags the global flags (`--lock-timeout`)
+ * @param out the output
+ * @param operation what the lock is for, such as `"state rm"`
+ * @param fn the work
+ * @param options another workspace, lock info
+ * @returns what `fn` returns
+ */
+export async function withStateLock<T>(
+  session: Session,
+  flags: GlobalFlags,
+  out: Output,
+  operation: string,
+  fn: (run: LockedRun) => Promise<T>,
+  options: StateLockOptions = {},
+): Promise<T> {
+  const { backend } = session;
+  const workspace = options.workspace ?? session.workspace;
+  const controller = new AbortController();
+  let received: "SIGINT" | "SIGTERM" | undefined;
+  let lockId: string | undefined;
+  let inFlight: Promise<unknown> | undefined;
+  let release: Promise<void> | undefined;
+  const unlockOnce = (): Promise<void> => {
+    if (lockId === undefined) return Promise.resolve();
+    const id = lockId;
+    return release ??= backend.unlock(workspace, id).catch((error) => {
+      throw new StateLockError(
+        `Failed to release lock ${id} on workspace "${workspace}": ` +
+          `${error instanceof Error ? error.message : error}. Run "gaib-state force-unlock ${id}` +
+          `${workspace === "default" ? "" : ` -w ${workspace}`}" once nothing uses it.`,
+        null,
+        { cause: error },
+      );
+    });
+  };
+  const listeners = SIGNALS.map((signal) => {
+    const listener = () => {
+      if (received) return;
+      received = signal;
+      controller.abort(new InterruptedError(signal, `Interrupted by ${signal}.`));
+      if (lockId === undefined) return; // still waiting: the aborted wait ends the command
+      void (async () => {
+        await inFlight?.catch(() => {});
+        let code = signalExitCode(signal);
+        try {
+          await unlockOnce();
+          out.warn(
+            `Interrupted by ${signal}: released lock ${lockId} on workspace "${workspace}".`,
+          );
+        } catch (error) {
+          out.io.stderr(`Error: ${redactSecrets((error as Error).message)}\n`);
+          code = 1;
+        }
+        await session[Symbol.asyncDispose]().catch(() => {});
+        Deno.exit(code);
+      })();
+    };
+    Deno.addSignalListener(signal, listener);
+    return [signal, listener] as const;
+  });
+  try {
+    try {
+      const result = await backend.lock(workspace, {
+        operation,
+        info: options.info,
+        timeoutMs: flags.lockTimeout ?? 0,
+        signal: controller.signal,
+      });
+      lockId = result.lockId;
+    } catch (error) {
+      if (received) {
+        throw new InterruptedError(
+          received,
+          `Interrupted by ${received} while waiting for the lock on workspace "${workspace}"; ` +
+            "nothing was changed.",
+        );
+      }
+      throw error;
+    }
+    out.debug(`locked workspace "${workspace}" (lock ID ${lockId})`);
+    if (received) {
+      await unlockOnce();
+      throw new InterruptedError(received, `Interrupted by ${received}; nothing was changed.`);
+    }
+    await testHoldLock(out, lockId, controller.signal);
+    const id = lockId;
+    return await fn({
+      lockId: id,
+      writeState(state, writeOptions = {}) {
+        if (received) throw controller.signal.reason;
+        const write = backend.setState(workspace, state, { lockId: id, force: writeOptions.force });
+        inFlight = write;
+        return write;
+      },
+    });
+  } finally {
+    // A signal that arrived while the lock was held is handled by its listener, which waits
+    // for the same memoized release and then exits.
+    for (const [signal, listener] of listeners) Deno.removeSignalListener(signal, listener);
+    await unlockOnce();
+  }
+}
+
+async function testHoldLock(out: Output, lockId: string, signal: AbortSignal): Promise<void> {
+  const value = envGet(TEST_HOLD_LOCK_VARIABLE);
+  if (!value) return;
+  const ms = Number(value);
+  if (!Number.isFinite(ms) || ms <= 0) return;
+  out.io.stderr(`${TEST_HOLD_LOCK_VARIABLE}: holding lock ${lockId} for ${ms} ms\n`);
+  await new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener("abort", () => clearTimeout(timer), { once: true });
+  });
+}
+
+/**
+ * Keeps a copy of a state before a change:
+ * `<stateRoot>/backups/<workspace>/terraform.tfstate.<UTC timestamp>.backup` (file 0600,
+ * directories 0700), for every backend type.
+ *
+ * @param session the session (for the state root)
+ * @param workspace the workspace the state belongs to
+ * @param state the state to keep
+ * @returns the backup's path
+ */
+export async function writeBackup(
+  session: Session,
+  workspace: string,
+  state: GaibState,
+): Promise<string> {
+  const root = session.resolved.stateRoot.replace(/\/+$/, "");
+  const dir = `${root}/backups/${workspace}`;
+  await Deno.mkdir(root, { recursive: true, mode: 0o700 });
+  await Deno.mkdir(`${root}/backups`, { recursive: true, mode: 0o700 });
+  await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+  const stamp = new Date().toISOString().replace(/[-:]/g, "").replace(/\.(\d+)Z$/, ".$1Z");
+  const text = serializeState(state);
+  for (let n = 0;; n++) {
+    const path = `${dir}/terraform.tfstate.${stamp}${n ? `-${n}` : ""}.backup`;
+    try {
+      await Deno.writeTextFile(path, text, { createNew: true, mode: 0o600 });
+      return path;
+    } catch (error) {
+      if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
+    }
+  }
+}
+
+/**
+ * Fails with a clear message when a workspace does not exist.
+ *
+ * @param backend the backend
+ * @param workspace the workspace
+ */
+export async function requireWorkspace(backend: StateBackend, workspace: string): Promise<void> {
+  const names = await backend.listWorkspaces();
+  if (!names.includes(workspace)) {
+    throw new BackendConfigError(
+      `Workspace "${workspace}" does not exist. Run "gaib-state workspace list" to see the ` +
+        `workspaces, or "gaib-state workspace new ${workspace}" to create it.`,
+      { path: "workspace" },
+    );
+  }
+}

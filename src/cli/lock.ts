@@ -1,0 +1,178 @@
+/**
+ * `gaib-state lock | unlock | force-unlock | lock status` (alias `lock-info`).
+ *
+ * @module
+ */
+
+import { StateLockError } from "../errors.ts";
+import { describeHolder } from "../lock.ts";
+import type { LockInfo } from "../types.ts";
+import { type CommandRun, type GlobalFlags, handler } from "./_context.ts";
+import { formatDuration } from "./_duration.ts";
+import { CliError, InterruptedError, UsageError } from "./_errors.ts";
+import { openSession } from "./_session.ts";
+
+function wsFlag(workspace: string): string {
+  return workspace === "default" ? "" : ` -w ${workspace}`;
+}
+
+/** `lock [--ttl 2h] [--info TEXT]`: a detached lock; prints only its ID on stdout. */
+export const acquire = handler(
+  async (
+    { out }: CommandRun,
+    flags: GlobalFlags & { ttl?: number; info?: string },
+  ) => {
+    await using session = await openSession(flags, out);
+    const ws = session.workspace;
+    const controller = new AbortController();
+    let received: "SIGINT" | "SIGTERM" | undefined;
+    const listeners = (["SIGINT", "SIGTERM"] as const).map((signal) => {
+      const listener = () => {
+        received ??= signal;
+        controller.abort();
+      };
+      Deno.addSignalListener(signal, listener);
+      return [signal, listener] as const;
+    });
+    let result;
+    try {
+      result = await session.backend.lock(ws, {
+        detached: true,
+        ttlMs: flags.ttl,
+        operation: "lock",
+        info: flags.info ?? "",
+        timeoutMs: flags.lockTimeout ?? 0,
+        signal: controller.signal,
+      });
+    } catch (error) {
+      if (received) {
+        throw new InterruptedError(
+          received,
+          `Interrupted by ${received} while waiting for the lock on workspace "${ws}"; no ` +
+            "lock was taken.",
+        );
+      }
+      throw error;
+    } finally {
+      for (const [signal, listener] of listeners) Deno.removeSignalListener(signal, listener);
+    }
+    const expires = flags.ttl === undefined
+      ? null
+      : new Date(Date.parse(result.lockInfo.Created) + flags.ttl).toISOString();
+    if (out.json) {
+      return out.jsonDocument({
+        workspace: ws,
+        lockId: result.lockId,
+        lockInfo: result.lockInfo,
+        ttlMs: flags.ttl ?? null,
+        expires,
+      });
+    }
+    out.line(result.lockId);
+    out.info(
+      `Locked workspace "${ws}" with lock ID ${result.lockId}` +
+        (expires ? ` (expires after ${formatDuration(flags.ttl!)}, at ${expires}).` : ".") +
+        ` Release it with: gaib-state unlock ${result.lockId}${wsFlag(ws)}`,
+    );
+  },
+);
+
+/** `unlock LOCK_ID`. */
+export const unlock = handler(async ({ out }: CommandRun, flags: GlobalFlags, lockId: string) => {
+  await using session = await openSession(flags, out);
+  await session.backend.unlock(session.workspace, lockId);
+  if (out.json) {
+    return out.jsonDocument({ workspace: session.workspace, lockId, released: true });
+  }
+  out.info(`Released lock ${lockId} on workspace "${session.workspace}".`);
+});
+
+/** `force-unlock LOCK_ID [--force]`: asks on a terminal, needs `--force` elsewhere. */
+export const forceUnlock = handler(
+  async ({ out }: CommandRun, flags: GlobalFlags & { force?: boolean }, lockId: string) => {
+    await using session = await openSession(flags, out);
+    const ws = session.workspace;
+    const info = await session.backend.getLockInfo(ws);
+    if (info === null) {
+      throw new StateLockError(
+        `Workspace "${ws}" is not locked, so there is nothing to force-unlock. Check the ` +
+          'workspace (-w) with "gaib-state lock status --all".',
+      );
+    }
+    if (info.ID !== lockId) {
+      throw new StateLockError(
+        `Lock ID "${lockId}" does not match the lock on workspace "${ws}", which is ` +
+          `${describeHolder(info)}. Check the ID.`,
+        info,
+      );
+    }
+    if (!flags.force) {
+      if (!out.io.stdinIsTerminal()) {
+        throw new UsageError(
+          `force-unlock needs confirmation, and stdin is not a terminal: pass --force to ` +
+            `release lock ${lockId} (${describeHolder(info)}) without asking.`,
+        );
+      }
+      out.io.stderr(`Really release lock ${lockId} ${describeHolder(info)}? [y/N] `);
+      const answer = (await out.io.readLine())?.trim().toLowerCase();
+      if (answer !== "y" && answer !== "yes") {
+        throw new CliError("Cancelled: the lock was not released.", "Cancelled");
+      }
+    }
+    await session.backend.forceUnlock(ws, lockId);
+    if (out.json) {
+      return out.jsonDocument({ workspace: ws, lockId, released: true, lockInfo: info });
+    }
+    out.info(`Released lock ${lockId} on workspace "${ws}" (it was ${describeHolder(info)}).`);
+  },
+);
+
+function age(created: string): string {
+  const ms = Date.now() - Date.parse(created);
+  if (!Number.isFinite(ms) || ms < 0) return "";
+  return ` (${formatDuration(Math.floor(ms / 1000) * 1000 || 0)} ago)`;
+}
+
+/** `lock status [--all]` and `lock-info`: who holds what, since when. */
+export const status = handler(
+  async ({ out }: CommandRun, flags: GlobalFlags & { all?: boolean }) => {
+    await using session = await openSession(flags, out);
+    const names = flags.all ? await session.backend.listWorkspaces() : [session.workspace];
+    const rows: Array<{ workspace: string; locked: boolean; lockInfo: LockInfo | null }> = [];
+    for (const workspace of names) {
+      const lockInfo = await session.backend.getLockInfo(workspace);
+      rows.push({ workspace, locked: lockInfo !== null, lockInfo });
+    }
+    if (out.json) {
+      return out.jsonDocument(flags.all ? { workspaces: rows } : rows[0]);
+    }
+    if (!flags.all) {
+      const { workspace, lockInfo } = rows[0];
+      if (!lockInfo) return out.line(`Workspace "${workspace}" is not locked.`);
+      out.data(
+        `Workspace "${workspace}" is locked.\n` +
+          `  Lock ID:   ${lockInfo.ID}\n` +
+          `  Who:       ${lockInfo.Who}\n` +
+          `  Operation: ${lockInfo.Operation}\n` +
+          `  Since:     ${lockInfo.Created}${age(lockInfo.Created)}\n` +
+          (lockInfo.Info ? `  Info:      ${lockInfo.Info}\n` : "") +
+          `  Version:   ${lockInfo.Version}\n` +
+          `Release a stuck lock with: gaib-state force-unlock ${lockInfo.ID}${wsFlag(workspace)}\n`,
+      );
+      return;
+    }
+    const table = [["WORKSPACE", "LOCK ID", "WHO", "OPERATION", "SINCE"]];
+    for (const { workspace, lockInfo } of rows) {
+      table.push(
+        lockInfo
+          ? [workspace, lockInfo.ID, lockInfo.Who, lockInfo.Operation, lockInfo.Created]
+          : [workspace, "-", "-", "-", "-"],
+      );
+    }
+    const widths = table[0].map((_, c) => Math.max(...table.map((r) => r[c].length)));
+    out.data(
+      table.map((r) => r.map((cell, c) => cell.padEnd(widths[c])).join("  ").trimEnd() + "\n")
+        .join(""),
+    );
+  },
+);

@@ -1,0 +1,315 @@
+/**
+ * `gaib-state state pull | push | list | show | rm | mv`.
+ *
+ * @module
+ */
+
+import { parseStateBytes, serializeState } from "../state.ts";
+import type { GaibState, StateResourceInstance } from "../types.ts";
+import {
+  findInstance,
+  listFilterMatches,
+  listInstances,
+  moveTarget,
+  parseTarget,
+  removeTargets,
+  type Target,
+} from "./_addresses.ts";
+import { type CommandRun, type GlobalFlags, handler } from "./_context.ts";
+import { CliError } from "./_errors.ts";
+import type { Output } from "./_output.ts";
+import { openSession, type Session, withStateLock, writeBackup } from "./_session.ts";
+
+function noState(session: Session): CliError {
+  return new CliError(
+    `Workspace "${session.workspace}" has no state yet, so there is nothing to change.`,
+    "NoState",
+    { workspace: session.workspace },
+  );
+}
+
+/** `state pull`: the raw state to stdout. */
+export const pull = handler(async ({ out }: CommandRun, flags: GlobalFlags) => {
+  await using session = await openSession(flags, out);
+  const state = await session.backend.getState(session.workspace);
+  if (state === null) {
+    if (out.json) out.line("null");
+    else out.info(`Workspace "${session.workspace}" has no state yet.`);
+    return;
+  }
+  out.data(serializeState(state));
+});
+
+/** `state push FILE|-`: replace the state, with lineage and serial checks unless `--force`. */
+export const push = handler(
+  async ({ out }: CommandRun, flags: GlobalFlags & { force?: boolean }, file: string) => {
+    const source = file === "-" ? "the state on stdin" : `state file ${file}`;
+    const bytes = file === "-" ? await out.io.readStdin() : await Deno.readFile(file);
+    const state = parseStateBytes(bytes, source);
+    if (state === null) {
+      throw new CliError(`${source} is empty: there is no state to push.`, "EmptyState");
+    }
+    await using session = await openSession(flags, out);
+    const ws = session.workspace;
+    const done = await withStateLock(session, flags, out, "state push", async (lock) => {
+      const previous = await session.backend.getState(ws);
+      const backup = previous ? await writeBackup(session, ws, previous) : null;
+      try {
+        await lock.writeState(state, { force: flags.force });
+      } catch (error) {
+        if (backup) await Deno.remove(backup).catch(() => {});
+        throw error;
+      }
+      return { previous, backup };
+    });
+    const report = {
+      workspace: ws,
+      serial: state.serial,
+      lineage: state.lineage,
+      previousSerial: done.previous?.serial ?? null,
+      forced: flags.force === true,
+      backup: done.backup,
+    };
+    if (out.json) return out.jsonDocument(report);
+    out.info(
+      `Pushed ${source} (serial ${state.serial}) to workspace "${ws}"` +
+        (done.previous ? `, replacing serial ${done.previous.serial}.` : "."),
+    );
+    if (done.backup) out.info(`Previous state backed up to ${done.backup}`);
+  },
+);
+
+/** `state list [ADDRESS...] [--id ID]`: instance addresses, one per line. */
+export const list = handler(
+  async ({ out }: CommandRun, flags: GlobalFlags & { id?: string }, ...addresses: string[]) => {
+    const filters = addresses.map(parseTarget);
+    await using session = await openSession(flags, out);
+    const state = await session.backend.getState(session.workspace);
+    let instances = state ? listInstances(state) : [];
+    if (filters.length) {
+      instances = instances.filter((i) => filters.some((f) => listFilterMatches(i, f)));
+    }
+    if (flags.id !== undefined) instances = instances.filter((i) => hasId(i.objects, flags.id!));
+    if (out.json) {
+      return out.jsonDocument({
+        workspace: session.workspace,
+        instances: instances.map((i) => ({
+          address: i.address,
+          module: i.resource.module ?? null,
+          mode: i.resource.mode,
+          type: i.resource.type,
+          name: i.resource.name,
+          index_key: i.parsed.key ?? null,
+        })),
+      });
+    }
+    if (state === null) out.info(`Workspace "${session.workspace}" has no state yet.`);
+    out.data(instances.map((i) => i.address + "\n").join(""));
+  },
+);
+
+function hasId(objects: StateResourceInstance[], id: string): boolean {
+  return objects.some((o) => {
+    const value = o.attributes?.id ?? o.attributes_flat?.id;
+    return value !== undefined && value !== null && String(value) === id;
+  });
+}
+
+/** `state show ADDRESS`: one instance (or `output.NAME`), sensitive values masked. */
+export const show = handler(async ({ out }: CommandRun, flags: GlobalFlags, address: string) => {
+  const outputName = address.startsWith("output.") ? address.slice("output.".length) : null;
+  const target = outputName === null ? parseTarget(address) : null;
+  await using session = await openSession(flags, out);
+  const state = await session.backend.getState(session.workspace);
+  if (state === null) throw noState(session);
+  const { renderBlock } = await import("./_render.ts");
+  const { forJson, maskAttributes, maskFlatAttributes, SENSITIVE } = await import(
+    "./_sensitive.ts"
+  );
+  if (outputName !== null) {
+    const output = state.outputs?.[outputName];
+    if (!output) {
+      throw new CliError(
+        `The state has no output "${outputName}". Outputs: ${
+          Object.keys(state.outputs ?? {}).join(", ") || "none"
+        }.`,
+        "NoMatch",
+        { address },
+      );
+    }
+    const value = output.sensitive ? SENSITIVE : output.value;
+    if (out.json) {
+      return out.jsonDocument({
+        address,
+        sensitive: output.sensitive === true,
+        type: output.type,
+        value: forJson(value),
+      });
+    }
+    out.data(
+      `# ${address}:\n` +
+        renderBlock(`output ${JSON.stringify(outputName)}`, {
+          ...(output.sensitive ? { sensitive: true } : {}),
+          value,
+        }),
+    );
+    return;
+  }
+  const instance = findInstance(state, (target as Target).text);
+  const current = instance.objects.find((o) => o.deposed === undefined) ?? instance.objects[0];
+  const deposed = instance.objects.filter((o) => o.deposed !== undefined);
+  let attributes: Record<string, unknown>;
+  let failedClosed = false;
+  if (current.attributes !== undefined || current.attributes_flat === undefined) {
+    const masked = maskAttributes(current.attributes ?? {}, current.sensitive_attributes);
+    attributes = masked.attributes;
+    failedClosed = masked.failedClosed;
+  } else {
+    attributes = maskFlatAttributes(current.attributes_flat, current.sensitive_attributes);
+  }
+  if (failedClosed) {
+    out.warn(
+      "Some sensitive_attributes paths of this instance were not understood; their whole " +
+        "attributes are masked.",
+    );
+  }
+  const { resource, parsed } = instance;
+  if (out.json) {
+    return out.jsonDocument({
+      address: instance.address,
+      module: resource.module ?? null,
+      mode: resource.mode,
+      type: resource.type,
+      name: resource.name,
+      index_key: parsed.key ?? null,
+      provider: current.provider ?? resource.provider ?? null,
+      status: current.status ?? null,
+      deposed: current.deposed ?? null,
+      schema_version: current.schema_version ?? null,
+      attributes: forJson(attributes),
+      sensitive_attributes: current.sensitive_attributes ?? [],
+      dependencies: current.dependencies ?? [],
+      deposed_objects: deposed.map((o) => o.deposed),
+    });
+  }
+  const notes = [
+    current.status === "tainted" ? " (tainted)" : "",
+    current.deposed !== undefined ? ` (deposed object ${current.deposed})` : "",
+  ].join("");
+  const kind = resource.mode === "data" ? "data" : "resource";
+  let text = `# ${instance.address}:${notes}\n` +
+    renderBlock(
+      `${kind} ${JSON.stringify(resource.type)} ${JSON.stringify(resource.name)}`,
+      attributes,
+    );
+  if (deposed.length && current.deposed === undefined) {
+    text += `# ${deposed.length} deposed object(s) not shown: ${
+      deposed.map((o) => o.deposed).join(", ")
+    }\n`;
+  }
+  out.data(text);
+});
+
+interface EditFlags extends GlobalFlags {
+  readonly dryRun?: boolean;
+}
+
+/** Runs an edit of the state under the lock (or, with `--dry-run`, without writing). */
+async function editState<T>(
+  out: Output,
+  flags: EditFlags,
+  operation: string,
+  edit: (state: GaibState) => { state: GaibState; report: T },
+): Promise<{ session: Session; report: T; backup: string | null; serial: number }> {
+  const session = await openSession(flags, out);
+  try {
+    const ws = session.workspace;
+    if (flags.dryRun) {
+      const state = await session.backend.getState(ws);
+      if (state === null) throw noState(session);
+      return { session, report: edit(state).report, backup: null, serial: state.serial };
+    }
+    return await withStateLock(session, flags, out, operation, async (lock) => {
+      const state = await session.backend.getState(ws);
+      if (state === null) throw noState(session);
+      const { state: next, report } = edit(state);
+      const backup = await writeBackup(session, ws, state);
+      await lock.writeState({ ...next, serial: state.serial + 1 });
+      return { session, report, backup, serial: state.serial + 1 };
+    });
+  } catch (error) {
+    await session[Symbol.asyncDispose]();
+    throw error;
+  }
+}
+
+/** `state rm ADDRESS...`: forget instances, under the lock, keeping a backup. */
+export const rm = handler(
+  async ({ out }: CommandRun, flags: EditFlags, ...addresses: string[]) => {
+    const targets = addresses.map(parseTarget);
+    const { session, report: removed, backup, serial } = await editState(
+      out,
+      flags,
+      "state rm",
+      (state) => {
+        const result = removeTargets(state, targets);
+        return { state: result.state, report: result.removed };
+      },
+    );
+    await session[Symbol.asyncDispose]();
+    const dryRun = flags.dryRun === true;
+    if (out.json) {
+      return out.jsonDocument({
+        workspace: session.workspace,
+        dryRun,
+        removed,
+        serial: dryRun ? null : serial,
+        backup,
+      });
+    }
+    for (const address of removed) out.info(`${dryRun ? "Would remove" : "Removed"} ${address}`);
+    if (dryRun) {
+      out.info(`Would remove ${removed.length} instance(s); nothing was changed (--dry-run).`);
+    } else {
+      out.info(`Successfully removed ${removed.length} instance(s) (serial ${serial}).`);
+      out.info(`Previous state backed up to ${backup}`);
+    }
+  },
+);
+
+/** `state mv SOURCE DEST`: move a resource, instance or module, under the lock. */
+export const mv = handler(
+  async ({ out }: CommandRun, flags: EditFlags, sourceText: string, destText: string) => {
+    const source = parseTarget(sourceText);
+    const dest = parseTarget(destText);
+    const { session, report: moved, backup, serial } = await editState(
+      out,
+      flags,
+      "state mv",
+      (state) => {
+        const result = moveTarget(state, source, dest);
+        return { state: result.state, report: result.moved };
+      },
+    );
+    await session[Symbol.asyncDispose]();
+    const dryRun = flags.dryRun === true;
+    if (out.json) {
+      return out.jsonDocument({
+        workspace: session.workspace,
+        dryRun,
+        moved: moved.map(([from, to]) => ({ from, to })),
+        serial: dryRun ? null : serial,
+        backup,
+      });
+    }
+    for (const [from, to] of moved) {
+      out.info(`${dryRun ? "Would move" : "Moved"} ${from} to ${to}`);
+    }
+    if (dryRun) {
+      out.info(`Would move ${moved.length} instance(s); nothing was changed (--dry-run).`);
+    } else {
+      out.info(`Successfully moved ${moved.length} instance(s) (serial ${serial}).`);
+      out.info(`Previous state backed up to ${backup}`);
+    }
+  },
+);

@@ -1,0 +1,171 @@
+/**
+ * `gaib-state workspace list | show | new | select | delete`.
+ *
+ * @module
+ */
+
+import { StateLockError } from "../errors.ts";
+import { describeHolder } from "../lock.ts";
+import { createEmptyState } from "../state.ts";
+import { DEFAULT_WORKSPACE, validateWorkspaceName, writeSelectedWorkspace } from "../workspace.ts";
+import { type CommandRun, type GlobalFlags, handler } from "./_context.ts";
+import { CliError, UsageError } from "./_errors.ts";
+import { envGet, type Output } from "./_output.ts";
+import { openSession, type Session, withStateLock } from "./_session.ts";
+
+function checkName(name: string): string {
+  try {
+    return validateWorkspaceName(name);
+  } catch (error) {
+    throw new UsageError((error as Error).message, { cause: error });
+  }
+}
+
+function warnIfEnvWins(out: Output, name: string): void {
+  const fromEnv = envGet("GAIB_WORKSPACE");
+  if (fromEnv && fromEnv !== name) {
+    out.warn(
+      `GAIB_WORKSPACE=${fromEnv} is set and takes precedence over the selected workspace ` +
+        `"${name}"; unset it to work on "${name}".`,
+    );
+  }
+}
+
+/** `workspace list`. */
+export const list = handler(async ({ out }: CommandRun, flags: GlobalFlags) => {
+  await using session = await openSession(flags, out);
+  const names = await session.backend.listWorkspaces();
+  if (out.json) {
+    return out.jsonDocument({ workspaces: names, selected: session.workspace });
+  }
+  out.data(
+    names.map((n) =>
+      n === session.workspace ? `${out.paintStdout("*", "32;1")} ${n}\n` : `  ${n}\n`
+    ).join(""),
+  );
+});
+
+/** `workspace show`. */
+export const show = handler(async ({ out }: CommandRun, flags: GlobalFlags) => {
+  await using session = await openSession(flags, out);
+  if (out.json) {
+    return out.jsonDocument({ workspace: session.workspace, source: session.workspaceSource });
+  }
+  out.line(session.workspace);
+});
+
+/** Creates a workspace by writing an empty state under its lock. */
+async function createWorkspace(
+  session: Session,
+  flags: GlobalFlags,
+  out: Output,
+  name: string,
+): Promise<void> {
+  await withStateLock(session, flags, out, "workspace new", async (lock) => {
+    if ((await session.backend.getState(name)) !== null) throw exists(name);
+    await lock.writeState(createEmptyState());
+  }, { workspace: name });
+}
+
+function exists(name: string): CliError {
+  return new CliError(
+    `Workspace "${name}" already exists. Select it with "gaib-state workspace select ${name}".`,
+    "WorkspaceExists",
+    { workspace: name },
+  );
+}
+
+/** `workspace new NAME`: create (empty state, under the lock) and select. */
+export const create = handler(async ({ out }: CommandRun, flags: GlobalFlags, name: string) => {
+  checkName(name);
+  await using session = await openSession(flags, out);
+  if ((await session.backend.listWorkspaces()).includes(name)) throw exists(name);
+  await createWorkspace(session, flags, out, name);
+  await writeSelectedWorkspace(session.resolved.stateRoot, name);
+  if (out.json) return out.jsonDocument({ workspace: name, created: true, selected: true });
+  out.info(`Created and selected workspace "${name}".`);
+  warnIfEnvWins(out, name);
+});
+
+/** `workspace select NAME [--or-create]`. */
+export const select = handler(
+  async ({ out }: CommandRun, flags: GlobalFlags & { orCreate?: boolean }, name: string) => {
+    checkName(name);
+    await using session = await openSession(flags, out);
+    let created = false;
+    if (!(await session.backend.listWorkspaces()).includes(name)) {
+      if (!flags.orCreate) {
+        throw new CliError(
+          `Workspace "${name}" does not exist. Create it with "gaib-state workspace new ` +
+            `${name}", or select it with --or-create.`,
+          "NoWorkspace",
+          { workspace: name },
+        );
+      }
+      await createWorkspace(session, flags, out, name);
+      created = true;
+    }
+    await writeSelectedWorkspace(session.resolved.stateRoot, name);
+    if (out.json) return out.jsonDocument({ workspace: name, created, selected: true });
+    out.info(`${created ? "Created and selected" : "Selected"} workspace "${name}".`);
+    warnIfEnvWins(out, name);
+  },
+);
+
+/** `workspace delete NAME [--force]`. */
+export const remove = handler(
+  async ({ out }: CommandRun, flags: GlobalFlags & { force?: boolean }, name: string) => {
+    checkName(name);
+    if (name === DEFAULT_WORKSPACE) {
+      throw new CliError(
+        'The "default" workspace cannot be deleted. Remove its resources instead.',
+        "CannotDeleteDefault",
+        { workspace: name },
+      );
+    }
+    await using session = await openSession(flags, out);
+    if (session.workspace === name) {
+      throw new CliError(
+        `Workspace "${name}" is the selected workspace (${session.workspaceSource}); select ` +
+          `another first, such as "gaib-state workspace select default".`,
+        "WorkspaceSelected",
+        { workspace: name },
+      );
+    }
+    const { backend } = session;
+    if (!(await backend.listWorkspaces()).includes(name)) {
+      throw new CliError(
+        `Workspace "${name}" does not exist. Run "gaib-state workspace list" to see the ` +
+          "workspaces.",
+        "NoWorkspace",
+        { workspace: name },
+      );
+    }
+    const lockInfo = await backend.getLockInfo(name);
+    if (lockInfo) {
+      throw new StateLockError(
+        `Cannot delete workspace "${name}": it is locked, ${describeHolder(lockInfo)}. Wait ` +
+          `for the holder to finish, or run "gaib-state force-unlock ${lockInfo.ID} -w ${name}" ` +
+          "if it is gone.",
+        lockInfo,
+      );
+    }
+    const state = await backend.getState(name);
+    const instances = (state?.resources ?? []).reduce((n, r) => n + r.instances.length, 0);
+    if (instances > 0 && !flags.force) {
+      throw new CliError(
+        `Workspace "${name}" still has ${instances} resource instance(s) in its state; ` +
+          "deleting it would lose track of them. Destroy or move them first, or pass --force.",
+        "WorkspaceNotEmpty",
+        { workspace: name, instances },
+      );
+    }
+    await backend.deleteState(name);
+    if (out.json) return out.jsonDocument({ workspace: name, deleted: true, instances });
+    out.info(
+      `Deleted workspace "${name}"${
+        instances ? ` (forgetting ${instances} resource instance(s))` : ""
+      }.`,
+    );
+  },
+);
