@@ -83,6 +83,15 @@ export function parseState(text: string, source = "state"): GaibState | null {
     doc = parseJsonLossless(text);
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
+    if (error instanceof RangeError) {
+      // The lossless parse (for numbers beyond 2^53) recurses: a document nested thousands
+      // of levels deep exhausts the stack. It is valid JSON, but no Terraform writes it.
+      throw new StateFormatError(
+        `Invalid ${source}: it is nested too deeply to be read (${reason}). No Terraform ` +
+          "state nests values that deep: check where the file came from.",
+        { cause: error },
+      );
+    }
     throw new StateFormatError(
       `Invalid ${source}: it is not valid JSON (${reason}). ` +
         "If the file was cut short, restore it from its backup (terraform.tfstate.backup).",
@@ -163,6 +172,8 @@ const HEADER_KEYS = ["version", "terraform_version", "serial", "lineage"];
  *
  * @param state the state
  * @returns the file content
+ * @throws {StateFormatError} when the state cannot be written as JSON: nested too deeply,
+ *   too large for one string, cyclic or holding a BigInt
  *
  * @example
  * ```ts
@@ -180,5 +191,20 @@ export function serializeState(state: GaibState): string {
     for (const key of HEADER_KEYS) if (key in state) ordered[key] = state[key];
     for (const key of keys) if (!(key in ordered)) ordered[key] = state[key];
   }
-  return JSON.stringify(ordered, null, 2) + "\n";
+  try {
+    return JSON.stringify(ordered, null, 2) + "\n";
+  } catch (error) {
+    // JSON.stringify recurses (a value nested thousands of levels deep exhausts the stack),
+    // caps string length, and refuses cycles and BigInts.
+    if (!(error instanceof RangeError || error instanceof TypeError)) throw error;
+    const reason = error instanceof RangeError && /call stack/i.test(error.message)
+      ? "it is nested too deeply"
+      : error instanceof RangeError
+      ? "it is too large for one JSON text"
+      : "it is not plain JSON data";
+    throw new StateFormatError(
+      `Cannot serialize the state: ${reason} (${error.message}). Nothing was written.`,
+      { cause: error },
+    );
+  }
 }
