@@ -98,6 +98,19 @@ async function isFile(path: string): Promise<boolean> {
   }
 }
 
+/** Reads a config file as UTF-8; other encodings are refused, not silently replaced. */
+async function readConfigText(file: string): Promise<string> {
+  const bytes = await Deno.readFile(file);
+  try {
+    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch (error) {
+    throw new BackendConfigError(
+      `${file} is not UTF-8 text, so its values cannot be read reliably. Save it as UTF-8.`,
+      { file, cause: error },
+    );
+  }
+}
+
 /**
  * Creates backends from configuration.
  *
@@ -195,7 +208,7 @@ export class BackendFactory {
     }
     if (file) {
       const { parseGaibConfig } = await import("./schema.ts");
-      const parsed = parseGaibConfig(await Deno.readTextFile(file), file);
+      const parsed = parseGaibConfig(await readConfigText(file), file);
       const config: BackendConfig = parsed.backend ?? { type: "local" };
       const origins: Record<string, string> = {};
       for (const key of Object.keys(config)) origins[key] = file;
