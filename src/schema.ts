@@ -56,7 +56,10 @@ const noSlashEnds = (what: string) =>
 
 const LocalBackendSchemaZod: z.ZodType<LocalBackendConfig> = z.strictObject({
   type: z.literal("local"),
-  path: z.string().min(1, "path must not be empty").optional(),
+  path: z.string().min(1, "path must not be empty").refine(
+    (path) => !path.includes("\0"),
+    "path must not contain a NUL character",
+  ).optional(),
 });
 
 const S3BackendSchemaZod: z.ZodType<S3BackendConfig> = z.strictObject({
