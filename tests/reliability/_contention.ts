@@ -28,6 +28,14 @@ export interface ContentionResult {
   refused?: number;
 }
 
+/** Options of {@linkcode lockedContention} and {@linkcode unlockedRace}. */
+export interface ContentionOptions {
+  /** Extra environment of the processes (such as AWS credentials). */
+  env?: Record<string, string>;
+  /** A hang: the run fails when the processes are not done by then. */
+  deadlineMs?: number;
+}
+
 async function seed(config: BackendConfig, workspace: string, outputs: GaibState["outputs"]) {
   const backend = await BackendFactory.create(config);
   try {
@@ -56,20 +64,20 @@ async function spawnAll(
   processes: number,
   cycles: number,
   mode: "locked" | "unlocked",
-  deadlineMs: number,
+  options: ContentionOptions,
 ): Promise<{ scripts: Script[]; elapsedMs: number }> {
   const goFile = await Deno.makeTempFile({ prefix: "gaib-go-" });
   await Deno.remove(goFile);
   const scripts: Script[] = [];
   for (let id = 0; id < processes; id++) {
     const args = { backend: config, workspace, id, cycles, mode, goFile };
-    scripts.push(new Script(CONTENDER, [JSON.stringify(args)]));
+    scripts.push(new Script(CONTENDER, [JSON.stringify(args)], options.env));
   }
   // Every process is loaded before any starts, so they really contend.
   await Promise.all(scripts.map((s) => s.until((line) => line === "ready")));
   await Deno.writeTextFile(goFile, "go");
   const started = performance.now();
-  const results = await waitAll(scripts, deadlineMs);
+  const results = await waitAll(scripts, options.deadlineMs ?? 600_000);
   const elapsedMs = performance.now() - started;
   await Deno.remove(goFile).catch(() => {});
   results.forEach(({ status, stderr }, id) => {
@@ -89,7 +97,7 @@ export async function lockedContention(
   workspace: string,
   processes: number,
   cycles: number,
-  deadlineMs = 600_000,
+  options: ContentionOptions = {},
 ): Promise<ContentionResult> {
   await seed(config, workspace, { counter: { value: 0, type: "number" } });
   const { scripts, elapsedMs } = await spawnAll(
@@ -98,7 +106,7 @@ export async function lockedContention(
     processes,
     cycles,
     "locked",
-    deadlineMs,
+    options,
   );
   const written: number[] = [];
   for (const script of scripts) {
@@ -129,7 +137,7 @@ export async function unlockedRace(
   workspace: string,
   processes: number,
   attempts: number,
-  deadlineMs = 600_000,
+  options: ContentionOptions = {},
 ): Promise<ContentionResult> {
   await seed(config, workspace, { token: { value: "seed", type: "string" } });
   const { scripts, elapsedMs } = await spawnAll(
@@ -138,7 +146,7 @@ export async function unlockedRace(
     processes,
     attempts,
     "unlocked",
-    deadlineMs,
+    options,
   );
   const children = new Map<string, string>(); // parent token -> landed token
   let landed = 0;
