@@ -244,8 +244,8 @@ function buildApp(): Application<CliContext> {
       list: command("state list", {
         brief: "List resource instance addresses",
         description: "List the resource instances in the state, one address per line. With " +
-          "addresses, list only the instances they name (a module, a resource or an " +
-          "instance; a module step without a key matches all its instances).",
+          "addresses, list only the instances they name: a module (module.app also names " +
+          'module.app["web"]), a resource or an instance.',
         usage: "[--id ID] [ADDRESS...]",
         examples: [
           ["gaib-state state list", "List every instance."],

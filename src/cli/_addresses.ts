@@ -61,7 +61,11 @@ function sameModule(a: readonly ModuleStep[], b: readonly ModuleStep[]): boolean
     a.every((s, i) => s.name === b[i].name && sameKey(s.key, b[i].key));
 }
 
-/** `prefix` is `module` or one of its ancestors; with `anyKey`, keyless steps match any key. */
+/**
+ * `prefix` is `module` or one of its ancestors. With `anyKey`, a keyless last step of `prefix`
+ * matches every instance of that module, as Terraform's targets do (`module.app` contains
+ * `module.app["web"]`).
+ */
 function moduleStartsWith(
   module: readonly ModuleStep[],
   prefix: readonly ModuleStep[],
@@ -70,7 +74,8 @@ function moduleStartsWith(
   return prefix.length <= module.length &&
     prefix.every((s, i) =>
       s.name === module[i].name &&
-      (sameKey(s.key, module[i].key) || (anyKey && s.key === undefined))
+      (sameKey(s.key, module[i].key) ||
+        (anyKey && s.key === undefined && i === prefix.length - 1))
     );
 }
 
@@ -130,8 +135,8 @@ export function listInstances(state: GaibState): ListedInstance[] {
 }
 
 /**
- * Whether an instance falls under a filter of `state list`. A module step without a key
- * matches every instance of that module.
+ * Whether an instance falls under a filter of `state list`. A module address whose last step
+ * has no key matches every instance of that module.
  *
  * @param instance the instance
  * @param target the filter
@@ -142,8 +147,7 @@ export function listFilterMatches(instance: ListedInstance, target: Target): boo
   if (target.kind === "module") return moduleStartsWith(parsed.module, target.module, true);
   const a = target.address;
   if (a.mode !== parsed.mode || a.type !== parsed.type || a.name !== parsed.name) return false;
-  if (a.module.length !== parsed.module.length) return false;
-  if (!moduleStartsWith(parsed.module, a.module, true)) return false;
+  if (!sameModule(parsed.module, a.module)) return false;
   return target.kind === "resource" || sameKey(a.key, parsed.key);
 }
 
@@ -230,7 +234,7 @@ export function removeTargets(state: GaibState, targets: Target[]): RemoveResult
         name: resource.name,
       };
       let whole = false;
-      if (target.kind === "module") whole = moduleStartsWith(module, target.module, false);
+      if (target.kind === "module") whole = moduleStartsWith(module, target.module, true);
       else if (target.kind === "resource") whole = resourceIs(resource, module, target.address);
       if (whole) {
         matched = true;

@@ -54,8 +54,10 @@ export const push = handler(
     const done = await withStateLock(session, flags, out, "state push", async (lock) => {
       const previous = await session.backend.getState(ws);
       const backup = previous ? await writeBackup(session, ws, previous) : null;
+      // Like Terraform, an empty state may be replaced whatever its lineage and serial.
+      const force = flags.force === true || (previous !== null && isEmptyState(previous));
       try {
-        await lock.writeState(state, { force: flags.force });
+        await lock.writeState(state, { force });
       } catch (error) {
         if (backup) await Deno.remove(backup).catch(() => {});
         throw error;
@@ -78,6 +80,12 @@ export const push = handler(
     if (done.backup) out.info(`Previous state backed up to ${done.backup}`);
   },
 );
+
+/** Whether a state has no resource instances and no outputs. */
+function isEmptyState(state: GaibState): boolean {
+  return (state.resources ?? []).every((r) => r.instances.length === 0) &&
+    Object.keys(state.outputs ?? {}).length === 0;
+}
 
 /** `state list [ADDRESS...] [--id ID]`: instance addresses, one per line. */
 export const list = handler(
