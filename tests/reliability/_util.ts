@@ -12,6 +12,8 @@ export interface Sizes {
   name: "quick" | "full";
   /** SIGKILLed writer runs per state profile. */
   kills: { small: number; medium: number; huge: number };
+  /** SIGKILLed S3 lock holders per lock mode (DynamoDB, lockfile). */
+  s3Kills: number;
   /** Processes and locked cycles per process of the contention suite. */
   contention: { processes: number; cycles: number };
   /** Processes and attempts per process of the unlocked race. */
@@ -23,6 +25,7 @@ export interface Sizes {
 const QUICK: Sizes = {
   name: "quick",
   kills: { small: 30, medium: 18, huge: 2 },
+  s3Kills: 4,
   contention: { processes: 4, cycles: 10 },
   race: { processes: 4, attempts: 10 },
   faultRounds: 1,
@@ -31,6 +34,7 @@ const QUICK: Sizes = {
 const FULL: Sizes = {
   name: "full",
   kills: { small: 120, medium: 60, huge: 20 },
+  s3Kills: 25,
   contention: { processes: 8, cycles: 25 },
   race: { processes: 8, attempts: 25 },
   faultRounds: 3,
