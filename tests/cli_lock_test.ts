@@ -1,0 +1,310 @@
+import assert from "node:assert/strict";
+import { cliProject, cliRunArgs, parseJson } from "./_cli.ts";
+
+const STATE = new URL("./testdata/cli_small.tfstate", import.meta.url).pathname;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const HOLD = "GAIB_TEST_HOLD_LOCK_MS";
+
+Deno.test("gaib-state lock prints only the lock ID, and unlock in another process releases it", async () => {
+  await using project = await cliProject();
+  const lock = await project.run(["lock", "--ttl", "2h", "--info", "pipeline 42"]);
+  assert.equal(lock.code, 0, lock.stderr);
+  const lockId = lock.stdout.trim();
+  assert.match(lockId, UUID);
+  assert.equal(lock.stdout, lockId + "\n", "stdout holds the ID alone");
+  assert.ok(lock.stderr.includes(`gaib-state unlock ${lockId}`), lock.stderr);
+
+  // The lock outlived its process: the next process sees it.
+  const status = parseJson(await project.run(["lock", "status", "--json"]));
+  assert.equal(status.locked, true);
+  const info = status.lockInfo as Record<string, string>;
+  assert.equal(info.ID, lockId);
+  assert.equal(info.Operation, "lock");
+  assert.equal(info.Info, "pipeline 42");
+
+  const text = await project.run(["lock-info"]);
+  assert.equal(text.code, 0);
+  assert.match(text.stdout, /Workspace "default" is locked\./);
+  assert.ok(text.stdout.includes(`Lock ID:   ${lockId}`));
+
+  const wrong = await project.run(["unlock", crypto.randomUUID()]);
+  assert.equal(wrong.code, 1);
+  assert.match(wrong.stderr, /does not match the current lock/);
+
+  const unlock = await project.run(["unlock", lockId]);
+  assert.equal(unlock.code, 0, unlock.stderr);
+  assert.match(unlock.stderr, new RegExp(`Released lock ${lockId}`));
+  assert.equal(parseJson(await project.run(["lock-info", "--json"])).locked, false);
+
+  const again = await project.run(["unlock", lockId]);
+  assert.equal(again.code, 1);
+  assert.match(again.stderr, /not locked/);
+});
+
+Deno.test("gaib-state lock --json reports the lock and its expiry, and a lapsed TTL frees the workspace", async () => {
+  await using project = await cliProject();
+  const result = await project.run(["lock", "--ttl", "1s", "--json"]);
+  assert.equal(result.code, 0, result.stderr);
+  const json = parseJson(result);
+  assert.match(String(json.lockId), UUID);
+  assert.equal(json.workspace, "default");
+  assert.equal(json.ttlMs, 1000);
+  assert.equal(
+    Date.parse(String(json.expires)) - Date.parse((json.lockInfo as { Created: string }).Created),
+    1000,
+  );
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+  const next = await project.run(["lock"]);
+  assert.equal(next.code, 0, `an expired detached lock may be taken over: ${next.stderr}`);
+  assert.notEqual(next.stdout.trim(), json.lockId);
+});
+
+Deno.test("gaib-state lock lets exactly one of several racing processes win", async () => {
+  await using project = await cliProject();
+  const racers = Array.from({ length: 4 }, () => project.spawn(["lock", "--json"]));
+  try {
+    const results = await Promise.all(racers.map((r) => r.result()));
+    const winners = results.filter((r) => r.code === 0);
+    const losers = results.filter((r) => r.code !== 0);
+    assert.equal(winners.length, 1, results.map((r) => r.stdout + r.stderr).join("\n"));
+    const lockId = String(parseJson(winners[0]).lockId);
+    for (const loser of losers) {
+      assert.equal(loser.code, 1);
+      const error = parseJson(loser).error as {
+        type: string;
+        message: string;
+        lockInfo: { ID: string };
+      };
+      assert.equal(error.type, "StateLockError");
+      assert.equal(error.lockInfo.ID, lockId);
+      assert.ok(error.message.includes(`gaib-state force-unlock ${lockId}`), error.message);
+    }
+  } finally {
+    for (const racer of racers) await racer[Symbol.asyncDispose]();
+  }
+});
+
+Deno.test("gaib-state commands that change state wait for a busy lock up to --lock-timeout", async (t) => {
+  await using project = await cliProject();
+  assert.equal((await project.run(["state", "push", STATE])).code, 0);
+  const lockId = (await project.run(["lock"])).stdout.trim();
+
+  await t.step("without a timeout the busy lock fails at once, naming holder and fix", async () => {
+    const result = await project.run(["state", "rm", "discord_role.admin"]);
+    assert.equal(result.code, 1);
+    assert.equal(result.stdout, "");
+    const line = result.stderr.trim();
+    assert.ok(!line.includes("\n"), `one line: ${result.stderr}`);
+    assert.match(line, /^Error: Cannot lock workspace "default": held by .*\(lock, since /);
+    assert.ok(
+      line.includes(`Run "gaib-state force-unlock ${lockId}"`) ||
+        line.includes(`run "gaib-state force-unlock ${lockId}"`),
+      line,
+    );
+  });
+
+  await t.step("a short timeout waits, then fails", async () => {
+    const started = Date.now();
+    const result = await project.run([
+      "state",
+      "rm",
+      "discord_role.admin",
+      "--lock-timeout",
+      "700ms",
+    ]);
+    assert.equal(result.code, 1);
+    assert.ok(Date.now() - started >= 700, "it waited");
+    assert.match(result.stderr, /Cannot lock workspace/);
+  });
+
+  await t.step("a long timeout succeeds once the holder unlocks", async () => {
+    await using waiter = project.spawn([
+      "state",
+      "rm",
+      "discord_role.admin",
+      "--lock-timeout",
+      "60s",
+    ]);
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    assert.equal((await project.run(["unlock", lockId])).code, 0);
+    const result = await waiter.result();
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stderr, /Removed discord_role\.admin/);
+  });
+});
+
+Deno.test("gaib-state two processes racing to change one workspace: one waits, none loses an update", async () => {
+  await using project = await cliProject();
+  assert.equal((await project.run(["state", "push", STATE])).code, 0);
+  const a = project.spawn(["state", "rm", "discord_role.admin", "--lock-timeout", "60s"], {
+    env: { [HOLD]: "1500" },
+  });
+  const b = project.spawn(["state", "rm", "discord_channel.general", "--lock-timeout", "60s"], {
+    env: { [HOLD]: "1500" },
+  });
+  const [ra, rb] = await Promise.all([a.result(), b.result()]);
+  assert.equal(ra.code, 0, ra.stderr);
+  assert.equal(rb.code, 0, rb.stderr);
+  const state = JSON.parse((await project.run(["state", "pull"])).stdout);
+  assert.equal(state.serial, 5, "two writes, each on top of the other");
+  const list = (await project.run(["state", "list"])).stdout;
+  assert.equal(
+    list,
+    'module.app["web"].discord_channel.general[0]\nmodule.app["web"].data.discord_guild.main\n',
+  );
+});
+
+Deno.test("gaib-state force-unlock resolves a stuck lock; unlock refuses a live holder's lock", async (t) => {
+  await using project = await cliProject();
+  assert.equal((await project.run(["state", "push", STATE])).code, 0);
+  await using holder = project.spawn(["state", "rm", "discord_role.admin"], {
+    env: { [HOLD]: "60000" },
+  });
+  const stderr = await holder.waitForStderr(/holding lock ([0-9a-f-]{36})/);
+  const lockId = /holding lock ([0-9a-f-]{36})/.exec(stderr)![1];
+
+  await t.step("unlock of another live process's lock is refused", async () => {
+    const result = await project.run(["unlock", lockId]);
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /belongs to another process that is still running/);
+    assert.ok(result.stderr.includes(`gaib-state force-unlock ${lockId}`));
+  });
+  await t.step("force-unlock off a terminal needs --force (exit 2)", async () => {
+    const result = await project.run(["force-unlock", lockId]);
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /stdin is not a terminal: pass --force/);
+    assert.match(result.stderr, /Usage: gaib-state force-unlock \[--force\] <LOCK_ID>/);
+    assert.equal(parseJson(await project.run(["lock-info", "--json"])).locked, true);
+  });
+  await t.step("force-unlock with a wrong ID changes nothing", async () => {
+    const result = await project.run(["force-unlock", "--force", crypto.randomUUID()]);
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /does not match the lock/);
+  });
+  await t.step("force-unlock --force releases it", async () => {
+    const result = await project.run(["force-unlock", "--force", lockId, "--json"]);
+    assert.equal(result.code, 0, result.stderr);
+    const json = parseJson(result);
+    assert.equal(json.released, true);
+    assert.equal((json.lockInfo as { ID: string }).ID, lockId);
+    assert.equal(parseJson(await project.run(["lock-info", "--json"])).locked, false);
+  });
+  await t.step("the next command can take the lock", async () => {
+    const result = await project.run(["state", "rm", "discord_channel.general"]);
+    assert.equal(result.code, 0, result.stderr);
+  });
+});
+
+/** `script` (util-linux) gives the CLI a terminal; without it the prompt cannot be tested. */
+function hasScript(): boolean {
+  try {
+    return new Deno.Command("script", { args: ["--version"], stdout: "null", stderr: "null" })
+      .outputSync().success;
+  } catch {
+    console.warn('skip the terminal prompt test: no "script" command (apt-get install bsdutils)');
+    return false;
+  }
+}
+
+Deno.test({
+  name: "gaib-state force-unlock asks for confirmation on a terminal",
+  ignore: !hasScript(),
+}, async () => {
+  await using project = await cliProject();
+  const lockId = (await project.run(["lock"])).stdout.trim();
+  const line = [...cliRunArgs(), "force-unlock", lockId].map((a) => `'${a}'`).join(" ");
+  for (const [answer, code, locked] of [["n", 1, true], ["y", 0, false]] as const) {
+    const child = new Deno.Command("script", {
+      args: ["-qec", `'${Deno.execPath()}' ${line}`, "/dev/null"],
+      cwd: project.path,
+      env: { PATH: Deno.env.get("PATH") ?? "", HOME: Deno.env.get("HOME") ?? "" },
+      clearEnv: true,
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    // Answer once the question is on the terminal.
+    const reader = child.stdout.getReader();
+    let text = "";
+    const decoder = new TextDecoder();
+    while (!text.includes("[y/N]")) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += decoder.decode(value, { stream: true });
+    }
+    const writer = child.stdin.getWriter();
+    await writer.write(new TextEncoder().encode(`${answer}\n`));
+    await writer.close();
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += decoder.decode(value, { stream: true });
+    }
+    const status = await child.status;
+    await child.stderr.cancel();
+    const output = { code: status.code };
+    assert.ok(text.includes(`Really release lock ${lockId} held by`), text);
+    assert.match(text, /\[y\/N\]/);
+    assert.equal(output.code, code, text);
+    assert.equal(parseJson(await project.run(["lock-info", "--json"])).locked, locked);
+  }
+});
+
+Deno.test("gaib-state lock status --all shows every workspace's lock", async () => {
+  await using project = await cliProject();
+  await project.run(["workspace", "new", "prod"]);
+  await project.run(["workspace", "new", "staging"]);
+  const prodLock = (await project.run(["lock", "-w", "prod", "--info", "deploy"])).stdout.trim();
+  const text = await project.run(["lock", "status", "--all"]);
+  assert.equal(text.code, 0, text.stderr);
+  const lines = text.stdout.trimEnd().split("\n");
+  assert.match(lines[0], /^WORKSPACE\s+LOCK ID\s+WHO\s+OPERATION\s+SINCE$/);
+  assert.match(lines[1], /^default\s+-\s+-\s+-\s+-$/);
+  assert.match(lines[2], new RegExp(`^prod\\s+${prodLock}\\s+\\S+\\s+lock\\s+\\d{4}-`));
+  assert.match(lines[3], /^staging\s+-/);
+  const json = parseJson(await project.run(["lock-info", "--all", "--json"]));
+  const rows = json.workspaces as Array<{ workspace: string; locked: boolean }>;
+  assert.deepEqual(rows.map((r) => [r.workspace, r.locked]), [
+    ["default", false],
+    ["prod", true],
+    ["staging", false],
+  ]);
+});
+
+Deno.test("gaib-state releases the lock and exits 130/143 on SIGINT/SIGTERM while holding it", async (t) => {
+  for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
+    await t.step(signal, async () => {
+      await using project = await cliProject();
+      assert.equal((await project.run(["state", "push", STATE])).code, 0);
+      const before = (await project.run(["state", "pull"])).stdout;
+      await using holder = project.spawn(["state", "rm", "discord_role.admin"], {
+        env: { [HOLD]: "60000" },
+      });
+      await holder.waitForStderr(/holding lock/);
+      assert.equal(parseJson(await project.run(["lock-info", "--json"])).locked, true);
+      holder.child.kill(signal);
+      const result = await holder.result();
+      assert.equal(result.code, code, result.stderr);
+      assert.match(result.stderr, new RegExp(`Interrupted by ${signal}: released lock`));
+      assert.equal(parseJson(await project.run(["lock-info", "--json"])).locked, false);
+      assert.equal((await project.run(["state", "pull"])).stdout, before, "nothing was written");
+    });
+  }
+});
+
+Deno.test("gaib-state stops waiting for a lock on SIGINT and leaves the holder's lock alone", async () => {
+  await using project = await cliProject();
+  assert.equal((await project.run(["state", "push", STATE])).code, 0);
+  const lockId = (await project.run(["lock"])).stdout.trim();
+  await using waiter = project.spawn(["state", "rm", "discord_role.admin", "--lock-timeout", "5m"]);
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+  waiter.child.kill("SIGINT");
+  const result = await waiter.result();
+  assert.equal(result.code, 130, result.stderr);
+  assert.match(
+    result.stderr,
+    /Interrupted by SIGINT while waiting for the lock.*nothing was changed/,
+  );
+  const status = parseJson(await project.run(["lock-info", "--json"]));
+  assert.equal((status.lockInfo as { ID: string }).ID, lockId);
+});
