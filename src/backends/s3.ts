@@ -345,7 +345,10 @@ export class S3Backend implements StateBackend {
     for (let attempt = 0;; attempt++) {
       let condition: WriteCondition = {};
       if (!options.force) {
-        const cached = this.#known.get(key);
+        // What this instance last read or wrote is trusted only under the lock (nobody else
+        // writes then); an unlocked write checks the object as it is now, so that even a
+        // server that ignores If-Match refuses a write based on an old read.
+        const cached = options.lockId !== undefined ? this.#known.get(key) : undefined;
         const stored = cached ?? await this.#readKnown(key, action);
         if (stored.exists) {
           if (stored.identity) {
