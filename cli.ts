@@ -483,7 +483,11 @@ function buildApp(): Application<CliContext> {
     name: NAME,
     scanner: { caseStyle: "allow-kebab-for-camel" },
   }, {
-    help: help({ brief: "Print help for the command and exit", formatting }),
+    help: help({
+      brief: "Print help for the command and exit",
+      formatting,
+      defaultForRouteMap: true,
+    }),
     version: version({ brief: "Print the version and exit", info: { currentVersion: VERSION } }),
   });
 }
