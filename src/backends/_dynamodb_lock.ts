@@ -19,7 +19,6 @@ import {
   type DynamoDBClient,
   GetItemCommand,
   PutItemCommand,
-  UpdateItemCommand,
 } from "@aws-sdk/client-dynamodb";
 import { pickLockInfo } from "../lock.ts";
 import type { LockInfo } from "../types.ts";
@@ -114,23 +113,17 @@ export class DynamoDbLocker implements Locker {
     }
   }
 
-  async renew(
-    stateKey: string,
-    own: string,
-    _info: LockInfo,
-    lease: Lease,
-  ): Promise<string | null> {
+  async renew(stateKey: string, own: string, info: LockInfo, lease: Lease): Promise<string | null> {
+    // A conditional PutItem (not UpdateItem), so the IAM policy Terraform needs suffices.
+    const Item = this.#item(stateKey, info, lease);
+    Item.Info = { S: own };
     try {
       await this.#client.send(
-        new UpdateItemCommand({
+        new PutItemCommand({
           TableName: this.#table,
-          Key: { LockID: { S: this.#keys.lockPath(stateKey) } },
-          UpdateExpression: "SET GaibLease = :lease",
+          Item,
           ConditionExpression: "Info = :info",
-          ExpressionAttributeValues: {
-            ":lease": { S: JSON.stringify(lease) },
-            ":info": { S: own },
-          },
+          ExpressionAttributeValues: { ":info": { S: own } },
         }),
       );
       return own;
