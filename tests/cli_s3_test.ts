@@ -1,0 +1,227 @@
+/**
+ * The CLI against the S3 backend on the test servers (`deno task test` starts them), with the
+ * backend chosen by `GAIB_*` variables as a CI runner would set them, once with DynamoDB locks
+ * and once with S3 lockfiles.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { type CliProject, cliProject, parseJson } from "./_cli.ts";
+import {
+  type DynamoServerInfo,
+  type S3ServerInfo,
+  serverTest,
+  tempBucket,
+  tempLockTable,
+  TEST_CREDENTIALS,
+} from "./_server_env.ts";
+
+const STATE = new URL("./testdata/cli_small.tfstate", import.meta.url).pathname;
+const HOLD = "GAIB_TEST_HOLD_LOCK_MS";
+const OPTIONS = { sanitizeOps: false, sanitizeResources: false } as const;
+
+type Mode = "dynamodb" | "lockfile";
+
+interface S3Project extends AsyncDisposable {
+  readonly project: CliProject;
+  readonly bucket: string;
+}
+
+/** A temp working directory whose CLI runs use a fresh bucket (and lock table) via GAIB_*. */
+async function s3Project(
+  mode: Mode,
+  s3: S3ServerInfo,
+  dynamodb?: DynamoServerInfo,
+): Promise<S3Project> {
+  const bucket = await tempBucket(s3, { prefix: "gaib-cli" });
+  const table = mode === "dynamodb" ? await tempLockTable(dynamodb!) : undefined;
+  const env: Record<string, string> = {
+    GAIB_BACKEND: "s3",
+    GAIB_S3_BUCKET: bucket.name,
+    GAIB_S3_KEY: "servers/terraform.tfstate",
+    GAIB_S3_REGION: TEST_CREDENTIALS.region,
+    GAIB_S3_ENDPOINT: s3.endpoint,
+    GAIB_S3_FORCE_PATH_STYLE: "true",
+    GAIB_S3_MAX_RETRIES: "1",
+    AWS_ACCESS_KEY_ID: TEST_CREDENTIALS.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: TEST_CREDENTIALS.secretAccessKey,
+  };
+  if (table) {
+    env.GAIB_DYNAMODB_TABLE = table.name;
+    env.GAIB_DYNAMODB_ENDPOINT = dynamodb!.endpoint;
+  } else {
+    env.GAIB_S3_USE_LOCKFILE = "true";
+  }
+  const project = await cliProject(env);
+  return {
+    project,
+    bucket: bucket.name,
+    async [Symbol.asyncDispose]() {
+      await project[Symbol.asyncDispose]();
+      await table?.[Symbol.asyncDispose]();
+      await bucket[Symbol.asyncDispose]();
+    },
+  };
+}
+
+const MODES: Array<
+  { mode: Mode; needs: { s3: readonly ["conditionalWrites"] | true; dynamodb?: true } }
+> = [
+  { mode: "dynamodb", needs: { s3: true, dynamodb: true } },
+  { mode: "lockfile", needs: { s3: ["conditionalWrites"] } },
+];
+
+for (const { mode, needs } of MODES) {
+  serverTest(
+    `gaib-state on S3 (${mode} locks): workspaces, push, pull, list, rm and mv round trips with local backups`,
+    { ...needs, ...OPTIONS },
+    async (t, servers) => {
+      const s = servers as { s3: S3ServerInfo; dynamodb?: DynamoServerInfo };
+      await using fixture = await s3Project(mode, s.s3, s.dynamodb);
+      const { project } = fixture;
+
+      await t.step("config show names the S3 backend and hides the credentials", async () => {
+        const result = await project.run(["config", "show", "--json"]);
+        assert.equal(result.code, 0, result.stderr);
+        const json = parseJson(result);
+        const backend = json.backend as {
+          type: string;
+          source: string;
+          settings: Record<string, { value: unknown; origin: string }>;
+        };
+        assert.equal(backend.type, "s3");
+        assert.equal(backend.source, "environment");
+        assert.deepEqual(backend.settings.bucket, {
+          value: fixture.bucket,
+          origin: "GAIB_S3_BUCKET",
+        });
+        assert.deepEqual(json.credentials, {
+          AWS_ACCESS_KEY_ID: "set (value hidden)",
+          AWS_SECRET_ACCESS_KEY: "set (value hidden)",
+        });
+      });
+
+      await t.step("workspaces", async () => {
+        assert.equal((await project.run(["workspace", "list"])).stdout, "* default\n");
+        const created = await project.run(["workspace", "new", "staging"]);
+        assert.equal(created.code, 0, created.stderr);
+        assert.equal((await project.run(["workspace", "list"])).stdout, "  default\n* staging\n");
+        assert.equal((await project.run(["workspace", "select", "default"])).code, 0);
+        const deleted = await project.run(["workspace", "delete", "staging"]);
+        assert.equal(deleted.code, 0, deleted.stderr);
+        assert.equal((await project.run(["workspace", "list"])).stdout, "* default\n");
+      });
+
+      await t.step("push, then pull gives the same state", async () => {
+        const push = await project.run(["state", "push", STATE]);
+        assert.equal(push.code, 0, push.stderr);
+        const pulled = await project.run(["state", "pull"]);
+        assert.deepEqual(JSON.parse(pulled.stdout), JSON.parse(await Deno.readTextFile(STATE)));
+      });
+
+      await t.step("an older serial is refused, and accepted with --force", async () => {
+        const original = JSON.parse(await Deno.readTextFile(STATE));
+        const older = JSON.stringify({ ...original, serial: 1 });
+        const refused = await project.run(["state", "push", "-", "--json"], { stdin: older });
+        assert.equal(refused.code, 1);
+        assert.equal((parseJson(refused).error as { type: string }).type, "StateSerialError");
+        const forced = await project.run(["state", "push", "-", "--force"], { stdin: older });
+        assert.equal(forced.code, 0, forced.stderr);
+        assert.equal(JSON.parse((await project.run(["state", "pull"])).stdout).serial, 1);
+      });
+
+      await t.step("rm and mv round trip, each with a local backup", async () => {
+        const rm = await project.run(["state", "rm", "discord_role.admin"]);
+        assert.equal(rm.code, 0, rm.stderr);
+        const backup = /backed up to (\S+)/.exec(rm.stderr)?.[1];
+        assert.ok(backup?.startsWith(`${project.path}/.gaib/backups/default/`), rm.stderr);
+        const mv = await project.run(["state", "mv", 'module.app["web"]', "module.site"]);
+        assert.equal(mv.code, 0, mv.stderr);
+        assert.equal(
+          (await project.run(["state", "list"])).stdout,
+          "discord_channel.general[0]\ndiscord_channel.general[1]\n" +
+            "module.site.discord_channel.general[0]\nmodule.site.data.discord_guild.main\n",
+        );
+        const restore = { ...JSON.parse(await Deno.readTextFile(backup!)), serial: 10 };
+        const push = await project.run(["state", "push", "-"], { stdin: JSON.stringify(restore) });
+        assert.equal(push.code, 0, push.stderr);
+        assert.match((await project.run(["state", "list"])).stdout, /^discord_role\.admin\n/);
+        const show = await project.run(["state", "show", "discord_role.admin"]);
+        assert.match(show.stdout, /webhook_secret = \(sensitive value\)/);
+        assert.ok(!show.stdout.includes("hunter2"));
+      });
+    },
+  );
+
+  serverTest(
+    `gaib-state on S3 (${mode} locks): lock and unlock across processes, races, signals and force-unlock`,
+    { ...needs, ...OPTIONS },
+    async (t, servers) => {
+      const s = servers as { s3: S3ServerInfo; dynamodb?: DynamoServerInfo };
+      await using fixture = await s3Project(mode, s.s3, s.dynamodb);
+      const { project } = fixture;
+      assert.equal((await project.run(["state", "push", STATE])).code, 0);
+
+      await t.step("lock in one process, unlock in another", async () => {
+        const lock = await project.run(["lock", "--ttl", "1h"]);
+        assert.equal(lock.code, 0, lock.stderr);
+        const lockId = lock.stdout.trim();
+        const status = parseJson(await project.run(["lock-info", "--json"]));
+        assert.equal((status.lockInfo as { ID: string }).ID, lockId);
+        const busy = await project.run(["state", "rm", "discord_role.admin"]);
+        assert.equal(busy.code, 1);
+        assert.ok(busy.stderr.includes(`gaib-state force-unlock ${lockId}`), busy.stderr);
+        const unlock = await project.run(["unlock", lockId]);
+        assert.equal(unlock.code, 0, unlock.stderr);
+        assert.equal(parseJson(await project.run(["lock-info", "--json"])).locked, false);
+      });
+
+      await t.step("racing lock processes: exactly one wins", async () => {
+        const racers = Array.from({ length: 3 }, () => project.spawn(["lock", "--json"]));
+        const results = await Promise.all(racers.map((r) => r.result()));
+        const winners = results.filter((r) => r.code === 0);
+        assert.equal(winners.length, 1, results.map((r) => r.stdout + r.stderr).join("\n"));
+        for (const loser of results.filter((r) => r.code !== 0)) {
+          assert.equal((parseJson(loser).error as { type: string }).type, "StateLockError");
+        }
+        const lockId = String(parseJson(winners[0]).lockId);
+        assert.equal((await project.run(["unlock", lockId])).code, 0);
+      });
+
+      await t.step("SIGTERM while holding the lock releases it", async () => {
+        await using holder = project.spawn(["state", "rm", "discord_role.admin"], {
+          env: { [HOLD]: "60000" },
+        });
+        await holder.waitForStderr(/holding lock/, 60_000);
+        holder.child.kill("SIGTERM");
+        const result = await holder.result();
+        assert.equal(result.code, 143, result.stderr);
+        assert.equal(parseJson(await project.run(["lock-info", "--json"])).locked, false);
+        assert.match((await project.run(["state", "list"])).stdout, /^discord_role\.admin\n/);
+      });
+
+      await t.step(
+        "a holder killed with SIGKILL leaves a stuck lock that force-unlock clears",
+        async () => {
+          const holder = project.spawn(["state", "rm", "discord_role.admin"], {
+            env: { [HOLD]: "60000" },
+          });
+          const stderr = await holder.waitForStderr(/holding lock ([0-9a-f-]{36})/, 60_000);
+          const lockId = /holding lock ([0-9a-f-]{36})/.exec(stderr)![1];
+          holder.child.kill("SIGKILL");
+          await holder.result();
+          const stuck = await project.run(["state", "rm", "discord_role.admin"]);
+          assert.equal(stuck.code, 1);
+          assert.ok(stuck.stderr.includes(`gaib-state force-unlock ${lockId}`), stuck.stderr);
+          const noForce = await project.run(["force-unlock", lockId]);
+          assert.equal(noForce.code, 2);
+          const forced = await project.run(["force-unlock", "--force", lockId]);
+          assert.equal(forced.code, 0, forced.stderr);
+          const rm = await project.run(["state", "rm", "discord_role.admin"]);
+          assert.equal(rm.code, 0, rm.stderr);
+        },
+      );
+    },
+  );
+}
