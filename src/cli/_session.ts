@@ -50,7 +50,9 @@ export interface Session extends AsyncDisposable {
  * @returns the resolved config
  */
 export function resolveConfig(flags: GlobalFlags): Promise<ResolvedBackendConfig> {
-  return BackendFactory.resolve({ configFile: flags.config });
+  const file = flags.config;
+  const configFile = file === undefined || file.startsWith("/") ? file : `${Deno.cwd()}/${file}`;
+  return BackendFactory.resolve({ configFile });
 }
 
 /**
