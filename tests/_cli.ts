@@ -42,9 +42,22 @@ export function compilePermissionFlags(): string[] {
   return flags;
 }
 
-/** The `deno run` arguments equivalent to the compiled binary, before the CLI's own. */
+/**
+ * The `deno run` arguments equivalent to the compiled binary, before the CLI's own: the
+ * compile task's permission flags, and `--unstable-lazy-dynamic-imports`, which loads a
+ * command's modules when it runs (as the binary does) instead of building the graph of every
+ * command (the AWS SDK's included) before starting.
+ */
 export function cliRunArgs(): string[] {
-  return ["run", "--quiet", "--config", DENO_JSON, ...compilePermissionFlags(), CLI];
+  return [
+    "run",
+    "--quiet",
+    "--unstable-lazy-dynamic-imports",
+    "--config",
+    DENO_JSON,
+    ...compilePermissionFlags(),
+    CLI,
+  ];
 }
 
 /** Options of {@linkcode runCli} and {@linkcode spawnCli}. */
