@@ -133,13 +133,29 @@ interface CommandSpec {
 /** Usage text by command path (`"state list"`), for usage errors. */
 const USAGES = new Map<string, string>();
 
+/** Wraps a paragraph at 80 columns for help text. */
+function wrap(text: string, width = 80): string {
+  return text.split("\n").map((paragraph) => {
+    const lines: string[] = [];
+    let line = "";
+    for (const word of paragraph.split(" ")) {
+      if (line && line.length + 1 + word.length > width) {
+        lines.push(line);
+        line = word;
+      } else line = line ? `${line} ${word}` : word;
+    }
+    lines.push(line);
+    return lines.join("\n");
+  }).join("\n");
+}
+
 function command(path: string, spec: CommandSpec): Command<CliContext> {
   USAGES.set(path, spec.usage);
   const examples = spec.examples.map(([line, what]) => `  ${line}\n      ${what}`).join("\n");
   const description = [
-    spec.description ?? spec.brief,
+    wrap(spec.description ?? spec.brief),
     `EXAMPLES\n${examples}`,
-    `Run "${NAME} --help" for all commands; exit codes: 0 success, 1 failure, 2 usage error.`,
+    wrap(`Run "${NAME} --help" for all commands. Exit codes: 0 success, 1 failure, 2 usage error.`),
   ].join("\n\n");
   return buildCommand({
     loader: spec.load,
@@ -226,12 +242,13 @@ function buildApp(): Application<CliContext> {
         brief: "Replace the workspace's state with a state file",
         description: "Replace the workspace's state with FILE (- reads stdin), under the " +
           "workspace lock. The file must have the stored state's lineage and a newer serial " +
-          "(or the same serial and content); --force skips both checks. The previous state is " +
+          "(or the same serial and content); --force skips both checks. A workspace whose " +
+          "state is empty (no resources, no outputs) takes any state. The previous state is " +
           "kept in <state root>/backups/<workspace>/.",
         usage: "[--force] <FILE|->",
         examples: [
           ["gaib-state state push terraform.tfstate", "Upload a state file."],
-          ["gaib-state state pull | jq . | gaib-state state push -", "Push from stdin."],
+          ["gaib-state state push - < terraform.tfstate", "Push from stdin."],
           ["gaib-state state push --force old.tfstate", "Overwrite with an older serial."],
         ],
         flags: { force: flag("Skip the lineage and serial checks") },
@@ -372,9 +389,11 @@ function buildApp(): Application<CliContext> {
     defaultCommand: "acquire",
     docs: {
       brief: "Take a detached lock (lock [--ttl 2h]) or show locks (lock status)",
-      fullDescription: "gaib-state lock [--ttl DURATION] takes a detached lock and prints its " +
-        'ID; gaib-state lock status [--all] shows the locks. Run "gaib-state lock acquire ' +
-        '--help" for the flags.',
+      fullDescription: wrap(
+        "gaib-state lock [--ttl DURATION] takes a detached lock and prints its ID; gaib-state " +
+          'lock status [--all] shows the locks. Run "gaib-state lock acquire --help" for the ' +
+          "flags.",
+      ),
     },
   });
 
@@ -460,18 +479,23 @@ function buildApp(): Application<CliContext> {
         brief: "Show help for a command",
         usage: "[COMMAND...]",
         examples: [["gaib-state help state mv", 'Same as "gaib-state state mv --help".']],
-        positional: { kind: "array", parameter: name("Command", "COMMAND") },
+        positional: {
+          kind: "array",
+          parameter: { ...name("Command", "COMMAND"), optional: true },
+        },
         load: () => Promise.resolve(async function () {}),
       }),
     },
     docs: {
       brief: "Terraform-compatible state for Gaib: workspaces, state, locks and config",
-      fullDescription: "gaib-state stores Terraform-compatible state for the Gaib toolchain. " +
-        "It uses the backend the GAIB_* environment variables describe, else gaib.yaml (found " +
-        "from here up, or --config), else .gaib in the current directory.\n\n" +
-        "Global flags, accepted by every command: --config FILE, -w/--workspace NAME " +
-        "(GAIB_WORKSPACE), --lock-timeout DURATION, --json, -q/--quiet, --verbose, --no-color " +
-        "(NO_COLOR).\n\nExit codes: 0 success, 1 failure, 2 usage error, 130/143 interrupted.",
+      fullDescription: wrap(
+        "gaib-state stores Terraform-compatible state for the Gaib toolchain. " +
+          "It uses the backend the GAIB_* environment variables describe, else gaib.yaml (found " +
+          "from here up, or --config), else .gaib in the current directory.\n\n" +
+          "Global flags, accepted by every command: --config FILE, -w/--workspace NAME " +
+          "(GAIB_WORKSPACE), --lock-timeout DURATION, --json, -q/--quiet, --verbose, --no-color " +
+          "(NO_COLOR).\n\nExit codes: 0 success, 1 failure, 2 usage error, 130/143 interrupted.",
+      ),
     },
   });
   const formatting = {
@@ -566,6 +590,18 @@ function normalize(args: readonly string[]): string[] {
   return [...args.slice(i), ...leading];
 }
 
+/** Whether `args` name anything besides global flags. */
+function hasCommand(args: readonly string[]): boolean {
+  let i = 0;
+  while (i < args.length) {
+    const name = args[i].split("=")[0];
+    if (GLOBAL_VALUE_FLAGS.has(name)) i += args[i].includes("=") ? 1 : 2;
+    else if (GLOBAL_SWITCHES.has(name)) i++;
+    else return true;
+  }
+  return false;
+}
+
 function stripAnsi(text: string): string {
   // deno-lint-ignore no-control-regex
   return text.replace(/\x1b\[[0-9;]*m/g, "");
@@ -603,7 +639,10 @@ async function runCli(args: readonly string[], io: CliIo): Promise<number> {
   });
   const code = Number(process.exitCode ?? 0);
   if (code === 0) return result.exitCode;
-  const message = stripAnsi(captured).trim();
+  let message = stripAnsi(captured).trim();
+  if (code === -5 && !hasCommand(args)) {
+    message = `Missing a command after ${args.join(" ")}.`;
+  }
   if (code === -4 || code === -5) {
     printReport(
       out,

@@ -165,7 +165,7 @@ export function findInstance(state: GaibState, text: string): ListedInstance {
   if (target.kind === "module") {
     throw new UsageError(
       `"${text}" is a module; state show shows one resource instance. Run ` +
-        `"gaib-state state list ${text}" to see its instances.`,
+        `gaib-state state list ${shellQuote(text)} to see its instances.`,
     );
   }
   const a = target.address;
@@ -452,10 +452,15 @@ function moveModule(
   return { state: next, moved };
 }
 
+/** Quotes an address for a shell command line when it needs it. */
+export function shellQuote(text: string): string {
+  return /^[A-Za-z0-9_.\-[\]]+$/.test(text) ? text : `'${text.replaceAll("'", `'\\''`)}'`;
+}
+
 function destExists(text: string): CliError {
   return new CliError(
-    `The destination "${text}" already exists in the state. Remove it first ("gaib-state ` +
-      `state rm ${text}") or choose another address.`,
+    `The destination "${text}" already exists in the state. Remove it first (gaib-state ` +
+      `state rm ${shellQuote(text)}) or choose another address.`,
     "DestinationExists",
     { address: text },
   );

@@ -156,8 +156,11 @@ export const status = handler(
           `  Operation: ${lockInfo.Operation}\n` +
           `  Since:     ${lockInfo.Created}${age(lockInfo.Created)}\n` +
           (lockInfo.Info ? `  Info:      ${lockInfo.Info}\n` : "") +
-          `  Version:   ${lockInfo.Version}\n` +
-          `Release a stuck lock with: gaib-state force-unlock ${lockInfo.ID}${wsFlag(workspace)}\n`,
+          `  Version:   ${lockInfo.Version}\n`,
+      );
+      out.info(
+        `If its holder is gone, release it with: gaib-state force-unlock ${lockInfo.ID}` +
+          wsFlag(workspace),
       );
       return;
     }
