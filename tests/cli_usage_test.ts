@@ -273,3 +273,19 @@ Deno.test("the CLI tests run with exactly the compile task's narrow permissions"
   assert.ok(flags.some((f) => f.startsWith("--allow-sys=")), "--allow-sys names its APIs");
   assert.ok(!flags.includes("--allow-run") && !flags.includes("--allow-ffi"));
 });
+
+Deno.test("gaib-state refuses to write outside the working directory and says why", async () => {
+  await using project = await cliProject();
+  const outside = await Deno.makeTempDir({ prefix: "gaib-cli-outside-" });
+  try {
+    const result = await project.run(["workspace", "new", "x"], {
+      env: { GAIB_BACKEND: "local", GAIB_STATE_PATH: `${outside}/state` },
+    });
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /Requires write access/);
+    assert.match(result.stderr, /writes only under the current directory/);
+    assert.deepEqual([...Deno.readDirSync(outside)], [], "nothing was written there");
+  } finally {
+    await Deno.remove(outside, { recursive: true });
+  }
+});

@@ -130,10 +130,7 @@ export function describeError(error: unknown): ErrorReport {
     // the message says it all
   } else if (error instanceof Deno.errors.NotCapable) {
     type = "PermissionError";
-    message = `${error.message}. gaib-state runs with fixed permissions: it may write only ` +
-      "under the current directory. Run it from the project directory (where the state root " +
-      'is), or run it with "deno run" and wider --allow-read/--allow-write flags (see ' +
-      '"Permissions" in the README).';
+    message = `${error.message}. ${PERMISSION_HINT}`;
   } else if (error instanceof Deno.errors.PermissionDenied) {
     type = "PermissionDenied";
     message = `${error.message}. Check the file's owner and mode.`;
@@ -143,7 +140,22 @@ export function describeError(error: unknown): ErrorReport {
     message = `Unexpected ${error.name}: ${error.message}. This is a bug in gaib-state; ` +
       "run again with --verbose and report the output.";
   }
+  if (type !== "PermissionError" && causedByNotCapable(error.cause)) {
+    message = `${message} ${PERMISSION_HINT}`;
+  }
   return { exitCode, type, message: redactSecrets(message), details };
+}
+
+const PERMISSION_HINT = "gaib-state runs with fixed permissions: it writes only under the " +
+  "current directory. Run it from the project directory (where the state root is), or run " +
+  'cli.ts with "deno run" and a wider --allow-write (see "Permissions" in the README).';
+
+function causedByNotCapable(cause: unknown): boolean {
+  for (let depth = 0; cause instanceof Error && depth < 10; depth++) {
+    if (cause instanceof Deno.errors.NotCapable) return true;
+    cause = cause.cause;
+  }
+  return false;
 }
 
 /**
