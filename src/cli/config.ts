@@ -113,10 +113,12 @@ export const validate = handler(
         "NoConfigFile",
       );
     }
-    const text = await Deno.readTextFile(file);
-    const { parseGaibConfig } = await import("../schema.ts");
-    const config = parseGaibConfig(text, file);
-    const type = config.backend?.type ?? "local";
+    // Reads and checks the whole file as every command would, ignoring the environment.
+    const resolved = await BackendFactory.resolve({
+      configFile: file,
+      env: { get: () => undefined },
+    });
+    const type = resolved.config.type;
     if (out.json) return out.jsonDocument({ file, valid: true, backend: type });
     out.line(`${file} is valid (backend: ${type}).`);
   },
