@@ -169,6 +169,13 @@ function command(path: string, spec: CommandSpec): Command<CliContext> {
 }
 
 const name = (brief: string, placeholder = "NAME") => ({ brief, parse: String, placeholder });
+const LOCK_ID_FLAG = {
+  kind: "parsed",
+  parse: String,
+  brief: "Work under this held lock (from gaib-state lock) instead of taking one",
+  optional: true,
+  placeholder: "LOCK_ID",
+};
 const flag = (brief: string) => ({ kind: "boolean", brief, optional: true, withNegated: false });
 
 function buildApp(): Application<CliContext> {
@@ -245,13 +252,17 @@ function buildApp(): Application<CliContext> {
           "(or the same serial and content); --force skips both checks. A workspace whose " +
           "state is empty (no resources, no outputs) takes any state. The previous state is " +
           "kept in <state root>/backups/<workspace>/.",
-        usage: "[--force] <FILE|->",
+        usage: "[--force] [--lock-id LOCK_ID] <FILE|->",
         examples: [
           ["gaib-state state push terraform.tfstate", "Upload a state file."],
           ["gaib-state state push - < terraform.tfstate", "Push from stdin."],
           ["gaib-state state push --force old.tfstate", "Overwrite with an older serial."],
+          [
+            'gaib-state state push --lock-id "$LOCK_ID" new.tfstate',
+            'Push under the lock a CI step took with "gaib-state lock".',
+          ],
         ],
-        flags: { force: flag("Skip the lineage and serial checks") },
+        flags: { force: flag("Skip the lineage and serial checks"), lockId: LOCK_ID_FLAG },
         positional: {
           kind: "tuple",
           parameters: [{ brief: "State file, or - for stdin", parse: String, placeholder: "FILE" }],
@@ -304,12 +315,12 @@ function buildApp(): Application<CliContext> {
           "destroying them. A resource address removes all its instances, a module address " +
           "everything in it. Runs under the workspace lock; the previous state is kept in " +
           "<state root>/backups/<workspace>/.",
-        usage: "[--dry-run] <ADDRESS>...",
+        usage: "[--dry-run] [--lock-id LOCK_ID] <ADDRESS>...",
         examples: [
           ["gaib-state state rm discord_role.old", "Forget a resource (all its instances)."],
           ["gaib-state state rm 'discord_channel.c[\"x\"]' --dry-run", "Show what would go."],
         ],
-        flags: { dryRun: flag("Show what would be removed; change nothing") },
+        flags: { dryRun: flag("Show what would be removed; change nothing"), lockId: LOCK_ID_FLAG },
         positional: { kind: "array", parameter: address("Addresses to remove"), minimum: 1 },
         load: async () => (await import("./src/cli/state.ts")).rm,
       }),
@@ -319,7 +330,7 @@ function buildApp(): Application<CliContext> {
           "module, also between modules. The destination must not exist and a resource keeps " +
           "its type. Runs under the workspace lock; the previous state is kept in " +
           "<state root>/backups/<workspace>/.",
-        usage: "[--dry-run] <SOURCE> <DEST>",
+        usage: "[--dry-run] [--lock-id LOCK_ID] <SOURCE> <DEST>",
         examples: [
           ["gaib-state state mv discord_role.mod discord_role.moderator", "Rename a resource."],
           [
@@ -328,7 +339,7 @@ function buildApp(): Application<CliContext> {
           ],
           ["gaib-state state mv module.old module.new --dry-run", "Preview a module move."],
         ],
-        flags: { dryRun: flag("Show what would move; change nothing") },
+        flags: { dryRun: flag("Show what would move; change nothing"), lockId: LOCK_ID_FLAG },
         positional: {
           kind: "tuple",
           parameters: [

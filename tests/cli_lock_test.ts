@@ -308,3 +308,33 @@ Deno.test("gaib-state stops waiting for a lock on SIGINT and leaves the holder's
   const status = parseJson(await project.run(["lock-info", "--json"]));
   assert.equal((status.lockInfo as { ID: string }).ID, lockId);
 });
+
+Deno.test("gaib-state state commands work under a lock taken earlier with --lock-id, and leave it held", async () => {
+  await using project = await cliProject();
+  assert.equal((await project.run(["state", "push", STATE])).code, 0);
+  const lockId = (await project.run(["lock", "--ttl", "1h"])).stdout.trim();
+  const without = await project.run(["state", "rm", "discord_role.admin"]);
+  assert.equal(without.code, 1, "the pipeline's own lock blocks a command that takes a lock");
+  const wrong = await project.run([
+    "state",
+    "rm",
+    "discord_role.admin",
+    "--lock-id",
+    crypto.randomUUID(),
+  ]);
+  assert.equal(wrong.code, 1);
+  assert.match(wrong.stderr, /is not locked with lock ID .* \(--lock-id\): the lock is held by/);
+  const rm = await project.run(["state", "rm", "discord_role.admin", "--lock-id", lockId]);
+  assert.equal(rm.code, 0, rm.stderr);
+  const current = JSON.parse((await project.run(["state", "pull"])).stdout);
+  const push = await project.run(["state", "push", "-", "--lock-id", lockId], {
+    stdin: JSON.stringify({ ...current, serial: current.serial + 1 }),
+  });
+  assert.equal(push.code, 0, push.stderr);
+  const status = parseJson(await project.run(["lock-info", "--json"]));
+  assert.equal((status.lockInfo as { ID: string }).ID, lockId, "the lock is still held");
+  assert.equal((await project.run(["unlock", lockId])).code, 0);
+  const after = await project.run(["state", "rm", "discord_channel.general", "--lock-id", lockId]);
+  assert.equal(after.code, 1);
+  assert.match(after.stderr, /it is not locked/);
+});

@@ -34,13 +34,13 @@ Deno.test("gaib-state rejects bad arguments with exit 2, the error and the comma
       "a missing second argument",
       ["state", "mv", "discord_role.a"],
       /Expected argument for DEST/,
-      "gaib-state state mv [--dry-run] <SOURCE> <DEST>",
+      "gaib-state state mv [--dry-run] [--lock-id LOCK_ID] <SOURCE> <DEST>",
     ],
     [
       "no address for rm",
       ["state", "rm"],
       /ADDRESS/,
-      "gaib-state state rm [--dry-run] <ADDRESS>...",
+      "gaib-state state rm [--dry-run] [--lock-id LOCK_ID] <ADDRESS>...",
     ],
     [
       "too many arguments",
@@ -58,7 +58,7 @@ Deno.test("gaib-state rejects bad arguments with exit 2, the error and the comma
       "a bad global flag before the command",
       ["--lock-timeout", "forever", "state", "rm", "discord_role.a"],
       /"forever" is not a duration/,
-      "gaib-state state rm [--dry-run] <ADDRESS>...",
+      "gaib-state state rm [--dry-run] [--lock-id LOCK_ID] <ADDRESS>...",
     ],
     [
       "a malformed address",

@@ -14,6 +14,7 @@ import { serializeState } from "../state.ts";
 import type { GaibState, StateBackend } from "../types.ts";
 import { readSelectedWorkspace, validateWorkspaceName } from "../workspace.ts";
 import { BackendConfigError, StateLockError } from "../errors.ts";
+import { describeHolder } from "../lock.ts";
 import type { GlobalFlags } from "./_context.ts";
 import { InterruptedError, signalExitCode, UsageError } from "./_errors.ts";
 import { envGet, type Output } from "./_output.ts";
@@ -133,6 +134,11 @@ export interface StateLockOptions {
   workspace?: string;
   /** Free-form info stored with the lock. */
   info?: string;
+  /**
+   * Work under this lock, already held (such as one `gaib-state lock` took in an earlier CI
+   * step), instead of taking one; it is checked and left held.
+   */
+  heldLockId?: string;
 }
 
 const SIGNALS = ["SIGINT", "SIGTERM"] as const;
@@ -160,6 +166,24 @@ export async function withStateLock<T>(
 ): Promise<T> {
   const { backend } = session;
   const workspace = options.workspace ?? session.workspace;
+  if (options.heldLockId !== undefined) {
+    const id = options.heldLockId;
+    const info = await backend.getLockInfo(workspace);
+    if (info?.ID !== id) {
+      throw new StateLockError(
+        `Workspace "${workspace}" is not locked with lock ID ${id} (--lock-id): ${
+          info ? `the lock is ${describeHolder(info)}` : "it is not locked"
+        }. Take a lock with "gaib-state lock", or leave out --lock-id.`,
+        info,
+      );
+    }
+    out.debug(`working under the held lock ${id} on workspace "${workspace}"`);
+    return await fn({
+      lockId: id,
+      writeState: (state, writeOptions = {}) =>
+        backend.setState(workspace, state, { lockId: id, force: writeOptions.force }),
+    });
+  }
   const controller = new AbortController();
   let received: "SIGINT" | "SIGTERM" | undefined;
   let lockId: string | undefined;

@@ -42,7 +42,11 @@ export const pull = handler(async ({ out }: CommandRun, flags: GlobalFlags) => {
 
 /** `state push FILE|-`: replace the state, with lineage and serial checks unless `--force`. */
 export const push = handler(
-  async ({ out }: CommandRun, flags: GlobalFlags & { force?: boolean }, file: string) => {
+  async (
+    { out }: CommandRun,
+    flags: GlobalFlags & { force?: boolean; lockId?: string },
+    file: string,
+  ) => {
     const source = file === "-" ? "the state on stdin" : `state file ${file}`;
     const bytes = file === "-" ? await out.io.readStdin() : await Deno.readFile(file);
     const state = parseStateBytes(bytes, source);
@@ -63,7 +67,7 @@ export const push = handler(
         throw error;
       }
       return { previous, backup };
-    });
+    }, { heldLockId: flags.lockId });
     const report = {
       workspace: ws,
       serial: state.serial,
@@ -220,6 +224,7 @@ export const show = handler(async ({ out }: CommandRun, flags: GlobalFlags, addr
 
 interface EditFlags extends GlobalFlags {
   readonly dryRun?: boolean;
+  readonly lockId?: string;
 }
 
 /** Runs an edit of the state under the lock (or, with `--dry-run`, without writing). */
@@ -244,7 +249,7 @@ async function editState<T>(
       const backup = await writeBackup(session, ws, state);
       await lock.writeState({ ...next, serial: state.serial + 1 });
       return { session, report, backup, serial: state.serial + 1 };
-    });
+    }, { heldLockId: flags.lockId });
   } catch (error) {
     await session[Symbol.asyncDispose]();
     throw error;
