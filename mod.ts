@@ -62,7 +62,13 @@ export {
   parseStateBytes,
   serializeState,
 } from "./src/state.ts";
-export { generateLockId, withBackend, withLock, type WithLockOptions } from "./src/lock.ts";
+export {
+  describeHolder,
+  generateLockId,
+  withBackend,
+  withLock,
+  type WithLockOptions,
+} from "./src/lock.ts";
 export {
   DEFAULT_WORKSPACE,
   readSelectedWorkspace,

@@ -6,7 +6,8 @@
  * @module
  */
 
-import type { BackendConfig, S3BackendConfig } from "./config.ts";
+import { readCachedConfig, writeCachedConfig } from "./_config_cache.ts";
+import type { BackendConfig, GaibConfig, S3BackendConfig } from "./config.ts";
 import { BackendConfigError } from "./errors.ts";
 import type { StateBackend } from "./types.ts";
 import { LocalBackend } from "./backends/local.ts";
@@ -98,17 +99,27 @@ async function isFile(path: string): Promise<boolean> {
   }
 }
 
-/** Reads a config file as UTF-8; other encodings are refused, not silently replaced. */
-async function readConfigText(file: string): Promise<string> {
+/**
+ * Reads and checks a config file; an unchanged file comes from the cache without loading the
+ * YAML parser and zod. Other encodings than UTF-8 are refused, not silently replaced.
+ */
+async function readConfigFile(file: string): Promise<GaibConfig> {
   const bytes = await Deno.readFile(file);
+  const cached = await readCachedConfig(file, bytes);
+  if (cached) return cached;
+  let text: string;
   try {
-    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
   } catch (error) {
     throw new BackendConfigError(
       `${file} is not UTF-8 text, so its values cannot be read reliably. Save it as UTF-8.`,
       { file, cause: error },
     );
   }
+  const { parseGaibConfig } = await import("./schema.ts");
+  const config = parseGaibConfig(text, file);
+  await writeCachedConfig(file, bytes, config);
+  return config;
 }
 
 /**
@@ -207,8 +218,7 @@ export class BackendFactory {
       return { ...fromEnv, source: "environment", stateRoot, file: file ?? undefined };
     }
     if (file) {
-      const { parseGaibConfig } = await import("./schema.ts");
-      const parsed = parseGaibConfig(await readConfigText(file), file);
+      const parsed = await readConfigFile(file);
       const config: BackendConfig = parsed.backend ?? { type: "local" };
       const origins: Record<string, string> = {};
       for (const key of Object.keys(config)) origins[key] = file;

@@ -74,7 +74,22 @@ export function pickLockInfo(record: Record<string, unknown>): LockInfo {
   };
 }
 
-/** `held by alice@ci (apply, since 2026-..., lock ID ...)` */
+/**
+ * Describes a lock's holder for people, as every busy-lock message does.
+ *
+ * @param info the lock info
+ * @returns text such as `held by alice@ci (apply, since 2026-11-26T10:02:11Z, lock ID 7f3c…)`
+ *
+ * @example
+ * ```ts
+ * import { describeHolder } from "@gaib/state";
+ * const text = describeHolder({
+ *   ID: "7f3c", Operation: "apply", Info: "", Who: "alice@ci", Version: "0.1.0",
+ *   Created: "2026-11-26T10:02:11Z", Path: "default",
+ * });
+ * console.log(text); // held by alice@ci (apply, since 2026-11-26T10:02:11Z, lock ID 7f3c)
+ * ```
+ */
 export function describeHolder(info: LockInfo): string {
   const operation = info.Operation ? `${info.Operation}, ` : "";
   return `held by ${info.Who || "an unknown holder"} (${operation}since ${

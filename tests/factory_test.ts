@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { BackendConfigError, BackendFactory, LocalBackend } from "../mod.ts";
 import { tempDir } from "./_temp.ts";
 
+const DENO_JSON = new URL("../deno.json", import.meta.url).pathname;
 const noEnv = { get: (_: string) => undefined };
 const envOf = (vars: Record<string, string>) => ({ get: (name: string) => vars[name] });
 
@@ -157,7 +158,7 @@ await backend.close();`,
   );
   const run = async (cwd: string) => {
     const out = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "--no-npm", "--allow-all", script, cwd],
+      args: ["run", "--no-npm", "--config", DENO_JSON, "--allow-all", script, cwd],
       stdout: "piped",
       stderr: "piped",
     }).output();
@@ -168,4 +169,39 @@ await backend.close();`,
   await Deno.mkdir(`${dir.path}/with-config`);
   await Deno.writeTextFile(`${dir.path}/with-config/gaib.yaml`, 'version: "1"\n');
   assert.equal((await run(`${dir.path}/with-config`)).ok, false);
+});
+
+Deno.test("an unchanged config file is read from the cache without the YAML parser or zod", async () => {
+  await using dir = await tempDir();
+  const script = `${dir.path}/probe.ts`;
+  const factory = new URL("../src/factory.ts", import.meta.url).href;
+  await Deno.writeTextFile(
+    script,
+    `import { BackendFactory } from "${factory}";
+const r = await BackendFactory.resolve({ cwd: Deno.args[0], env: { get: () => undefined } });
+console.log(r.stateRoot);`,
+  );
+  const run = async (...flags: string[]) => {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", ...flags, "--config", DENO_JSON, "--allow-all", script, `${dir.path}/project`],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    return { ok: out.success, stdout: new TextDecoder().decode(out.stdout).trim() };
+  };
+  await Deno.mkdir(`${dir.path}/project`);
+  const config = `${dir.path}/project/gaib.yaml`;
+  await Deno.writeTextFile(config, 'version: "1"\nbackend:\n  type: local\n  path: st\n');
+  assert.equal((await run("--no-npm")).ok, false, "the first read needs the parser");
+  assert.deepStrictEqual(await run(), { ok: true, stdout: `${dir.path}/project/st` });
+  assert.deepStrictEqual(await run("--no-npm"), { ok: true, stdout: `${dir.path}/project/st` });
+  assert.equal(
+    (await Deno.stat(`${dir.path}/project/.gaib/.config-cache.json`)).mode! & 0o777,
+    0o600,
+  );
+  // Any change to the file is checked again.
+  await Deno.writeTextFile(config, 'version: "1"\nbackend:\n  type: local\n  path: other\n');
+  assert.equal((await run("--no-npm")).ok, false, "a changed file is parsed again");
+  await Deno.writeTextFile(config, 'version: "1"\nbackend:\n  type: lokal\n');
+  assert.equal((await run()).ok, false, "an invalid file is refused, never served from cache");
 });
