@@ -34,7 +34,7 @@ const SIZES = sizes();
 const FULL = SIZES.name === "full";
 const REQUEST_TIMEOUT_MS = 1500;
 /** A hang: an operation still running after this has failed to respect its timeouts. */
-const OPERATION_DEADLINE_MS = 60_000;
+const OPERATION_DEADLINE_MS = 30_000;
 
 Deno.env.set("AWS_ACCESS_KEY_ID", TEST_CREDENTIALS.accessKeyId);
 Deno.env.set("AWS_SECRET_ACCESS_KEY", TEST_CREDENTIALS.secretAccessKey);

@@ -1,0 +1,92 @@
+/**
+ * Every benchmark of the project in one run, with one summary at the end:
+ *
+ * - bench/state_bench.ts: 45 MB state read+write against the JSON floor, local lock cycles/s,
+ *   peak memory;
+ * - bench/s3_bench.ts: S3 latency and requests per operation, per lock mode;
+ * - bench/cli_startup.ts: CLI start-up against an empty `deno run`;
+ * - bench/reliability.ts: contention throughput, unlocked races, S3 lock cycles/s, crash pace.
+ *
+ *   deno run --allow-all bench/all.ts [--quick]
+ *
+ * The S3 and DynamoDB test servers are started once here (unless `GAIB_TEST_S3` /
+ * `GAIB_TEST_DYNAMODB` describe running ones) and shared by the benches. `--quick` runs
+ * fewer rounds, for a smoke test; quoted figures come from a run without it.
+ *
+ * @module
+ */
+
+import {
+  DYNAMODB_ENV,
+  S3_ENV,
+  startDynamoServer,
+  startS3Server,
+  type TestServer,
+} from "../tests/_servers.ts";
+
+const QUICK = Deno.args.includes("--quick");
+const here = (name: string) => new URL(name, import.meta.url).pathname;
+
+const BENCHES: { name: string; script: string; args: string[] }[] = [
+  {
+    name: "large state and local locks",
+    script: "state_bench.ts",
+    args: QUICK ? ["--rounds", "2"] : [],
+  },
+  { name: "S3 backend", script: "s3_bench.ts", args: QUICK ? ["--rounds", "5"] : [] },
+  { name: "CLI start-up", script: "cli_startup.ts", args: QUICK ? ["--runs", "5"] : [] },
+  { name: "reliability", script: "reliability.ts", args: QUICK ? ["--quick"] : [] },
+];
+
+async function startServers(): Promise<TestServer<unknown>[]> {
+  const started: TestServer<unknown>[] = [];
+  if (!Deno.env.get(S3_ENV)) {
+    try {
+      const server = await startS3Server();
+      started.push(server);
+      Deno.env.set(S3_ENV, JSON.stringify(server.info));
+    } catch (error) {
+      console.error(`no S3 server: ${(error as Error).message.split("\n")[0]}`);
+    }
+  }
+  if (!Deno.env.get(DYNAMODB_ENV)) {
+    try {
+      const server = await startDynamoServer();
+      started.push(server);
+      Deno.env.set(DYNAMODB_ENV, JSON.stringify(server.info));
+    } catch (error) {
+      console.error(`no DynamoDB server: ${(error as Error).message.split("\n")[0]}`);
+    }
+  }
+  return started;
+}
+
+if (import.meta.main) {
+  const started = await startServers();
+  const sections: string[] = [];
+  let failed = 0;
+  try {
+    for (const bench of BENCHES) {
+      console.error(`\n== ${bench.name} (bench/${bench.script}) ==`);
+      const began = performance.now();
+      const output = await new Deno.Command(Deno.execPath(), {
+        args: ["run", "--allow-all", here(bench.script), ...bench.args],
+        stdout: "piped",
+        stderr: "inherit",
+      }).output();
+      const text = new TextDecoder().decode(output.stdout).trimEnd();
+      const seconds = ((performance.now() - began) / 1000).toFixed(0);
+      const status = output.success ? `${seconds} s` : `FAILED (exit ${output.code})`;
+      if (!output.success) failed++;
+      sections.push(`== ${bench.name} (bench/${bench.script}, ${status}) ==\n${text}`);
+    }
+  } finally {
+    for (const server of started) await server.stop();
+  }
+  console.log(
+    `\ngaib-state benchmarks, ${new Date().toISOString()}, ${navigator.hardwareConcurrency} ` +
+      `cores, Deno ${Deno.version.deno}${QUICK ? " (--quick: smoke sizes)" : ""}\n`,
+  );
+  console.log(sections.join("\n\n"));
+  if (failed > 0) Deno.exitCode = 1;
+}
