@@ -39,6 +39,27 @@ const PHASES: Record<string, string> = {
   unlocked: "after unlocking",
 };
 
+/**
+ * Polls `dir` until a new file named `prefix...` (not one of `known`) exists (true) or `ms`
+ * pass (false).
+ */
+async function tempFileAppears(
+  dir: string,
+  prefix: string,
+  ms: number,
+  known: string[],
+): Promise<boolean> {
+  const deadline = performance.now() + ms;
+  while (performance.now() < deadline) {
+    for await (const entry of Deno.readDir(dir)) {
+      const path = `${dir}/${entry.name}`;
+      if (entry.name.startsWith(prefix) && !known.includes(path)) return true;
+    }
+    await sleep(1);
+  }
+  return false;
+}
+
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
@@ -49,6 +70,7 @@ interface CrashStats {
   lockTakeovers: number;
   orphansCleaned: number;
   backupEqualsState: number;
+  killedWithTempFile: number;
 }
 
 async function crashRun(profile: Profile, kills: number, workspace: string): Promise<CrashStats> {
@@ -94,6 +116,7 @@ async function crashRun(profile: Profile, kills: number, workspace: string): Pro
     lockTakeovers: 0,
     orphansCleaned: 0,
     backupEqualsState: 0,
+    killedWithTempFile: 0,
   };
   let agedOrphans: string[] = [];
   const reader = new LocalBackend({ path: root });
@@ -102,13 +125,19 @@ async function crashRun(profile: Profile, kills: number, workspace: string): Pro
       const lockLeft = await Deno.stat(lockPath).then(() => true, () => false);
       const writer = new Script(WRITER, writerArgs());
       await writer.until((line) => line === "ready");
-      if (k % 2 === 0) {
+      if (k % 3 === 0) {
         // Any instant of the lock-read-write-unlock cycle.
         await sleep(Math.random() * cycleMs * 2.5);
-      } else {
-        // An instant inside setState: writing the temp file, the backup, the rename.
+      } else if (k % 3 === 1) {
+        // An instant inside setState: serializing, writing the temp file, backup, rename.
         await writer.until((line) => line.startsWith("write "));
         await sleep(Math.random() * writeMs * 1.2);
+      } else {
+        // While the new state's temp file exists: being written, synced or renamed.
+        await writer.until((line) => line.startsWith("write "));
+        const seen = await tempFileAppears(wsDir, ".tmp-state-", writeMs * 2, agedOrphans);
+        if (seen) stats.killedWithTempFile++;
+        await sleep(Math.random() * 5);
       }
       const { status, stderr } = await writer.kill();
       assert.equal(
@@ -212,7 +241,8 @@ function report(profile: string, stats: CrashStats): void {
     `crash ${profile}: ${stats.kills} kills survived; killed after ${
       Object.entries(stats.byPhase).map(([p, n]) => `${p}: ${n}`).join(", ")
     }; ${stats.lockTakeovers} dead holders' locks taken over; ${stats.orphansCleaned} orphaned ` +
-      `temp files cleaned; backup equal to state after ${stats.backupEqualsState} kills`,
+      `temp files cleaned; backup equal to state after ${stats.backupEqualsState} kills; ` +
+      `${stats.killedWithTempFile} kills aimed at a live temp file`,
   );
 }
 
