@@ -20,7 +20,7 @@ import {
   StateLockError,
   StateSerialError,
 } from "../src/errors.ts";
-import { createEmptyState } from "../src/state.ts";
+import { createEmptyState, serializeState } from "../src/state.ts";
 import type { GaibState } from "../src/types.ts";
 import { clientsOf } from "../src/backends/_aws_clients.ts";
 import { BackendFactory } from "../src/factory.ts";
@@ -296,6 +296,46 @@ s3Test(
     const reader = fx.backend({ dynamodb_table: fx.table }, { consistencyTimeoutMs: 5000 });
     assert.ok(await reader.getState("default"));
     clearTimeout(late);
+  },
+);
+
+s3Test(
+  "S3Backend.getState accepts a newer state whose digest update was lost (writer killed) and repairs the digest",
+  ["dynamodb"],
+  async () => {
+    await using fx = await s3Fixture();
+    const backend = fx.backend({ dynamodb_table: fx.table }, { consistencyTimeoutMs: 60_000 });
+    const first = { ...createEmptyState(), serial: 1 };
+    await backend.setState("default", first);
+    const digestKey = { LockID: { S: `${fx.bucket}/terraform.tfstate-md5` } };
+    const readDigest = async () =>
+      (await fx.dynamoClient!.send(new GetItemCommand({ TableName: fx.table, Key: digestKey })))
+        .Item!;
+    const before = await readDigest();
+    assert.equal(before.GaibSerial?.N, "1");
+    // As if the writer died after uploading serial 2 and before updating the digest.
+    const newer = serializeState({ ...first, serial: 2 });
+    await fx.s3Client.send(
+      new PutObjectCommand({ Bucket: fx.bucket, Key: "terraform.tfstate", Body: newer }),
+    );
+    const started = Date.now();
+    const reader = fx.backend({ dynamodb_table: fx.table }, { consistencyTimeoutMs: 60_000 });
+    assert.equal((await reader.getState("default"))?.serial, 2);
+    assert.ok(Date.now() - started < 30_000, "accepted without waiting out the timeout");
+    const after = await readDigest();
+    assert.equal(after.Digest.S, createHash("md5").update(newer).digest("hex"));
+    assert.equal(after.GaibSerial?.N, "2");
+    // An object OLDER than its digest is what the digest catches: still refused.
+    const older = serializeState({
+      ...first,
+      serial: 1,
+      outputs: { x: { value: 1, type: "number" } },
+    });
+    await fx.s3Client.send(
+      new PutObjectCommand({ Bucket: fx.bucket, Key: "terraform.tfstate", Body: older }),
+    );
+    const strict = fx.backend({ dynamodb_table: fx.table }, { consistencyTimeoutMs: 600 });
+    await assert.rejects(strict.getState("default"), /does not match its digest/);
   },
 );
 

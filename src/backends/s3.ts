@@ -51,7 +51,7 @@ import type {
 import { DEFAULT_WORKSPACE } from "../workspace.ts";
 import { type AwsClients, createClients, registerClients } from "./_aws_clients.ts";
 import { awsFailure } from "./_aws_errors.ts";
-import { DynamoDbDigests } from "./_dynamodb_digest.ts";
+import { DynamoDbDigests, type StoredDigest } from "./_dynamodb_digest.ts";
 import { DynamoDbLocker } from "./_dynamodb_lock.ts";
 import { S3KeyLayout } from "./_s3_keys.ts";
 import { judgeLease, type Lease, newLease, type ObservedLock, renewLease } from "./_s3_lease.ts";
@@ -279,20 +279,31 @@ export class S3Backend implements StateBackend {
           : null,
       ]);
       const actual = object ? md5(object.bytes).hex : null;
-      if (digest !== null && digest !== actual) {
-        if (Date.now() < deadline) {
+      if (digest !== null && digest.md5 !== actual) {
+        const newer = object && this.#newerThanDigest(object.bytes, digest);
+        if (newer) {
+          // A writer stopped between the upload and the digest update: the object is a
+          // complete, newer state. Accept it and repair the digest (unless someone else
+          // already moved it on).
+          await this.#call(
+            "dynamodb",
+            action,
+            () => this.#digests!.put(this.#keys.digestId(key), actual!, newer, digest.md5),
+          );
+        } else if (Date.now() < deadline) {
           await new Promise((resolve) => setTimeout(resolve, 500));
           continue;
+        } else {
+          throw new BackendError(
+            `The state of workspace "${workspace}" in ${this.#where(key)} does not match its ` +
+              `digest in DynamoDB table "${this.#config.dynamodb_table}" (stored MD5 ${digest.md5}, ` +
+              `the object's ${actual ?? "none: the object is missing"}), even after ` +
+              `${this.#consistencyMs / 1000} s. An upload may still be on its way, or the object ` +
+              "or the digest was changed by hand. Retry in a minute; if it persists, check the " +
+              `object and then set the Digest of item "${this.#keys.digestId(key)}" to ` +
+              `${actual ?? "(delete the item)"}, or write the state again.`,
+          );
         }
-        throw new BackendError(
-          `The state of workspace "${workspace}" in ${this.#where(key)} does not match its ` +
-            `digest in DynamoDB table "${this.#config.dynamodb_table}" (stored MD5 ${digest}, ` +
-            `the object's ${actual ?? "none: the object is missing"}), even after ` +
-            `${this.#consistencyMs / 1000} s. An upload may still be on its way, or the object ` +
-            "or the digest was changed by hand. Retry in a minute; if it persists, check the " +
-            `object and then set the Digest of item "${this.#keys.digestId(key)}" to ` +
-            `${actual ?? "(delete the item)"}, or write the state again.`,
-        );
       }
       if (object === null) {
         this.#known.set(key, { exists: false });
@@ -306,6 +317,26 @@ export class S3Backend implements StateBackend {
       });
       return state;
     }
+  }
+
+  /**
+   * The identity of `bytes` when they are a valid state of the digest's lineage with a higher
+   * serial than the digest describes (an upload whose digest update was lost), else `null`.
+   */
+  #newerThanDigest(
+    bytes: Uint8Array,
+    digest: StoredDigest,
+  ): { lineage: string; serial: number } | null {
+    if (!digest.state) return null; // written by Terraform: no way to tell, so wait
+    try {
+      const state = parseStateBytes(bytes, "state");
+      if (
+        state && state.lineage === digest.state.lineage && state.serial > digest.state.serial
+      ) return { lineage: state.lineage, serial: state.serial };
+    } catch {
+      // not a valid state: not a complete newer write
+    }
+    return null;
   }
 
   /**
@@ -403,7 +434,7 @@ export class S3Backend implements StateBackend {
         await this.#call(
           "dynamodb",
           `updating the digest of workspace "${workspace}"`,
-          () => this.#digests!.put(id, sum.hex),
+          () => this.#digests!.put(id, sum.hex, state),
           "The state object WAS written, but its digest was not updated, so reads (here and " +
             "in Terraform) will fail until it matches: write the state again, or set the " +
             `Digest of item "${id}" to ${sum.hex}.`,
