@@ -15,7 +15,7 @@
 import assert from "node:assert/strict";
 import { LocalBackend } from "../mod.ts";
 import type { GaibState } from "../mod.ts";
-import { type Profile, template, versionText } from "./reliability/_states.ts";
+import { type Profile, template, versionOf, versionText } from "./reliability/_states.ts";
 import { Script, sizes, tempDir } from "./reliability/_util.ts";
 
 const WRITER = new URL("./reliability/_crash_writer.ts", import.meta.url).pathname;
@@ -272,5 +272,32 @@ Deno.test({
   ...OPTIONS,
   async fn() {
     report("huge", await crashRun("huge", SIZES.kills.huge, "default"));
+  },
+});
+
+Deno.test({
+  name: "LocalBackend leaves no temp file behind when a crash left the backup as a second name " +
+    "of the state",
+  ...OPTIONS,
+  async fn() {
+    await using dir = await tempDir();
+    const backend = new LocalBackend({ path: dir.path });
+    try {
+      const base = await template("small");
+      await backend.setState("default", versionOf(base, 1));
+      await backend.setState("default", versionOf(base, 2));
+      // What a writer killed after making the backup, before renaming its state, leaves.
+      const wsDir = `${dir.path}/workspaces/default`;
+      await Deno.remove(`${wsDir}/terraform.tfstate.backup`);
+      await Deno.link(`${wsDir}/terraform.tfstate`, `${wsDir}/terraform.tfstate.backup`);
+      await backend.setState("default", versionOf(base, 3));
+      const names = (await Array.fromAsync(Deno.readDir(wsDir))).map((e) => e.name).sort();
+      assert.deepEqual(names, [".guard", "terraform.tfstate", "terraform.tfstate.backup"]);
+      assert.ok(
+        (await Deno.readTextFile(`${wsDir}/terraform.tfstate.backup`)) === versionText(base, 2),
+      );
+    } finally {
+      await backend.close();
+    }
   },
 });

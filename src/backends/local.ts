@@ -248,6 +248,12 @@ export class LocalBackend implements StateBackend {
       }
     }
     await Deno.rename(temp, `${dir}/${BACKUP_FILE}`);
+    // When the backup already is the state's inode (a writer died between making the backup
+    // and renaming its new state into place), rename() of one hard link over another of the
+    // same file does nothing and leaves the temp name behind: remove it.
+    await Deno.remove(temp).catch((error) => {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    });
   }
 
   async #checkLockForWrite(workspace: string, dir: string, lockId?: string): Promise<void> {
