@@ -1,7 +1,7 @@
 /**
  * The hostile and malformed input corpus, with the expected outcome of every case. Each case
  * is run through the library (tests/reliability_corpus_test.ts) and, where the CLI reaches
- * it, through the CLI (tests/reliability_cli_corpus_test.ts). Big files are generated at test
+ * it, through the CLI (tests/reliability_cli_test.ts). Big files are generated at test
  * time into a temp directory, never committed.
  *
  * @module
