@@ -75,6 +75,19 @@ export function pickLockInfo(record: Record<string, unknown>): LockInfo {
 }
 
 /**
+ * Makes text from a lock record or an argument safe to print: control characters (a newline
+ * or an escape sequence in a lock file written by hand) are shown escaped, never sent to a
+ * terminal.
+ */
+export function printable(text: string): string {
+  return text.replace(
+    // deno-lint-ignore no-control-regex
+    /[\x00-\x1f\x7f]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
+}
+
+/**
  * Describes a lock's holder for people, as every busy-lock message does.
  *
  * @param info the lock info
@@ -91,10 +104,10 @@ export function pickLockInfo(record: Record<string, unknown>): LockInfo {
  * ```
  */
 export function describeHolder(info: LockInfo): string {
-  const operation = info.Operation ? `${info.Operation}, ` : "";
-  return `held by ${info.Who || "an unknown holder"} (${operation}since ${
-    info.Created || "an unknown time"
-  }, lock ID ${info.ID})`;
+  const operation = info.Operation ? `${printable(info.Operation)}, ` : "";
+  return `held by ${printable(info.Who) || "an unknown holder"} (${operation}since ${
+    printable(info.Created) || "an unknown time"
+  }, lock ID ${printable(info.ID)})`;
 }
 
 /** The error for a workspace that another holder has locked. */
@@ -106,7 +119,7 @@ export function lockBusyError(
 ): StateLockError {
   return new StateLockError(
     `Cannot lock workspace "${workspace}": ${describeHolder(info)}.${extra ? " " + extra : ""} ` +
-      `If that holder is gone, run "gaib-state force-unlock ${info.ID}` +
+      `If that holder is gone, run "gaib-state force-unlock ${printable(info.ID)}` +
       `${workspace === "default" ? "" : ` -w ${workspace}`}".`,
     info,
     options,
@@ -232,9 +245,9 @@ export async function withLock<T>(
       // Throwing from finally replaces the work's error, which stays reachable as `cause`.
       // deno-lint-ignore no-unsafe-finally
       throw new StateLockError(
-        `Failed to release lock ${lockId} on workspace "${workspace}"${during}: ` +
+        `Failed to release lock ${printable(lockId)} on workspace "${workspace}"${during}: ` +
           `${unlockError instanceof Error ? unlockError.message : unlockError}. ` +
-          `Run "gaib-state force-unlock ${lockId}" once nothing uses it.`,
+          `Run "gaib-state force-unlock ${printable(lockId)}" once nothing uses it.`,
         null,
         { cause: failed ? failure : unlockError },
       );

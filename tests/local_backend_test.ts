@@ -488,3 +488,23 @@ Deno.test("LocalBackend.isConfigured tells whether the state root exists", async
   await using present = new LocalBackend({ path: dir.path });
   assert.equal(await present.isConfigured(), true);
 });
+
+Deno.test("control characters from a hand-written lock file are printed escaped", async () => {
+  await using dir = await tempDir();
+  await using backend = new LocalBackend({ path: dir.path });
+  await Deno.mkdir(`${dir.path}/workspaces/default`, { recursive: true });
+  await Deno.writeTextFile(
+    `${dir.path}/workspaces/default/.terraform.tfstate.lock.info`,
+    JSON.stringify({ ID: "id\n\x1b[2J", Who: "evil\rname", Operation: "apply", Created: "x" }),
+  );
+  await assert.rejects(backend.lock("default"), (e: unknown) => {
+    assert.ok(e instanceof StateLockError);
+    assert.ok(!/[\x00-\x1f]/.test(e.message), JSON.stringify(e.message));
+    assert.ok(e.message.includes("id\\u000a\\u001b[2J"), e.message);
+    return true;
+  });
+  await assert.rejects(backend.unlock("default", "x\ny"), (e: unknown) => {
+    assert.ok(!/[\x00-\x1f]/.test((e as Error).message));
+    return true;
+  });
+});

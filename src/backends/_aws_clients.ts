@@ -57,6 +57,8 @@ export function createClients(config: S3BackendConfig, options: AwsClientOptions
     requestHandler: {
       connectionTimeout: Math.min(options.requestTimeoutMs, 10_000),
       requestTimeout: options.requestTimeoutMs,
+      // Without this the SDK only logs a warning and a request to a frozen server hangs.
+      throwOnRequestTimeout: true,
     },
   };
   const s3Config: S3ClientConfig = {
@@ -137,6 +139,34 @@ const NETWORK_CODES = new Set([
   "TimeoutError",
   "RequestTimeout",
 ]);
+
+const NEVER_SENT = new Set([
+  "ECONNREFUSED",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+]);
+
+/**
+ * Whether a failed request certainly never reached the server (no connection was made), as
+ * opposed to one that may have been carried out before the answer was lost (a timeout or a
+ * connection reset after sending).
+ */
+export function neverSent(error: unknown): boolean {
+  for (let e: unknown = error, depth = 0; e && depth < 4; depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (NEVER_SENT.has(errorName(e)) || (typeof code === "string" && NEVER_SENT.has(code))) {
+      return true;
+    }
+    const message = (e as { message?: unknown }).message;
+    if (typeof message === "string" && /ECONNREFUSED|ENOTFOUND|connection refused/i.test(message)) {
+      return true;
+    }
+    e = (e as { cause?: unknown }).cause;
+  }
+  return false;
+}
 
 /** Whether the error means the server could not be reached or did not answer. */
 export function isNetworkError(error: unknown): boolean {

@@ -7,7 +7,7 @@
  */
 
 import { BackendConfigError, BackendError } from "../errors.ts";
-import { describeError, errorName, httpStatus, isNetworkError } from "./_aws_clients.ts";
+import { describeError, errorName, httpStatus, isNetworkError, neverSent } from "./_aws_clients.ts";
 
 /** What was being done when an SDK call failed. */
 export interface FailureContext {
@@ -19,6 +19,11 @@ export interface FailureContext {
   table?: string;
   /** What the failure left behind, such as "The state was not changed." */
   outcome?: string;
+  /**
+   * What it may have left behind when the request may have been carried out although its
+   * answer was lost (a timeout): replaces `outcome` then.
+   */
+  uncertainOutcome?: string;
 }
 
 const ACCESS = new Set([
@@ -63,8 +68,12 @@ export function awsFailure(error: unknown, ctx: FailureContext): Error {
     );
   }
   if (isNetworkError(error)) {
+    const uncertain = !neverSent(error);
+    const what = uncertain ? ctx.uncertainOutcome ?? ctx.outcome : ctx.outcome;
+    const said = what ? ` ${what}` : "";
     return new BackendError(
-      `Cannot reach ${service} at ${ctx.endpoint} (${name}) while ${ctx.action}.${outcome} ` +
+      `${uncertain ? `No answer from ${service}` : `Cannot reach ${service}`} at ` +
+        `${ctx.endpoint} (${name}) while ${ctx.action}.${said} ` +
         `Check that the service is up and that backend.${
           ctx.service === "s3" ? "endpoints.s3" : "endpoints.dynamodb"
         } (or backend.endpoint) is right, then retry.`,

@@ -14,6 +14,7 @@ import {
   lockBusyError,
   newLockInfo,
   pickLockInfo,
+  printable,
   retryLock,
 } from "../lock.ts";
 import { assertValidState, parseStateBytes, serializeState } from "../state.ts";
@@ -185,7 +186,23 @@ export class LocalBackend implements StateBackend {
     text: string,
     options: SetStateOptions,
   ): Promise<void> {
-    await this.#ensureDir(dir);
+    const created = await this.#ensureDir(dir);
+    try {
+      await this.#writeInto(workspace, dir, state, text, options);
+    } catch (error) {
+      // A first write that failed (full disk, say) must not leave a workspace behind.
+      if (created) await this.#removeIfEmpty(dir);
+      throw error;
+    }
+  }
+
+  async #writeInto(
+    workspace: string,
+    dir: string,
+    state: GaibState,
+    text: string,
+    options: SetStateOptions,
+  ): Promise<void> {
     // The slow part, writing and syncing the bytes, happens outside the guard.
     const temp = await createTempFile(dir, "state", new TextEncoder().encode(text));
     try {
@@ -193,7 +210,9 @@ export class LocalBackend implements StateBackend {
         await this.#checkLockForWrite(workspace, dir, options.lockId);
         const statePath = `${dir}/${STATE_FILE}`;
         if (!options.force) {
-          // A damaged stored state fails here; `force` is the way to replace it.
+          // Only the first bytes are read (a second full parse would double the cost of a
+          // large write): a state that is unreadable there fails here, and `force` replaces
+          // it; damage further in is not looked for, and the backup keeps that version.
           const stored = await this.#storedIdentity(statePath);
           if (stored) {
             const read = () => Deno.readFile(statePath);
@@ -261,7 +280,9 @@ export class LocalBackend implements StateBackend {
     if (record === null) {
       if (lockId === undefined) return;
       throw new StateLockError(
-        `Cannot write the state of workspace "${workspace}": lock ${lockId} is no longer held ` +
+        `Cannot write the state of workspace "${workspace}": lock ${
+          printable(lockId)
+        } is no longer held ` +
           "(it was released or force-unlocked). Take the lock again, read the state again and " +
           "retry.",
       );
@@ -277,22 +298,41 @@ export class LocalBackend implements StateBackend {
     }
     if (record.ID !== lockId) {
       throw new StateLockError(
-        `Cannot write the state of workspace "${workspace}": lock ${lockId} is not the ` +
+        `Cannot write the state of workspace "${workspace}": lock ${
+          printable(lockId)
+        } is not the ` +
           `current lock, which is ${describeHolder(info)}.`,
         info,
       );
     }
   }
 
-  async #ensureDir(dir: string): Promise<void> {
+  /** Creates the workspace directory when missing; returns whether it did. */
+  async #ensureDir(dir: string): Promise<boolean> {
     try {
       await Deno.stat(dir);
+      return false;
     } catch (error) {
       if (!(error instanceof Deno.errors.NotFound)) throw error;
       await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
       // Make the new directory entries durable up to the root.
       await fsyncDir(`${this.#root}/workspaces`);
       await fsyncDir(this.#root);
+      return true;
+    }
+  }
+  /** Removes a workspace directory that holds nothing but its guard (under the guard). */
+  async #removeIfEmpty(dir: string): Promise<void> {
+    try {
+      await withGuard(dir, async () => {
+        for await (const entry of Deno.readDir(dir)) {
+          if (entry.name !== ".guard") return;
+        }
+        await Deno.remove(`${dir}/.guard`);
+        await Deno.remove(dir);
+      });
+    } catch {
+      // best effort: an empty workspace directory is harmless
     }
   }
 
@@ -532,7 +572,9 @@ export class LocalBackend implements StateBackend {
       const info = pickLockInfo(record as unknown as Record<string, unknown>);
       if (record.ID !== lockId) {
         throw new StateLockError(
-          `Cannot unlock workspace "${workspace}": lock ID "${lockId}" does not match the ` +
+          `Cannot unlock workspace "${workspace}": lock ID "${
+            printable(lockId)
+          }" does not match the ` +
             `current lock, which is ${describeHolder(info)}.`,
           info,
         );
@@ -545,7 +587,7 @@ export class LocalBackend implements StateBackend {
           throw new StateLockError(
             `Cannot unlock workspace "${workspace}": the lock belongs to another process that ` +
               `is still running (${describeHolder(info)}). ${verdict.reason} If you are sure ` +
-              `it must go, run "gaib-state force-unlock ${lockId}".`,
+              `it must go, run "gaib-state force-unlock ${printable(lockId)}".`,
             info,
           );
         }
@@ -625,7 +667,7 @@ async function fileSystemStep<T>(action: string, fn: () => Promise<T>): Promise<
 
 function notLocked(workspace: string, lockId: string): StateLockError {
   return new StateLockError(
-    `Cannot unlock workspace "${workspace}" with lock ID "${lockId}": it is not locked.`,
+    `Cannot unlock workspace "${workspace}" with lock ID "${printable(lockId)}": it is not locked.`,
   );
 }
 

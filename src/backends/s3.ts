@@ -38,7 +38,14 @@ import { checkWrite, type StoredIdentity } from "../_write_rules.ts";
 import { readStateHeader } from "../_state_header.ts";
 import type { S3BackendConfig } from "../config.ts";
 import { BackendConfigError, BackendError, StateLockError, StateSerialError } from "../errors.ts";
-import { closedError, describeHolder, lockBusyError, newLockInfo, retryLock } from "../lock.ts";
+import {
+  closedError,
+  describeHolder,
+  lockBusyError,
+  newLockInfo,
+  printable,
+  retryLock,
+} from "../lock.ts";
 import { assertValidState, parseStateBytes, serializeState } from "../state.ts";
 import type {
   GaibState,
@@ -232,6 +239,7 @@ export class S3Backend implements StateBackend {
     action: string,
     fn: () => Promise<T>,
     outcome?: string,
+    uncertainOutcome?: string,
   ): Promise<T> {
     try {
       return await fn();
@@ -240,6 +248,7 @@ export class S3Backend implements StateBackend {
         service,
         action,
         outcome,
+        uncertainOutcome,
         endpoint: service === "s3" ? this.#clients.s3Endpoint : this.#clients.dynamodbEndpoint,
         bucket: this.#config.bucket,
         table: this.#config.dynamodb_table,
@@ -411,6 +420,8 @@ export class S3Backend implements StateBackend {
         action,
         () => this.#objects.put(key, bytes, condition, sum.base64),
         "The state was not changed.",
+        `The write may or may not have reached S3: read the state (gaib-state state pull) to ` +
+          `see whether serial ${state.serial} is stored before retrying.`,
       );
       if (etag === null) {
         // The object changed since it was checked: check again against what is there now.
@@ -481,7 +492,7 @@ export class S3Backend implements StateBackend {
     if (this.#lockers.length === 0) {
       if (lockId === undefined) return;
       throw new StateLockError(
-        `${where}: lock ${lockId} is not held, because this backend has no locking ` +
+        `${where}: lock ${printable(lockId)} is not held, because this backend has no locking ` +
           "(set backend.dynamodb_table or backend.use_lockfile).",
       );
     }
@@ -502,7 +513,9 @@ export class S3Backend implements StateBackend {
     if (current === null) {
       if (lockId === undefined) return;
       throw new StateLockError(
-        `${where}: lock ${lockId} is no longer held (it was released, force-unlocked or taken ` +
+        `${where}: lock ${
+          printable(lockId)
+        } is no longer held (it was released, force-unlocked or taken ` +
           "over after its lease expired). Take the lock again, read the state again and retry.",
       );
     }
@@ -515,7 +528,7 @@ export class S3Backend implements StateBackend {
     }
     if (current.info.ID !== lockId) {
       throw new StateLockError(
-        `${where}: lock ${lockId} is not the current lock, which is ${
+        `${where}: lock ${printable(lockId)} is not the current lock, which is ${
           describeHolder(current.info)
         }.`,
         current.info,
@@ -675,7 +688,15 @@ export class S3Backend implements StateBackend {
     const service = this.#service(locker);
     let last: ObservedLock | null = null;
     for (let attempt = 0; attempt < 5; attempt++) {
-      const result = await this.#call(service, action, () => locker.create(key, info, lease));
+      const mayHold = `The lock may have been taken all the same: if "gaib-state lock status" ` +
+        `shows lock ID ${info.ID}, release it with "gaib-state force-unlock ${info.ID}".`;
+      const result = await this.#call(
+        service,
+        action,
+        () => locker.create(key, info, lease),
+        undefined,
+        mayHold,
+      );
       if (result.created) return result.token;
       const current = result.current;
       if (current === null) continue; // released in between: try again
@@ -686,6 +707,8 @@ export class S3Backend implements StateBackend {
         service,
         action,
         () => locker.replace(key, current, info, lease),
+        undefined,
+        mayHold,
       );
       if (token !== null) return token;
       // Another contender (or a renewal) changed the record first: look again.
@@ -833,7 +856,9 @@ export class S3Backend implements StateBackend {
       if (observed === null) throw notLocked(workspace, lockId);
       if (observed.info.ID !== lockId) {
         throw new StateLockError(
-          `Cannot unlock workspace "${workspace}": lock ID "${lockId}" does not match the ` +
+          `Cannot unlock workspace "${workspace}": lock ID "${
+            printable(lockId)
+          }" does not match the ` +
             `current lock, which is ${describeHolder(observed.info)}.`,
           observed.info,
         );
@@ -846,7 +871,7 @@ export class S3Backend implements StateBackend {
             throw new StateLockError(
               `Cannot unlock workspace "${workspace}": the lock belongs to another client ` +
                 `that is still running (${describeHolder(observed.info)}). ${verdict.reason} ` +
-                `If you are sure it must go, run "gaib-state force-unlock ${lockId}".`,
+                `If you are sure it must go, run "gaib-state force-unlock ${printable(lockId)}".`,
               observed.info,
             );
           }
@@ -955,6 +980,6 @@ export class S3Backend implements StateBackend {
 
 function notLocked(workspace: string, lockId: string): StateLockError {
   return new StateLockError(
-    `Cannot unlock workspace "${workspace}" with lock ID "${lockId}": it is not locked.`,
+    `Cannot unlock workspace "${workspace}" with lock ID "${printable(lockId)}": it is not locked.`,
   );
 }
