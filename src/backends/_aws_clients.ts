@@ -154,6 +154,10 @@ const NEVER_SENT = new Set([
  * connection reset after sending).
  */
 export function neverSent(error: unknown): boolean {
+  // The SDK retries: an earlier attempt may have been carried out even when the last one
+  // could not connect.
+  const attempts = (error as { $metadata?: { attempts?: number } })?.$metadata?.attempts;
+  if (attempts !== undefined && attempts > 1) return false;
   for (let e: unknown = error, depth = 0; e && depth < 4; depth++) {
     const code = (e as { code?: unknown }).code;
     if (NEVER_SENT.has(errorName(e)) || (typeof code === "string" && NEVER_SENT.has(code))) {

@@ -16,6 +16,7 @@
  * @module
  */
 
+import { judgeLease, leaseExpiry, type LeaseTerms, type LeaseVerdict } from "../_lease.ts";
 import { pickLockInfo } from "../lock.ts";
 import type { LockInfo } from "../types.ts";
 
@@ -23,19 +24,13 @@ import type { LockInfo } from "../types.ts";
 export const LOCK_FILE = ".terraform.tfstate.lock.info";
 
 /** What the record keeps beside Terraform's fields, to judge whether the holder is gone. */
-export interface LockHolder {
+export interface LockHolder extends LeaseTerms {
   /** Host name of the holder's machine. */
   host: string;
   /** Boot ID of the holder's machine (empty where unknown). */
   boot: string;
   /** Holder process ID (informational; liveness comes from the flock). */
   pid: number;
-  /** Not tied to a process. */
-  detached: boolean;
-  /** When the lease (or a detached lock's TTL) ends; `null`: never. */
-  expires: string | null;
-  /** Lease length, so readers know how much skew to allow. */
-  leaseMs: number;
 }
 
 /** The whole record as stored. */
@@ -70,10 +65,7 @@ export function newLockRecord(
   options: { detached: boolean; ttlMs?: number; leaseMs: number },
 ): LockRecord {
   const { host, boot } = thisMachine();
-  const now = Date.now();
-  const expires = options.detached
-    ? (options.ttlMs === undefined ? null : new Date(now + options.ttlMs).toISOString())
-    : new Date(now + options.leaseMs).toISOString();
+  const expires = leaseExpiry(options);
   return {
     ...info,
     Holder: {
@@ -115,58 +107,29 @@ function isHolder(value: unknown): value is LockHolder {
     (h.expires === null || typeof h.expires === "string") && typeof h.leaseMs === "number";
 }
 
-/** Whether a lock may be taken over, and why. */
-export interface Verdict {
-  stale: boolean;
-  reason: string;
-}
-
 /**
- * Judges whether a record's holder is gone.
+ * Judges whether a record's holder is gone: on this machine by its flock, elsewhere (and for
+ * detached locks and records without a holder) by the lease rules of `../_lease.ts`.
  *
  * @param record the record
  * @param path the record file, to probe its flock
  */
-export async function judgeLock(record: LockRecord, path: string): Promise<Verdict> {
+export async function judgeLock(record: LockRecord, path: string): Promise<LeaseVerdict> {
   const holder = record.Holder;
-  if (!holder) {
-    return {
-      stale: false,
-      reason: "The lock was not taken by gaib-state, so it is never taken over automatically.",
-    };
-  }
-  const now = Date.now();
-  const expires = holder.expires === null ? null : Date.parse(holder.expires);
-  if (holder.detached) {
-    if (expires !== null && now > expires) {
-      return { stale: true, reason: `Its TTL ended at ${holder.expires}.` };
-    }
-    return {
-      stale: false,
-      reason: expires === null
-        ? "It is a detached lock without TTL: only unlock or force-unlock release it."
-        : `It is a detached lock until ${holder.expires}.`,
-    };
-  }
   const self = thisMachine();
-  if (holder.host !== "" && holder.host === self.host && holder.boot === self.boot) {
+  if (
+    holder && !holder.detached && holder.host !== "" && holder.host === self.host &&
+    holder.boot === self.boot
+  ) {
     if (await nobodyHoldsFlock(path)) {
-      return { stale: true, reason: `Its holder (process ${holder.pid}) is gone.` };
+      return { expired: true, reason: `Its holder (process ${holder.pid}) is gone.` };
     }
-    return { stale: false, reason: `Its holder (process ${holder.pid}) is running.` };
+    return { expired: false, reason: `Its holder (process ${holder.pid}) is running.` };
   }
-  if (expires !== null && now > expires + holder.leaseMs) {
-    return {
-      stale: true,
-      reason: `Its holder on ${holder.host || "another host"} stopped renewing its lease ` +
-        `(expired ${holder.expires}).`,
-    };
-  }
-  return {
-    stale: false,
-    reason: `Its holder on ${holder.host || "another host"} renews its lease ` +
-      `(valid until ${holder.expires}).`,
-  };
+  return judgeLease(
+    holder ?? null,
+    holder ? `${holder.host || "another host"} pid ${holder.pid}` : "",
+  );
 }
 
 async function nobodyHoldsFlock(path: string): Promise<boolean> {

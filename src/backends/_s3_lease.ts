@@ -12,16 +12,14 @@
  * @module
  */
 
+import { judgeLease as judgeLeaseTerms, leaseExpiry, type LeaseTerms } from "../_lease.ts";
+import type { LeaseVerdict } from "../_lease.ts";
 import type { LockInfo } from "../types.ts";
 
+export type { LeaseVerdict };
+
 /** The lease stored with a lock. */
-export interface Lease {
-  /** When the lease (or a detached lock's TTL) ends, RFC 3339; `null`: never. */
-  expires: string | null;
-  /** Lease length, so readers know how much clock skew to allow. */
-  leaseMs: number;
-  /** Not tied to a process: never renewed. */
-  detached: boolean;
+export interface Lease extends LeaseTerms {
   /** Host and process of the holder, for people to read. */
   holder: string;
 }
@@ -47,11 +45,8 @@ export function newLease(options: { detached: boolean; ttlMs?: number; leaseMs: 
       hostName = "unknown"; // no --allow-sys=hostname
     }
   }
-  const now = Date.now();
   return {
-    expires: options.detached
-      ? (options.ttlMs === undefined ? null : new Date(now + options.ttlMs).toISOString())
-      : new Date(now + options.leaseMs).toISOString(),
+    expires: leaseExpiry(options),
     leaseMs: options.leaseMs,
     detached: options.detached,
     holder: `${hostName} pid ${Deno.pid}`,
@@ -87,45 +82,9 @@ export function parseLease(value: unknown): Lease | null {
   };
 }
 
-/** Whether a lock may be taken over, and why (for the busy-lock message). */
-export interface LeaseVerdict {
-  expired: boolean;
-  reason: string;
-}
-
-/** Judges a lock's lease at `now`. */
+/** Judges a lock's lease at `now` (the rules of `../_lease.ts`). */
 export function judgeLease(lease: Lease | null, now: number = Date.now()): LeaseVerdict {
-  if (lease === null) {
-    return {
-      expired: false,
-      reason: "The lock was not taken by gaib-state (no lease), so it is never taken over " +
-        "automatically.",
-    };
-  }
-  const expires = lease.expires === null ? null : Date.parse(lease.expires);
-  if (lease.detached) {
-    if (expires !== null && now > expires) {
-      return { expired: true, reason: `Its TTL ended at ${lease.expires}.` };
-    }
-    return {
-      expired: false,
-      reason: expires === null
-        ? "It is a detached lock without TTL: only unlock or force-unlock release it."
-        : `It is a detached lock until ${lease.expires}.`,
-    };
-  }
-  if (expires !== null && !Number.isNaN(expires) && now > expires + lease.leaseMs) {
-    return {
-      expired: true,
-      reason: `Its holder (${lease.holder || "unknown"}) stopped renewing its lease ` +
-        `(expired ${lease.expires}).`,
-    };
-  }
-  return {
-    expired: false,
-    reason: `Its holder (${lease.holder || "unknown"}) renews its lease (valid until ` +
-      `${lease.expires}).`,
-  };
+  return judgeLeaseTerms(lease, lease?.holder ?? "", now);
 }
 
 /** Serializes Terraform's seven fields in Terraform's order. */

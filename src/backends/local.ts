@@ -441,7 +441,7 @@ export class LocalBackend implements StateBackend {
           const current = await this.#readRecord(dir);
           if (current !== null) {
             const verdict = await judgeLock(current, recordPath);
-            if (!verdict.stale) {
+            if (!verdict.expired) {
               throw lockBusyError(
                 workspace,
                 pickLockInfo(current as unknown as Record<string, unknown>),
@@ -583,7 +583,7 @@ export class LocalBackend implements StateBackend {
       const mine = held?.id === lockId;
       if (!force && !mine && record.Holder && !record.Holder.detached) {
         const verdict = await judgeLock(record, `${dir}/${LOCK_FILE}`);
-        if (!verdict.stale) {
+        if (!verdict.expired) {
           throw new StateLockError(
             `Cannot unlock workspace "${workspace}": the lock belongs to another process that ` +
               `is still running (${describeHolder(info)}). ${verdict.reason} If you are sure ` +

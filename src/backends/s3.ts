@@ -700,6 +700,8 @@ export class S3Backend implements StateBackend {
       if (result.created) return result.token;
       const current = result.current;
       if (current === null) continue; // released in between: try again
+      // An SDK retry of a create that had landed finds our own record: it is ours.
+      if (current.info.ID === info.ID) return current.token;
       last = current;
       const verdict = judgeLease(current.lease);
       if (!verdict.expired) throw lockBusyError(workspace, current.info, verdict.reason);
