@@ -81,10 +81,12 @@ export {
   formatKey,
   formatModuleAddress,
   type InstanceAddress,
+  instanceKey,
   isProviderAddress,
   type ModuleStep,
   parseInstanceAddress,
   parseModuleAddress,
+  resourceAddress,
 } from "./src/address.ts";
 export { LocalBackend, type LocalBackendOptions } from "./src/backends/local.ts";
 export {

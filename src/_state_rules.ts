@@ -7,7 +7,13 @@
  * @module
  */
 
-import { formatInstanceAddress, isProviderAddress, parseModuleAddress } from "./address.ts";
+import {
+  formatInstanceAddress,
+  type InstanceAddress,
+  instanceKey,
+  isProviderAddress,
+  resourceAddress,
+} from "./address.ts";
 import { StateFormatError } from "./errors.ts";
 import type { GaibState } from "./types.ts";
 
@@ -154,16 +160,15 @@ function checkResources(resources: unknown, fail: (what: string) => never): void
     }
     if (typeof r.type !== "string" || r.type === "") fail(`resources[${i}] has no "type".`);
     if (typeof r.name !== "string" || r.name === "") fail(`resources[${i}] has no "name".`);
-    let module: ReturnType<typeof parseModuleAddress> = [];
-    if (r.module !== undefined && r.module !== "") {
-      if (typeof r.module !== "string") fail(`resources[${i}]: "module" must be a string.`);
-      try {
-        module = parseModuleAddress(r.module as string);
-      } catch (error) {
-        fail(`resources[${i}] has an invalid module address: ${(error as Error).message}.`);
-      }
+    if (r.module !== undefined && typeof r.module !== "string") {
+      fail(`resources[${i}]: "module" must be a string.`);
     }
-    const base = { module, mode: r.mode as "managed" | "data", type: r.type, name: r.name };
+    let base: InstanceAddress;
+    try {
+      base = resourceAddress(r as { module?: string; mode: "managed"; type: string; name: string });
+    } catch (error) {
+      return fail(`resources[${i}] has an invalid module address: ${(error as Error).message}.`);
+    }
     const label = formatInstanceAddress(base);
     if (r.instances === undefined || r.instances === null) r.instances = [];
     if (!Array.isArray(r.instances)) fail(`resource ${label}: "instances" must be an array.`);
@@ -178,10 +183,7 @@ function checkResources(resources: unknown, fail: (what: string) => never): void
       if (key !== undefined && key !== null && typeof key !== "string" && !Number.isInteger(key)) {
         fail(`resource ${label}: instances[${j}] has an invalid index_key ${JSON.stringify(key)}.`);
       }
-      const address = formatInstanceAddress({
-        ...base,
-        key: key === null ? undefined : key as number | string | undefined,
-      });
+      const address = formatInstanceAddress({ ...base, key: instanceKey(instance) });
       checkInstance(instance, address, fail);
       if (!hasProvider) {
         if (typeof instance.provider !== "string" || instance.provider === "") {

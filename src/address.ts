@@ -99,6 +99,49 @@ export function formatInstanceAddress(address: InstanceAddress): string {
   return `${prefix}${mode}${address.type}.${address.name}${key}`;
 }
 
+/**
+ * The key of a resource instance in a state: its `index_key`, or `undefined` when it has none
+ * (absent, or `null` as some hand-written files have it).
+ *
+ * @param instance a resource instance object
+ * @returns the `count` index or `for_each` key
+ *
+ * @example
+ * ```ts
+ * import { instanceKey } from "@gaib/state";
+ * console.log(instanceKey({ index_key: 2 }), instanceKey({ index_key: null })); // 2 undefined
+ * ```
+ */
+export function instanceKey(instance: { index_key?: unknown }): number | string | undefined {
+  const key = instance.index_key;
+  return typeof key === "number" || typeof key === "string" ? key : undefined;
+}
+
+/**
+ * The address of a resource block of a state (without an instance key).
+ *
+ * @param resource the resource block (`module`, `mode`, `type`, `name`)
+ * @returns its address
+ * @throws {SyntaxError} when its module address is malformed
+ *
+ * @example
+ * ```ts
+ * import { formatInstanceAddress, resourceAddress } from "@gaib/state";
+ * const address = resourceAddress({ module: 'module.app["web"]', mode: "managed", type: "t", name: "n" });
+ * console.log(formatInstanceAddress(address)); // module.app["web"].t.n
+ * ```
+ */
+export function resourceAddress(
+  resource: { module?: string; mode: "managed" | "data"; type: string; name: string },
+): InstanceAddress {
+  return {
+    module: resource.module ? parseModuleAddress(resource.module) : [],
+    mode: resource.mode,
+    type: resource.type,
+    name: resource.name,
+  };
+}
+
 /** A cursor over an address string; every `read*` method throws on malformed input. */
 class AddressScanner {
   pos = 0;

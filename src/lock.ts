@@ -110,6 +110,16 @@ export function describeHolder(info: LockInfo): string {
   }, lock ID ${printable(info.ID)})`;
 }
 
+/** ` -w NAME` for a command line about a workspace other than `default`. */
+export function workspaceFlag(workspace: string): string {
+  return workspace === "default" ? "" : ` -w ${workspace}`;
+}
+
+/** The exact command that clears a lock: `gaib-state force-unlock ID [-w NAME]`. */
+export function forceUnlockCommand(workspace: string, lockId: string): string {
+  return `gaib-state force-unlock ${printable(lockId)}${workspaceFlag(workspace)}`;
+}
+
 /** The error for a workspace that another holder has locked. */
 export function lockBusyError(
   workspace: string,
@@ -119,10 +129,126 @@ export function lockBusyError(
 ): StateLockError {
   return new StateLockError(
     `Cannot lock workspace "${workspace}": ${describeHolder(info)}.${extra ? " " + extra : ""} ` +
-      `If that holder is gone, run "gaib-state force-unlock ${printable(info.ID)}` +
-      `${workspace === "default" ? "" : ` -w ${workspace}`}".`,
+      `If that holder is gone, run "${forceUnlockCommand(workspace, info.ID)}".`,
     info,
     options,
+  );
+}
+
+/** Refuses `ttlMs` without `detached` (a process-bound lock lives as long as its holder). */
+export function checkLockOptions(options: LockOptions): void {
+  if (options.ttlMs !== undefined && !options.detached) {
+    throw new BackendError("ttlMs applies to detached locks only; set detached: true.");
+  }
+}
+
+/**
+ * The error for a write whose lock ID does not fit the workspace's current lock, or `null`
+ * when the write may go ahead: no lock and no ID, or the ID of the current lock.
+ *
+ * @param current the current lock, `null` when the workspace is not locked
+ */
+export function writeLockError(
+  workspace: string,
+  lockId: string | undefined,
+  current: LockInfo | null,
+): StateLockError | null {
+  const where = `Cannot write the state of workspace "${workspace}"`;
+  if (current === null) {
+    if (lockId === undefined) return null;
+    return new StateLockError(
+      `${where}: lock ${printable(lockId)} is no longer held (it was released, force-unlocked ` +
+        "or taken over after its holder died). Take the lock again, read the state again and " +
+        "retry.",
+    );
+  }
+  if (lockId === undefined) {
+    return new StateLockError(
+      `${where}: it is locked, ${describeHolder(current)}. Write with that lock's ID, or wait ` +
+        "until it is released.",
+      current,
+    );
+  }
+  if (current.ID !== lockId) {
+    return new StateLockError(
+      `${where}: lock ${printable(lockId)} is not the current lock, which is ` +
+        `${describeHolder(current)}.`,
+      current,
+    );
+  }
+  return null;
+}
+
+/** The error for deleting a locked workspace. */
+export function deleteLockedError(workspace: string, info: LockInfo): StateLockError {
+  return new StateLockError(
+    `Cannot delete workspace "${workspace}": it is locked, ${describeHolder(info)}. Wait for ` +
+      `the holder to finish, or run "${forceUnlockCommand(workspace, info.ID)}" if it is gone.`,
+    info,
+  );
+}
+
+/** The error for an unlock of a workspace that is not locked. */
+export function notLockedError(workspace: string, lockId: string): StateLockError {
+  return new StateLockError(
+    `Cannot unlock workspace "${workspace}" with lock ID "${printable(lockId)}": it is not ` +
+      "locked.",
+  );
+}
+
+/** The error for an unlock whose ID is not the current lock's. */
+export function lockMismatchError(
+  workspace: string,
+  lockId: string,
+  current: LockInfo,
+): StateLockError {
+  return new StateLockError(
+    `Cannot unlock workspace "${workspace}": lock ID "${printable(lockId)}" does not match ` +
+      `the current lock, which is ${describeHolder(current)}.`,
+    current,
+  );
+}
+
+/**
+ * The error for `unlock` of a lock another live holder still holds.
+ *
+ * @param holder what holds it: `"process"` (local) or `"client"` (S3)
+ * @param reason why the holder counts as alive
+ */
+export function liveHolderError(
+  workspace: string,
+  info: LockInfo,
+  holder: string,
+  reason: string,
+): StateLockError {
+  return new StateLockError(
+    `Cannot unlock workspace "${workspace}": the lock belongs to another ${holder} that is ` +
+      `still running (${describeHolder(info)}). ${reason} If you are sure it must go, run ` +
+      `"${forceUnlockCommand(workspace, info.ID)}".`,
+    info,
+  );
+}
+
+/**
+ * The error for a lock that could not be released, naming the command that clears it.
+ *
+ * @param unlockError why releasing failed
+ * @param during what had happened before, such as `" (after the work failed: ...)"`
+ * @param cause the error to keep as `cause` (the work's, when it failed too)
+ */
+export function releaseFailedError(
+  workspace: string,
+  lockId: string,
+  unlockError: unknown,
+  during = "",
+  cause: unknown = unlockError,
+): StateLockError {
+  return new StateLockError(
+    `Failed to release lock ${printable(lockId)} on workspace "${workspace}"${during}: ` +
+      `${unlockError instanceof Error ? unlockError.message : unlockError}. Run ` +
+      `"${forceUnlockCommand(workspace, lockId)}" once nothing uses it.`,
+    null,
+    { cause },
   );
 }
 
@@ -244,12 +370,12 @@ export async function withLock<T>(
         : "";
       // Throwing from finally replaces the work's error, which stays reachable as `cause`.
       // deno-lint-ignore no-unsafe-finally
-      throw new StateLockError(
-        `Failed to release lock ${printable(lockId)} on workspace "${workspace}"${during}: ` +
-          `${unlockError instanceof Error ? unlockError.message : unlockError}. ` +
-          `Run "gaib-state force-unlock ${printable(lockId)}" once nothing uses it.`,
-        null,
-        { cause: failed ? failure : unlockError },
+      throw releaseFailedError(
+        workspace,
+        lockId,
+        unlockError,
+        during,
+        failed ? failure : unlockError,
       );
     }
   }

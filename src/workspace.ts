@@ -4,7 +4,7 @@
  * @module
  */
 
-import { BackendConfigError } from "./errors.ts";
+import { BackendConfigError, BackendError } from "./errors.ts";
 
 /** The workspace that always exists. */
 export const DEFAULT_WORKSPACE = "default";
@@ -61,6 +61,29 @@ export function validateWorkspaceName(name: string): string {
     );
   }
   return name;
+}
+
+/**
+ * Refuses `deleteState` of a workspace that cannot be deleted: `default` always exists.
+ *
+ * @param workspace the workspace to delete
+ * @param stored where its state is, for the message (a file path or an S3 URL)
+ * @param exists whether the workspace exists
+ * @throws {BackendError} for `default` or a workspace that does not exist
+ */
+export function checkDeletable(workspace: string, stored: string, exists: boolean): void {
+  if (workspace === DEFAULT_WORKSPACE) {
+    throw new BackendError(
+      'The "default" workspace cannot be deleted. Delete its resources instead, or remove ' +
+        `its state (${stored}) by hand if you really mean to lose it.`,
+    );
+  }
+  if (!exists) {
+    throw new BackendError(
+      `Workspace "${workspace}" does not exist (no ${stored}). Run "gaib-state workspace ` +
+        'list" to see the workspaces.',
+    );
+  }
 }
 
 /** Options for {@linkcode readSelectedWorkspace}. */

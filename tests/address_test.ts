@@ -2,9 +2,11 @@ import assert from "node:assert/strict";
 import {
   formatInstanceAddress,
   formatKey,
+  instanceKey,
   isProviderAddress,
   parseInstanceAddress,
   parseModuleAddress,
+  resourceAddress,
 } from "../mod.ts";
 
 Deno.test("instance addresses round-trip through parse and format", async (t) => {
@@ -61,4 +63,16 @@ Deno.test("isProviderAddress accepts current, legacy and OpenTofu keyed forms on
   for (const bad of ["this is not a provider address", "provider", 'provider["a b"]', "aws"]) {
     assert.ok(!isProviderAddress(bad), bad);
   }
+});
+
+Deno.test("instanceKey treats a null index_key as no key, and resourceAddress parses the module", () => {
+  assert.equal(instanceKey({ index_key: null }), undefined);
+  assert.equal(instanceKey({}), undefined);
+  assert.equal(instanceKey({ index_key: 0 }), 0);
+  assert.equal(instanceKey({ index_key: "a" }), "a");
+  const address = resourceAddress({ module: "module.a[1]", mode: "data", type: "t", name: "n" });
+  assert.equal(formatInstanceAddress({ ...address, key: "k" }), 'module.a[1].data.t.n["k"]');
+  assert.throws(() =>
+    resourceAddress({ module: "modul.x", mode: "managed", type: "t", name: "n" })
+  );
 });

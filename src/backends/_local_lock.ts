@@ -84,6 +84,12 @@ export function encodeLockRecord(record: LockRecord): Uint8Array {
   return new TextEncoder().encode(JSON.stringify(record, null, 2) + "\n");
 }
 
+/** Terraform's seven fields of a record, without the holder. */
+export function lockInfoOf(record: LockRecord): LockInfo {
+  const { Holder: _holder, ...info } = record;
+  return info;
+}
+
 /** Parses a stored record; a damaged one becomes a record with an empty ID. */
 export function decodeLockRecord(bytes: Uint8Array): LockRecord {
   try {

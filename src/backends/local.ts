@@ -7,15 +7,18 @@
 
 import { checkWrite } from "../_write_rules.ts";
 import { readStateHeader } from "../_state_header.ts";
-import { BackendError, StateLockError } from "../errors.ts";
+import { BackendError } from "../errors.ts";
 import {
+  checkLockOptions,
   closedError,
-  describeHolder,
+  deleteLockedError,
+  liveHolderError,
   lockBusyError,
+  lockMismatchError,
   newLockInfo,
-  pickLockInfo,
-  printable,
+  notLockedError,
   retryLock,
+  writeLockError,
 } from "../lock.ts";
 import { assertValidState, parseStateBytes, serializeState } from "../state.ts";
 import type {
@@ -26,7 +29,7 @@ import type {
   SetStateOptions,
   StateBackend,
 } from "../types.ts";
-import { DEFAULT_WORKSPACE, validateWorkspaceName } from "../workspace.ts";
+import { checkDeletable, DEFAULT_WORKSPACE, validateWorkspaceName } from "../workspace.ts";
 import {
   createTempFile,
   discardTempFile,
@@ -41,6 +44,7 @@ import {
   encodeLockRecord,
   judgeLock,
   LOCK_FILE,
+  lockInfoOf,
   type LockRecord,
   newLockRecord,
 } from "./_local_lock.ts";
@@ -67,6 +71,7 @@ export interface LocalBackendOptions {
 /** A lock this backend instance holds. */
 interface HeldLock {
   id: string;
+  workspace: string;
   record: LockRecord;
   /** Keeps the flock on the record file that shows this process alive; none when detached. */
   file: Deno.FsFile | null;
@@ -277,34 +282,8 @@ export class LocalBackend implements StateBackend {
 
   async #checkLockForWrite(workspace: string, dir: string, lockId?: string): Promise<void> {
     const record = await this.#readRecord(dir);
-    if (record === null) {
-      if (lockId === undefined) return;
-      throw new StateLockError(
-        `Cannot write the state of workspace "${workspace}": lock ${
-          printable(lockId)
-        } is no longer held ` +
-          "(it was released or force-unlocked). Take the lock again, read the state again and " +
-          "retry.",
-      );
-    }
-    const info = pickLockInfo(record as unknown as Record<string, unknown>);
-    if (lockId === undefined) {
-      throw new StateLockError(
-        `Cannot write the state of workspace "${workspace}": it is locked, ${
-          describeHolder(info)
-        }. Write with that lock's ID, or wait until it is released.`,
-        info,
-      );
-    }
-    if (record.ID !== lockId) {
-      throw new StateLockError(
-        `Cannot write the state of workspace "${workspace}": lock ${
-          printable(lockId)
-        } is not the ` +
-          `current lock, which is ${describeHolder(info)}.`,
-        info,
-      );
-    }
+    const refused = writeLockError(workspace, lockId, record && lockInfoOf(record));
+    if (refused) throw refused;
   }
 
   /** Creates the workspace directory when missing; returns whether it did. */
@@ -345,30 +324,17 @@ export class LocalBackend implements StateBackend {
    */
   async deleteState(workspace: string): Promise<void> {
     const dir = this.#dir(workspace);
-    if (workspace === DEFAULT_WORKSPACE) {
-      throw new BackendError(
-        'The "default" workspace cannot be deleted. Delete its resources instead, or remove ' +
-          "its state file by hand if you really mean to lose it.",
-      );
-    }
-    if (!(await exists(dir))) {
-      throw new BackendError(
-        `Workspace "${workspace}" does not exist. Run "gaib-state workspace list" to see ` +
-          "the workspaces.",
-      );
-    }
+    checkDeletable(
+      workspace,
+      `${dir}/${STATE_FILE}`,
+      workspace !== DEFAULT_WORKSPACE && await exists(dir),
+    );
     await fileSystemStep(
       `Cannot delete workspace "${workspace}" in ${dir}`,
       () =>
         withGuard(dir, async () => {
           const record = await this.#readRecord(dir);
-          if (record !== null) {
-            const info = pickLockInfo(record as unknown as Record<string, unknown>);
-            throw new StateLockError(
-              `Cannot delete workspace "${workspace}": it is locked, ${describeHolder(info)}.`,
-              info,
-            );
-          }
+          if (record !== null) throw deleteLockedError(workspace, lockInfoOf(record));
           await Deno.remove(dir, { recursive: true });
           await fsyncDir(`${this.#root}/workspaces`);
         }),
@@ -410,9 +376,7 @@ export class LocalBackend implements StateBackend {
    */
   async lock(workspace: string, options: LockOptions = {}): Promise<LockResult> {
     const dir = this.#dir(workspace);
-    if (options.ttlMs !== undefined && !options.detached) {
-      throw new BackendError("ttlMs applies to detached locks only; set detached: true.");
-    }
+    checkLockOptions(options);
     return await fileSystemStep(
       `Cannot lock workspace "${workspace}" in ${dir}`,
       () => retryLock(() => this.#tryLock(workspace, dir, options), options),
@@ -442,11 +406,7 @@ export class LocalBackend implements StateBackend {
           if (current !== null) {
             const verdict = await judgeLock(current, recordPath);
             if (!verdict.expired) {
-              throw lockBusyError(
-                workspace,
-                pickLockInfo(current as unknown as Record<string, unknown>),
-                verdict.reason,
-              );
+              throw lockBusyError(workspace, lockInfoOf(current), verdict.reason);
             }
           }
           // The holder is gone: replace its record in one atomic step (the guard keeps
@@ -456,7 +416,7 @@ export class LocalBackend implements StateBackend {
         await fsyncDir(dir);
       });
       if (!detached) {
-        this.#hold(dir, info.ID, record, temp);
+        this.#hold(workspace, dir, info.ID, record, temp);
         kept = true;
       }
       return { lockId: info.ID, lockInfo: info };
@@ -468,8 +428,8 @@ export class LocalBackend implements StateBackend {
   }
 
   /** Keeps a process-bound lock's flock open and renews its lease. */
-  #hold(dir: string, id: string, record: LockRecord, temp: TempFile): void {
-    const held: HeldLock = { id, record, file: temp.file, timer: undefined };
+  #hold(workspace: string, dir: string, id: string, record: LockRecord, temp: TempFile): void {
+    const held: HeldLock = { id, workspace, record, file: temp.file, timer: undefined };
     this.#held.set(dir, held);
     const renew = async () => {
       try {
@@ -553,7 +513,7 @@ export class LocalBackend implements StateBackend {
 
   async #unlock(workspace: string, lockId: string, force: boolean): Promise<void> {
     const dir = this.#dir(workspace);
-    if (!(await exists(dir))) throw notLocked(workspace, lockId);
+    if (!(await exists(dir))) throw notLockedError(workspace, lockId);
     await fileSystemStep(
       `Cannot unlock workspace "${workspace}" in ${dir}`,
       () => this.#removeLock(workspace, dir, lockId, force),
@@ -568,29 +528,14 @@ export class LocalBackend implements StateBackend {
   ): Promise<void> {
     await withGuard(dir, async () => {
       const record = await this.#readRecord(dir);
-      if (record === null) throw notLocked(workspace, lockId);
-      const info = pickLockInfo(record as unknown as Record<string, unknown>);
-      if (record.ID !== lockId) {
-        throw new StateLockError(
-          `Cannot unlock workspace "${workspace}": lock ID "${
-            printable(lockId)
-          }" does not match the ` +
-            `current lock, which is ${describeHolder(info)}.`,
-          info,
-        );
-      }
+      if (record === null) throw notLockedError(workspace, lockId);
+      const info = lockInfoOf(record);
+      if (record.ID !== lockId) throw lockMismatchError(workspace, lockId, info);
       const held = this.#held.get(dir);
       const mine = held?.id === lockId;
       if (!force && !mine && record.Holder && !record.Holder.detached) {
         const verdict = await judgeLock(record, `${dir}/${LOCK_FILE}`);
-        if (!verdict.expired) {
-          throw new StateLockError(
-            `Cannot unlock workspace "${workspace}": the lock belongs to another process that ` +
-              `is still running (${describeHolder(info)}). ${verdict.reason} If you are sure ` +
-              `it must go, run "gaib-state force-unlock ${printable(lockId)}".`,
-            info,
-          );
-        }
+        if (!verdict.expired) throw liveHolderError(workspace, info, "process", verdict.reason);
       }
       await Deno.remove(`${dir}/${LOCK_FILE}`);
       await fsyncDir(dir);
@@ -606,7 +551,7 @@ export class LocalBackend implements StateBackend {
    */
   async getLockInfo(workspace: string): Promise<LockInfo | null> {
     const record = await this.#readRecord(this.#dir(workspace));
-    return record && pickLockInfo(record as unknown as Record<string, unknown>);
+    return record && lockInfoOf(record);
   }
 
   /**
@@ -626,13 +571,8 @@ export class LocalBackend implements StateBackend {
   async close(): Promise<void> {
     if (this.#closed) return;
     for (const [dir, held] of [...this.#held]) {
-      await withGuard(dir, async () => {
-        const record = await this.#readRecord(dir);
-        if (record?.ID === held.id) {
-          await Deno.remove(`${dir}/${LOCK_FILE}`);
-          await fsyncDir(dir);
-        }
-      }).catch(() => {});
+      // Not ours any more (force-unlocked, taken over) is fine: nothing to release then.
+      await this.#removeLock(held.workspace, dir, held.id, false).catch(() => {});
       this.#release(dir, held);
     }
     this.#closed = true;
@@ -663,12 +603,6 @@ async function fileSystemStep<T>(action: string, fn: () => Promise<T>): Promise<
       : "Check the state directory and its file system, then retry.";
     throw new BackendError(`${action}: ${error.message}. ${fix}`, { cause: error });
   }
-}
-
-function notLocked(workspace: string, lockId: string): StateLockError {
-  return new StateLockError(
-    `Cannot unlock workspace "${workspace}" with lock ID "${printable(lockId)}": it is not locked.`,
-  );
 }
 
 async function exists(path: string): Promise<boolean> {

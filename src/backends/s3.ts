@@ -39,12 +39,18 @@ import { readStateHeader } from "../_state_header.ts";
 import type { S3BackendConfig } from "../config.ts";
 import { BackendConfigError, BackendError, StateLockError, StateSerialError } from "../errors.ts";
 import {
+  checkLockOptions,
   closedError,
-  describeHolder,
+  deleteLockedError,
+  forceUnlockCommand,
+  liveHolderError,
   lockBusyError,
+  lockMismatchError,
   newLockInfo,
+  notLockedError,
   printable,
   retryLock,
+  writeLockError,
 } from "../lock.ts";
 import { assertValidState, parseStateBytes, serializeState } from "../state.ts";
 import type {
@@ -55,7 +61,7 @@ import type {
   SetStateOptions,
   StateBackend,
 } from "../types.ts";
-import { DEFAULT_WORKSPACE } from "../workspace.ts";
+import { checkDeletable, DEFAULT_WORKSPACE } from "../workspace.ts";
 import { type AwsClients, createClients, registerClients } from "./_aws_clients.ts";
 import { awsFailure } from "./_aws_errors.ts";
 import { DynamoDbDigests, type StoredDigest } from "./_dynamodb_digest.ts";
@@ -510,30 +516,8 @@ export class S3Backend implements StateBackend {
       ),
     );
     const current = observed.find((o) => o !== null) ?? null;
-    if (current === null) {
-      if (lockId === undefined) return;
-      throw new StateLockError(
-        `${where}: lock ${
-          printable(lockId)
-        } is no longer held (it was released, force-unlocked or taken ` +
-          "over after its lease expired). Take the lock again, read the state again and retry.",
-      );
-    }
-    if (lockId === undefined) {
-      throw new StateLockError(
-        `${where}: it is locked, ${describeHolder(current.info)}. Write with that lock's ID, ` +
-          "or wait until it is released.",
-        current.info,
-      );
-    }
-    if (current.info.ID !== lockId) {
-      throw new StateLockError(
-        `${where}: lock ${printable(lockId)} is not the current lock, which is ${
-          describeHolder(current.info)
-        }.`,
-        current.info,
-      );
-    }
+    const refused = writeLockError(workspace, lockId, current && current.info);
+    if (refused) throw refused;
   }
 
   /**
@@ -550,12 +534,7 @@ export class S3Backend implements StateBackend {
    */
   async deleteState(workspace: string): Promise<void> {
     const key = this.stateKey(workspace);
-    if (workspace === DEFAULT_WORKSPACE) {
-      throw new BackendError(
-        'The "default" workspace cannot be deleted. Delete its resources instead, or remove ' +
-          `its state object ${this.#where(key)} by hand if you really mean to lose it.`,
-      );
-    }
+    if (workspace === DEFAULT_WORKSPACE) checkDeletable(workspace, this.#where(key), true);
     const action = `deleting workspace "${workspace}" (${this.#where(key)})`;
     const [locks, exists] = await Promise.all([
       Promise.all(
@@ -564,18 +543,8 @@ export class S3Backend implements StateBackend {
       this.#call("s3", action, () => this.#objects.exists(key)),
     ]);
     const lock = locks.find((o) => o !== null);
-    if (lock) {
-      throw new StateLockError(
-        `Cannot delete workspace "${workspace}": it is locked, ${describeHolder(lock.info)}.`,
-        lock.info,
-      );
-    }
-    if (!exists) {
-      throw new BackendError(
-        `Workspace "${workspace}" does not exist (no object ${this.#where(key)}). Run ` +
-          '"gaib-state workspace list" to see the workspaces.',
-      );
-    }
+    if (lock) throw deleteLockedError(workspace, lock.info);
+    checkDeletable(workspace, this.#where(key), exists);
     await this.#call("s3", action, () => this.#objects.delete(key));
     this.#known.delete(key);
     if (this.#digests) {
@@ -643,9 +612,7 @@ export class S3Backend implements StateBackend {
    */
   async lock(workspace: string, options: LockOptions = {}): Promise<LockResult> {
     const key = this.stateKey(workspace);
-    if (options.ttlMs !== undefined && !options.detached) {
-      throw new BackendError("ttlMs applies to detached locks only; set detached: true.");
-    }
+    checkLockOptions(options);
     if (this.#lockers.length === 0) {
       throw new BackendConfigError(
         "This S3 backend has no locking: set backend.dynamodb_table (a DynamoDB table with " +
@@ -687,9 +654,9 @@ export class S3Backend implements StateBackend {
     const action = `locking workspace "${workspace}" (${locker.label})`;
     const service = this.#service(locker);
     let last: ObservedLock | null = null;
+    const mayHold = `The lock may have been taken all the same: if "gaib-state lock status" ` +
+      `shows lock ID ${info.ID}, release it with "${forceUnlockCommand(workspace, info.ID)}".`;
     for (let attempt = 0; attempt < 5; attempt++) {
-      const mayHold = `The lock may have been taken all the same: if "gaib-state lock status" ` +
-        `shows lock ID ${info.ID}, release it with "gaib-state force-unlock ${info.ID}".`;
       const result = await this.#call(
         service,
         action,
@@ -811,7 +778,7 @@ export class S3Backend implements StateBackend {
 
   async #unlock(workspace: string, lockId: string, force: boolean): Promise<void> {
     const key = this.stateKey(workspace);
-    if (this.#lockers.length === 0) throw notLocked(workspace, lockId);
+    if (this.#lockers.length === 0) throw notLockedError(workspace, lockId);
     const held = this.#held.get(key);
     const mine = held?.id === lockId ? held : undefined;
     if (mine) {
@@ -855,28 +822,12 @@ export class S3Backend implements StateBackend {
       ? { info: mine!.info, lease: mine!.lease, token: own }
       : await this.#call(service, action, () => locker.read(key));
     for (let attempt = 0;; attempt++) {
-      if (observed === null) throw notLocked(workspace, lockId);
-      if (observed.info.ID !== lockId) {
-        throw new StateLockError(
-          `Cannot unlock workspace "${workspace}": lock ID "${
-            printable(lockId)
-          }" does not match the ` +
-            `current lock, which is ${describeHolder(observed.info)}.`,
-          observed.info,
-        );
-      }
-      if (!force && !mine) {
-        const lease = observed.lease;
-        if (lease && !lease.detached) {
-          const verdict = judgeLease(lease);
-          if (!verdict.expired) {
-            throw new StateLockError(
-              `Cannot unlock workspace "${workspace}": the lock belongs to another client ` +
-                `that is still running (${describeHolder(observed.info)}). ${verdict.reason} ` +
-                `If you are sure it must go, run "gaib-state force-unlock ${printable(lockId)}".`,
-              observed.info,
-            );
-          }
+      if (observed === null) throw notLockedError(workspace, lockId);
+      if (observed.info.ID !== lockId) throw lockMismatchError(workspace, lockId, observed.info);
+      if (!force && !mine && observed.lease && !observed.lease.detached) {
+        const verdict = judgeLease(observed.lease);
+        if (!verdict.expired) {
+          throw liveHolderError(workspace, observed.info, "client", verdict.reason);
         }
       }
       const current = observed;
@@ -978,10 +929,4 @@ export class S3Backend implements StateBackend {
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
-}
-
-function notLocked(workspace: string, lockId: string): StateLockError {
-  return new StateLockError(
-    `Cannot unlock workspace "${workspace}" with lock ID "${printable(lockId)}": it is not locked.`,
-  );
 }

@@ -10,9 +10,11 @@ import {
   formatInstanceAddress,
   formatModuleAddress,
   type InstanceAddress,
+  instanceKey,
   type ModuleStep,
   parseInstanceAddress,
   parseModuleAddress,
+  resourceAddress,
 } from "../address.ts";
 import type { GaibState, StateResource, StateResourceInstance } from "../types.ts";
 import { CliError, UsageError } from "./_errors.ts";
@@ -52,13 +54,9 @@ export function parseTarget(text: string): Target {
   }
 }
 
-function sameKey(a: number | string | undefined, b: number | string | undefined): boolean {
-  return a === b;
-}
-
 function sameModule(a: readonly ModuleStep[], b: readonly ModuleStep[]): boolean {
   return a.length === b.length &&
-    a.every((s, i) => s.name === b[i].name && sameKey(s.key, b[i].key));
+    a.every((s, i) => s.name === b[i].name && s.key === b[i].key);
 }
 
 /**
@@ -74,19 +72,14 @@ function moduleStartsWith(
   return prefix.length <= module.length &&
     prefix.every((s, i) =>
       s.name === module[i].name &&
-      (sameKey(s.key, module[i].key) ||
+      (s.key === module[i].key ||
         (anyKey && s.key === undefined && i === prefix.length - 1))
     );
 }
 
-/** The parsed module path of a resource block. */
-export function resourceModule(resource: StateResource): ModuleStep[] {
-  return resource.module ? parseModuleAddress(resource.module) : [];
-}
-
-function resourceIs(resource: StateResource, module: ModuleStep[], address: InstanceAddress) {
+function resourceIs(resource: StateResource, address: InstanceAddress) {
   return resource.mode === address.mode && resource.type === address.type &&
-    resource.name === address.name && sameModule(module, address.module);
+    resource.name === address.name && sameModule(resourceAddress(resource).module, address.module);
 }
 
 /** One instance of a resource as `state list` shows it (current and deposed objects). */
@@ -110,16 +103,12 @@ export interface ListedInstance {
 export function listInstances(state: GaibState): ListedInstance[] {
   const out: ListedInstance[] = [];
   for (const resource of state.resources ?? []) {
-    const module = resourceModule(resource);
+    const base = resourceAddress(resource);
     const byKey = new Map<string, ListedInstance>();
     for (const instance of resource.instances) {
-      const parsed: InstanceAddress = {
-        module,
-        mode: resource.mode,
-        type: resource.type,
-        name: resource.name,
-      };
-      if (instance.index_key !== undefined) parsed.key = instance.index_key;
+      const parsed: InstanceAddress = { ...base };
+      const key = instanceKey(instance);
+      if (key !== undefined) parsed.key = key;
       const address = formatInstanceAddress(parsed);
       let entry = byKey.get(address);
       if (!entry) {
@@ -148,7 +137,7 @@ export function listFilterMatches(instance: ListedInstance, target: Target): boo
   const a = target.address;
   if (a.mode !== parsed.mode || a.type !== parsed.type || a.name !== parsed.name) return false;
   if (!sameModule(parsed.module, a.module)) return false;
-  return target.kind === "resource" || sameKey(a.key, parsed.key);
+  return target.kind === "resource" || a.key === parsed.key;
 }
 
 /**
@@ -172,7 +161,7 @@ export function findInstance(state: GaibState, text: string): ListedInstance {
   const matches = listInstances(state).filter((i) =>
     i.parsed.mode === a.mode && i.parsed.type === a.type && i.parsed.name === a.name &&
     sameModule(i.parsed.module, a.module) &&
-    (target.kind === "resource" ? true : sameKey(i.parsed.key, a.key))
+    (target.kind === "resource" || i.parsed.key === a.key)
   );
   if (matches.length === 0) throw noMatch(text);
   if (matches.length > 1 || (target.kind === "resource" && matches[0].parsed.key !== undefined)) {
@@ -226,34 +215,23 @@ export function removeTargets(state: GaibState, targets: Target[]): RemoveResult
     let matched = false;
     const kept: StateResource[] = [];
     for (const resource of next.resources!) {
-      const module = resourceModule(resource);
-      const base: InstanceAddress = {
-        module,
-        mode: resource.mode,
-        type: resource.type,
-        name: resource.name,
-      };
+      const base = resourceAddress(resource);
       let whole = false;
-      if (target.kind === "module") whole = moduleStartsWith(module, target.module, true);
-      else if (target.kind === "resource") whole = resourceIs(resource, module, target.address);
+      if (target.kind === "module") whole = moduleStartsWith(base.module, target.module, true);
+      else if (target.kind === "resource") whole = resourceIs(resource, target.address);
       if (whole) {
         matched = true;
         const addresses = new Set(
-          resource.instances.map((i) =>
-            formatInstanceAddress({
-              ...base,
-              ...(i.index_key === undefined ? {} : { key: i.index_key }),
-            })
-          ),
+          resource.instances.map((i) => formatInstanceAddress({ ...base, key: instanceKey(i) })),
         );
         if (addresses.size === 0) addresses.add(formatInstanceAddress(base));
         removed.push(...addresses);
         continue;
       }
-      if (target.kind === "instance" && resourceIs(resource, module, target.address)) {
+      if (target.kind === "instance" && resourceIs(resource, target.address)) {
         const before = resource.instances.length;
         resource.instances = resource.instances.filter((i) =>
-          !sameKey(i.index_key, target.address.key)
+          instanceKey(i) !== target.address.key
         );
         if (resource.instances.length !== before) {
           matched = true;
@@ -313,7 +291,7 @@ export function moveTarget(state: GaibState, source: Target, dest: Target): Move
   }
   const next = cloneState(state);
   const resources = next.resources!;
-  const srcIndex = resources.findIndex((r) => resourceIs(r, resourceModule(r), source.address));
+  const srcIndex = resources.findIndex((r) => resourceIs(r, source.address));
   if (srcIndex < 0) throw noMatch(source.text);
   const src = resources[srcIndex];
   const a = source.address;
@@ -325,10 +303,10 @@ export function moveTarget(state: GaibState, source: Target, dest: Target): Move
     );
   }
   const singleUnkeyed = src.instances.length > 0 &&
-    src.instances.every((i) => i.index_key === undefined);
+    src.instances.every((i) => instanceKey(i) === undefined);
   const moveInstance = source.kind === "instance" || (dest.kind === "instance" && singleUnkeyed);
   const destModule = d.module;
-  const destIndex = resources.findIndex((r) => resourceIs(r, resourceModule(r), d));
+  const destIndex = resources.findIndex((r) => resourceIs(r, d));
   if (!moveInstance) {
     // The whole resource, all its instances.
     if (dest.kind === "instance") {
@@ -346,18 +324,16 @@ export function moveTarget(state: GaibState, source: Target, dest: Target): Move
   // One instance (its current and deposed objects).
   const fromKey = source.kind === "instance" ? a.key : undefined;
   const toKey = dest.kind === "instance" ? d.key : undefined;
-  const objects = src.instances.filter((i) => sameKey(i.index_key, fromKey));
+  const objects = src.instances.filter((i) => instanceKey(i) === fromKey);
   if (objects.length === 0) throw noMatch(source.text);
   const fromText = formatInstanceAddress({ ...a, key: fromKey });
   const toText = formatInstanceAddress({ ...d, key: toKey });
   if (fromText === toText) throw sameAddress(source.text, dest.text);
   let target = destIndex >= 0 ? resources[destIndex] : undefined;
   if (target) {
-    if (target.instances.some((i) => sameKey(i.index_key, toKey))) throw destExists(toText);
-    const others = target.instances.filter((i) =>
-      !(target === src && sameKey(i.index_key, fromKey))
-    );
-    const kinds = new Set(others.map((i) => keyKind(i.index_key)));
+    if (target.instances.some((i) => instanceKey(i) === toKey)) throw destExists(toText);
+    const others = target.instances.filter((i) => !(target === src && instanceKey(i) === fromKey));
+    const kinds = new Set(others.map((i) => keyKind(instanceKey(i))));
     if (kinds.size > 0 && (!kinds.has(keyKind(toKey)) || keyKind(toKey) === "none")) {
       throw new CliError(
         `Cannot move "${fromText}" to "${toText}": the other instances of ${
@@ -367,7 +343,7 @@ export function moveTarget(state: GaibState, source: Target, dest: Target): Move
       );
     }
   }
-  src.instances = src.instances.filter((i) => !sameKey(i.index_key, fromKey));
+  src.instances = src.instances.filter((i) => instanceKey(i) !== fromKey);
   const rekeyed = objects.map((o) => {
     const copy = { ...o };
     if (toKey === undefined) delete copy.index_key;
@@ -391,7 +367,7 @@ function instancePairs(
   from: InstanceAddress,
   to: InstanceAddress,
 ): Array<[string, string]> {
-  const keys = [...new Set(resource.instances.map((i) => i.index_key))];
+  const keys = [...new Set(resource.instances.map(instanceKey))];
   if (keys.length === 0) keys.push(undefined);
   return keys.map((key) => [
     formatInstanceAddress({ ...from, key }),
@@ -409,15 +385,10 @@ function moveModule(
   const moved: Array<[string, string]> = [];
   const movedResources = new Set<StateResource>();
   const resources = next.resources!.map((resource) => {
-    const module = resourceModule(resource);
+    const from = resourceAddress(resource);
+    const { module } = from;
     if (!moduleStartsWith(module, source.module, false)) return resource;
     const newModule = [...dest.module, ...module.slice(source.module.length)];
-    const from: InstanceAddress = {
-      module,
-      mode: resource.mode,
-      type: resource.type,
-      name: resource.name,
-    };
     moved.push(...instancePairs(resource, from, { ...from, module: newModule }));
     const copy = withModule(resource, newModule);
     movedResources.add(copy);
@@ -433,18 +404,10 @@ function moveModule(
   }
   const seen = new Map<string, StateResource>();
   for (const resource of resources) {
-    const module = formatModuleAddress(resourceModule(resource));
-    const key = `${module}|${resource.mode}|${resource.type}|${resource.name}`;
+    const key = formatInstanceAddress(resourceAddress(resource));
     const other = seen.get(key);
     if (other && (movedResources.has(resource) || movedResources.has(other))) {
-      throw destExists(
-        formatInstanceAddress({
-          module: resourceModule(resource),
-          mode: resource.mode,
-          type: resource.type,
-          name: resource.name,
-        }),
-      );
+      throw destExists(key);
     }
     seen.set(key, resource);
   }

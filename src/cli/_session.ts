@@ -14,7 +14,7 @@ import { serializeState } from "../state.ts";
 import type { GaibState, StateBackend } from "../types.ts";
 import { readSelectedWorkspace, validateWorkspaceName } from "../workspace.ts";
 import { BackendConfigError, StateLockError } from "../errors.ts";
-import { describeHolder } from "../lock.ts";
+import { describeHolder, releaseFailedError } from "../lock.ts";
 import type { GlobalFlags } from "./_context.ts";
 import { InterruptedError, signalExitCode, UsageError } from "./_errors.ts";
 import { envGet, type Output } from "./_output.ts";
@@ -193,13 +193,7 @@ export async function withStateLock<T>(
     if (lockId === undefined) return Promise.resolve();
     const id = lockId;
     return release ??= backend.unlock(workspace, id).catch((error) => {
-      throw new StateLockError(
-        `Failed to release lock ${id} on workspace "${workspace}": ` +
-          `${error instanceof Error ? error.message : error}. Run "gaib-state force-unlock ${id}` +
-          `${workspace === "default" ? "" : ` -w ${workspace}`}" once nothing uses it.`,
-        null,
-        { cause: error },
-      );
+      throw releaseFailedError(workspace, id, error);
     });
   };
   const listeners = SIGNALS.map((signal) => {

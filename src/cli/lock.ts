@@ -5,16 +5,12 @@
  */
 
 import { StateLockError } from "../errors.ts";
-import { describeHolder } from "../lock.ts";
+import { describeHolder, forceUnlockCommand, printable, workspaceFlag } from "../lock.ts";
 import type { LockInfo } from "../types.ts";
 import { type CommandRun, type GlobalFlags, handler } from "./_context.ts";
 import { formatDuration } from "./_duration.ts";
 import { CliError, InterruptedError, UsageError } from "./_errors.ts";
 import { openSession } from "./_session.ts";
-
-function wsFlag(workspace: string): string {
-  return workspace === "default" ? "" : ` -w ${workspace}`;
-}
 
 /** `lock [--ttl 2h] [--info TEXT]`: a detached lock; prints only its ID on stdout. */
 export const acquire = handler(
@@ -72,7 +68,7 @@ export const acquire = handler(
     out.info(
       `Locked workspace "${ws}" with lock ID ${result.lockId}` +
         (expires ? ` (expires after ${formatDuration(flags.ttl!)}, at ${expires}).` : ".") +
-        ` Release it with: gaib-state unlock ${result.lockId}${wsFlag(ws)}`,
+        ` Release it with: gaib-state unlock ${result.lockId}${workspaceFlag(ws)}`,
     );
   },
 );
@@ -149,18 +145,19 @@ export const status = handler(
     if (!flags.all) {
       const { workspace, lockInfo } = rows[0];
       if (!lockInfo) return out.line(`Workspace "${workspace}" is not locked.`);
+      // A lock file may have been written by hand: never send its control characters on.
+      const field = (key: keyof LockInfo) => printable(lockInfo[key]);
       out.data(
         `Workspace "${workspace}" is locked.\n` +
-          `  Lock ID:   ${lockInfo.ID}\n` +
-          `  Who:       ${lockInfo.Who}\n` +
-          `  Operation: ${lockInfo.Operation}\n` +
-          `  Since:     ${lockInfo.Created}${age(lockInfo.Created)}\n` +
-          (lockInfo.Info ? `  Info:      ${lockInfo.Info}\n` : "") +
-          `  Version:   ${lockInfo.Version}\n`,
+          `  Lock ID:   ${field("ID")}\n` +
+          `  Who:       ${field("Who")}\n` +
+          `  Operation: ${field("Operation")}\n` +
+          `  Since:     ${field("Created")}${age(lockInfo.Created)}\n` +
+          (lockInfo.Info ? `  Info:      ${field("Info")}\n` : "") +
+          `  Version:   ${field("Version")}\n`,
       );
       out.info(
-        `If its holder is gone, release it with: gaib-state force-unlock ${lockInfo.ID}` +
-          wsFlag(workspace),
+        `If its holder is gone, release it with: ${forceUnlockCommand(workspace, lockInfo.ID)}`,
       );
       return;
     }
@@ -169,6 +166,7 @@ export const status = handler(
       table.push(
         lockInfo
           ? [workspace, lockInfo.ID, lockInfo.Who, lockInfo.Operation, lockInfo.Created]
+            .map(printable)
           : [workspace, "-", "-", "-", "-"],
       );
     }

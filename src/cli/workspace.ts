@@ -4,8 +4,6 @@
  * @module
  */
 
-import { StateLockError } from "../errors.ts";
-import { describeHolder } from "../lock.ts";
 import { createEmptyState } from "../state.ts";
 import { DEFAULT_WORKSPACE, validateWorkspaceName, writeSelectedWorkspace } from "../workspace.ts";
 import { type CommandRun, type GlobalFlags, handler } from "./_context.ts";
@@ -141,15 +139,6 @@ export const remove = handler(
         { workspace: name },
       );
     }
-    const lockInfo = await backend.getLockInfo(name);
-    if (lockInfo) {
-      throw new StateLockError(
-        `Cannot delete workspace "${name}": it is locked, ${describeHolder(lockInfo)}. Wait ` +
-          `for the holder to finish, or run "gaib-state force-unlock ${lockInfo.ID} -w ${name}" ` +
-          "if it is gone.",
-        lockInfo,
-      );
-    }
     const state = await backend.getState(name);
     const instances = (state?.resources ?? []).reduce((n, r) => n + r.instances.length, 0);
     if (instances > 0 && !flags.force) {
@@ -160,6 +149,7 @@ export const remove = handler(
         { workspace: name, instances },
       );
     }
+    // deleteState refuses a locked workspace, naming the holder and the force-unlock command.
     await backend.deleteState(name);
     if (out.json) return out.jsonDocument({ workspace: name, deleted: true, instances });
     out.info(
