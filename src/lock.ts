@@ -57,6 +57,36 @@ export function newLockInfo(path: string, options: LockOptions = {}): LockInfo {
   };
 }
 
+/**
+ * Serializes a lock record: Terraform's seven fields in Terraform's order, then `extra`
+ * fields (which Terraform ignores).
+ */
+export function encodeLockJson(info: LockInfo, extra: Record<string, unknown> = {}): string {
+  const { ID, Operation, Info, Who, Version, Created, Path } = info;
+  return JSON.stringify({ ID, Operation, Info, Who, Version, Created, Path, ...extra });
+}
+
+/**
+ * Parses a stored lock record. A damaged one (not a JSON object) becomes a lock with an empty
+ * ID whose `Info` says it is damaged: it is never taken over automatically.
+ *
+ * @returns Terraform's seven fields, and the whole document for any extra fields
+ */
+export function decodeLockJson(
+  text: string,
+  what: string,
+): { info: LockInfo; doc: Record<string, unknown> } {
+  try {
+    const doc = JSON.parse(text);
+    if (typeof doc === "object" && doc !== null && !Array.isArray(doc)) {
+      return { info: pickLockInfo(doc), doc };
+    }
+  } catch {
+    // damaged: fall through
+  }
+  return { info: { ...pickLockInfo({}), Info: `damaged ${what}` }, doc: {} };
+}
+
 /** Picks exactly Terraform's seven fields from a stored lock record. */
 export function pickLockInfo(record: Record<string, unknown>): LockInfo {
   const text = (key: string): string => {

@@ -20,10 +20,10 @@ import {
   GetItemCommand,
   PutItemCommand,
 } from "@aws-sdk/client-dynamodb";
-import { pickLockInfo } from "../lock.ts";
+import { decodeLockJson, encodeLockJson } from "../lock.ts";
 import type { LockInfo } from "../types.ts";
 import type { CreateResult, Locker } from "./_s3_locker.ts";
-import { encodeInfo, type Lease, type ObservedLock, parseLease } from "./_s3_lease.ts";
+import { type Lease, type ObservedLock, parseLease } from "./_s3_lease.ts";
 import type { S3KeyLayout } from "./_s3_keys.ts";
 
 type Item = Record<string, { S?: string } | undefined>;
@@ -50,7 +50,7 @@ export class DynamoDbLocker implements Locker {
   #item(stateKey: string, info: LockInfo, lease: Lease): Record<string, { S: string }> {
     return {
       LockID: { S: this.#keys.lockPath(stateKey) },
-      Info: { S: encodeInfo(info) },
+      Info: { S: encodeLockJson(info) },
       GaibLease: { S: JSON.stringify(lease) },
     };
   }
@@ -94,60 +94,55 @@ export class DynamoDbLocker implements Locker {
   ): Promise<string | null> {
     if (observed.rawLease === undefined) return null; // never replace a lock without lease
     const Item = this.#item(stateKey, info, lease);
-    try {
-      await this.#client.send(
-        new PutItemCommand({
-          TableName: this.#table,
-          Item,
-          ConditionExpression: "Info = :info AND GaibLease = :lease",
-          ExpressionAttributeValues: {
-            ":info": { S: observed.token },
-            ":lease": { S: observed.rawLease },
-          },
-        }),
-      );
-      return Item.Info.S;
-    } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return null;
-      throw error;
-    }
+    const replaced = await unlessConditionFails(this.#client.send(
+      new PutItemCommand({
+        TableName: this.#table,
+        Item,
+        ConditionExpression: "Info = :info AND GaibLease = :lease",
+        ExpressionAttributeValues: {
+          ":info": { S: observed.token },
+          ":lease": { S: observed.rawLease },
+        },
+      }),
+    ));
+    return replaced ? Item.Info.S : null;
   }
 
   async renew(stateKey: string, own: string, info: LockInfo, lease: Lease): Promise<string | null> {
     // A conditional PutItem (not UpdateItem), so the IAM policy Terraform needs suffices.
     const Item = this.#item(stateKey, info, lease);
     Item.Info = { S: own };
-    try {
-      await this.#client.send(
-        new PutItemCommand({
-          TableName: this.#table,
-          Item,
-          ConditionExpression: "Info = :info",
-          ExpressionAttributeValues: { ":info": { S: own } },
-        }),
-      );
-      return own;
-    } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return null;
-      throw error;
-    }
+    const renewed = await unlessConditionFails(this.#client.send(
+      new PutItemCommand({
+        TableName: this.#table,
+        Item,
+        ConditionExpression: "Info = :info",
+        ExpressionAttributeValues: { ":info": { S: own } },
+      }),
+    ));
+    return renewed ? own : null;
   }
 
-  async remove(stateKey: string, observed: ObservedLock): Promise<boolean> {
-    try {
-      await this.#client.send(
-        new DeleteItemCommand({
-          TableName: this.#table,
-          Key: { LockID: { S: this.#keys.lockPath(stateKey) } },
-          ConditionExpression: "Info = :info",
-          ExpressionAttributeValues: { ":info": { S: observed.token } },
-        }),
-      );
-      return true;
-    } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return false;
-      throw error;
-    }
+  remove(stateKey: string, observed: ObservedLock): Promise<boolean> {
+    return unlessConditionFails(this.#client.send(
+      new DeleteItemCommand({
+        TableName: this.#table,
+        Key: { LockID: { S: this.#keys.lockPath(stateKey) } },
+        ConditionExpression: "Info = :info",
+        ExpressionAttributeValues: { ":info": { S: observed.token } },
+      }),
+    ));
+  }
+}
+
+/** Runs a conditional request: `false` when its condition failed (someone else changed it). */
+async function unlessConditionFails(request: Promise<unknown>): Promise<boolean> {
+  try {
+    await request;
+    return true;
+  } catch (error) {
+    if (error instanceof ConditionalCheckFailedException) return false;
+    throw error;
   }
 }
 
@@ -155,16 +150,10 @@ export class DynamoDbLocker implements Locker {
 function observe(item: Item | undefined): ObservedLock | null {
   if (!item || !item.LockID) return null;
   const raw = item.Info?.S ?? "";
-  let doc: Record<string, unknown> = {};
-  try {
-    const parsed = JSON.parse(raw);
-    if (typeof parsed === "object" && parsed !== null && !Array.isArray(parsed)) doc = parsed;
-  } catch {
-    doc = { Info: "damaged lock item" };
-  }
+  const { info } = decodeLockJson(raw, "lock item");
   const rawLease = item.GaibLease?.S;
   return {
-    info: pickLockInfo(doc),
+    info,
     lease: rawLease === undefined ? null : parseLease(rawLease),
     token: raw,
     rawLease,

@@ -17,7 +17,7 @@
  */
 
 import { judgeLease, leaseExpiry, type LeaseTerms, type LeaseVerdict } from "../_lease.ts";
-import { pickLockInfo } from "../lock.ts";
+import { decodeLockJson, encodeLockJson } from "../lock.ts";
 import type { LockInfo } from "../types.ts";
 
 /** File name of the lock record in a workspace directory. */
@@ -81,7 +81,8 @@ export function newLockRecord(
 
 /** Serializes a record: Terraform's fields in Terraform's order, then `Holder`. */
 export function encodeLockRecord(record: LockRecord): Uint8Array {
-  return new TextEncoder().encode(JSON.stringify(record, null, 2) + "\n");
+  const { Holder, ...info } = record;
+  return new TextEncoder().encode(encodeLockJson(info, Holder ? { Holder } : {}) + "\n");
 }
 
 /** Terraform's seven fields of a record, without the holder. */
@@ -92,17 +93,8 @@ export function lockInfoOf(record: LockRecord): LockInfo {
 
 /** Parses a stored record; a damaged one becomes a record with an empty ID. */
 export function decodeLockRecord(bytes: Uint8Array): LockRecord {
-  try {
-    const doc = JSON.parse(new TextDecoder().decode(bytes));
-    if (typeof doc === "object" && doc !== null && !Array.isArray(doc)) {
-      const record: LockRecord = pickLockInfo(doc);
-      if (isHolder(doc.Holder)) record.Holder = doc.Holder;
-      return record;
-    }
-  } catch {
-    // fall through
-  }
-  return { ...pickLockInfo({}), Info: "damaged lock file" };
+  const { info, doc } = decodeLockJson(new TextDecoder().decode(bytes), "lock file");
+  return isHolder(doc.Holder) ? { ...info, Holder: doc.Holder } : info;
 }
 
 function isHolder(value: unknown): value is LockHolder {

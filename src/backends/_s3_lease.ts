@@ -86,9 +86,3 @@ export function parseLease(value: unknown): Lease | null {
 export function judgeLease(lease: Lease | null, now: number = Date.now()): LeaseVerdict {
   return judgeLeaseTerms(lease, lease?.holder ?? "", now);
 }
-
-/** Serializes Terraform's seven fields in Terraform's order. */
-export function encodeInfo(info: LockInfo): string {
-  const { ID, Operation, Info, Who, Version, Created, Path } = info;
-  return JSON.stringify({ ID, Operation, Info, Who, Version, Created, Path });
-}

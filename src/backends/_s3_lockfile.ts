@@ -17,7 +17,7 @@
  * @module
  */
 
-import { pickLockInfo } from "../lock.ts";
+import { decodeLockJson, encodeLockJson } from "../lock.ts";
 import type { LockInfo } from "../types.ts";
 import type { CreateResult, Locker } from "./_s3_locker.ts";
 import { type Lease, type ObservedLock, parseLease } from "./_s3_lease.ts";
@@ -50,14 +50,8 @@ export class S3Lockfile implements Locker {
   async read(stateKey: string): Promise<ObservedLock | null> {
     const object = await this.#objects.get(this.#keys.lockfileKey(stateKey));
     if (object === null) return null;
-    let doc: Record<string, unknown> = { Info: "damaged lockfile" };
-    try {
-      const parsed = JSON.parse(new TextDecoder().decode(object.bytes));
-      if (typeof parsed === "object" && parsed !== null && !Array.isArray(parsed)) doc = parsed;
-    } catch {
-      // keep the damaged marker: a lock with an empty ID, never taken over
-    }
-    return { info: pickLockInfo(doc), lease: parseLease(doc.GaibLease), token: object.etag };
+    const { info, doc } = decodeLockJson(new TextDecoder().decode(object.bytes), "lockfile");
+    return { info, lease: parseLease(doc.GaibLease), token: object.etag };
   }
 
   replace(
@@ -84,8 +78,5 @@ export class S3Lockfile implements Locker {
 
 /** Terraform's seven fields in Terraform's order, then the lease. */
 function encode(info: LockInfo, lease: Lease): Uint8Array {
-  const { ID, Operation, Info, Who, Version, Created, Path } = info;
-  return new TextEncoder().encode(
-    JSON.stringify({ ID, Operation, Info, Who, Version, Created, Path, GaibLease: lease }),
-  );
+  return new TextEncoder().encode(encodeLockJson(info, { GaibLease: lease }));
 }

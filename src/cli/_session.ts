@@ -293,19 +293,31 @@ export async function writeBackup(
 ): Promise<string> {
   const root = session.resolved.stateRoot.replace(/\/+$/, "");
   const dir = `${root}/backups/${workspace}`;
-  await Deno.mkdir(root, { recursive: true, mode: 0o700 });
-  await Deno.mkdir(`${root}/backups`, { recursive: true, mode: 0o700 });
   await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
-  const stamp = new Date().toISOString().replace(/[-:]/g, "").replace(/\.(\d+)Z$/, ".$1Z");
-  const text = serializeState(state);
+  const stamp = new Date().toISOString().replace(/[-:]/g, "");
+  const bytes = new TextEncoder().encode(serializeState(state));
   for (let n = 0;; n++) {
     const path = `${dir}/terraform.tfstate.${stamp}${n ? `-${n}` : ""}.backup`;
+    let file: Deno.FsFile;
     try {
-      await Deno.writeTextFile(path, text, { createNew: true, mode: 0o600 });
-      return path;
+      file = await Deno.open(path, { write: true, createNew: true, mode: 0o600 });
     } catch (error) {
-      if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
+      if (error instanceof Deno.errors.AlreadyExists) continue;
+      throw error;
     }
+    try {
+      // Durable before the state changes: a crash right after the write must not lose both.
+      for (let offset = 0; offset < bytes.length;) {
+        offset += await file.write(bytes.subarray(offset));
+      }
+      await file.syncData();
+    } catch (error) {
+      file.close();
+      await Deno.remove(path).catch(() => {});
+      throw error;
+    }
+    file.close();
+    return path;
   }
 }
 

@@ -18,7 +18,13 @@ import {
 import { type CommandRun, type GlobalFlags, handler } from "./_context.ts";
 import { CliError } from "./_errors.ts";
 import type { Output } from "./_output.ts";
-import { openSession, type Session, withStateLock, writeBackup } from "./_session.ts";
+import {
+  type LockedRun,
+  openSession,
+  type Session,
+  withStateLock,
+  writeBackup,
+} from "./_session.ts";
 
 function noState(session: Session): CliError {
   return new CliError(
@@ -57,16 +63,13 @@ export const push = handler(
     const ws = session.workspace;
     const done = await withStateLock(session, flags, out, "state push", async (lock) => {
       const previous = await session.backend.getState(ws);
-      const backup = previous ? await writeBackup(session, ws, previous) : null;
       // Like Terraform, an empty state may be replaced whatever its lineage and serial.
       const force = flags.force === true || (previous !== null && isEmptyState(previous));
-      try {
+      if (previous === null) {
         await lock.writeState(state, { force });
-      } catch (error) {
-        if (backup) await Deno.remove(backup).catch(() => {});
-        throw error;
+        return { previous, backup: null };
       }
-      return { previous, backup };
+      return { previous, backup: await writeWithBackup(session, lock, previous, state, force) };
     }, { heldLockId: flags.lockId });
     const report = {
       workspace: ws,
@@ -227,32 +230,88 @@ interface EditFlags extends GlobalFlags {
   readonly lockId?: string;
 }
 
+/**
+ * Keeps a backup of `previous` and writes `next` under the lock; the backup is removed again
+ * when the write is refused, so a failed command leaves no trace.
+ */
+async function writeWithBackup(
+  session: Session,
+  lock: LockedRun,
+  previous: GaibState,
+  next: GaibState,
+  force = false,
+): Promise<string> {
+  const backup = await writeBackup(session, session.workspace, previous);
+  try {
+    await lock.writeState(next, { force });
+  } catch (error) {
+    await Deno.remove(backup).catch(() => {});
+    throw error;
+  }
+  return backup;
+}
+
+/** What an edit did, for its report. */
+interface EditDone<T> {
+  report: T;
+  serial: number | null;
+  backup: string | null;
+}
+
 /** Runs an edit of the state under the lock (or, with `--dry-run`, without writing). */
 async function editState<T>(
+  session: Session,
   out: Output,
   flags: EditFlags,
   operation: string,
   edit: (state: GaibState) => { state: GaibState; report: T },
-): Promise<{ session: Session; report: T; backup: string | null; serial: number }> {
-  const session = await openSession(flags, out);
-  try {
-    const ws = session.workspace;
-    if (flags.dryRun) {
-      const state = await session.backend.getState(ws);
-      if (state === null) throw noState(session);
-      return { session, report: edit(state).report, backup: null, serial: state.serial };
-    }
-    return await withStateLock(session, flags, out, operation, async (lock) => {
-      const state = await session.backend.getState(ws);
-      if (state === null) throw noState(session);
-      const { state: next, report } = edit(state);
-      const backup = await writeBackup(session, ws, state);
-      await lock.writeState({ ...next, serial: state.serial + 1 });
-      return { session, report, backup, serial: state.serial + 1 };
-    }, { heldLockId: flags.lockId });
-  } catch (error) {
-    await session[Symbol.asyncDispose]();
-    throw error;
+): Promise<EditDone<T>> {
+  const ws = session.workspace;
+  if (flags.dryRun) {
+    const state = await session.backend.getState(ws);
+    if (state === null) throw noState(session);
+    return { report: edit(state).report, backup: null, serial: null };
+  }
+  return await withStateLock(session, flags, out, operation, async (lock) => {
+    const state = await session.backend.getState(ws);
+    if (state === null) throw noState(session);
+    const { state: next, report } = edit(state);
+    const serial = state.serial + 1;
+    const backup = await writeWithBackup(session, lock, state, { ...next, serial });
+    return { report, backup, serial };
+  }, { heldLockId: flags.lockId });
+}
+
+/** Reports an edit: one line per change and a summary, or the `--json` document. */
+function reportEdit(
+  out: Output,
+  session: Session,
+  done: EditDone<unknown>,
+  verb: { present: string; past: string },
+  changes: string[],
+  json: Record<string, unknown>,
+): void {
+  const dryRun = done.serial === null;
+  if (out.json) {
+    return out.jsonDocument({
+      workspace: session.workspace,
+      dryRun,
+      ...json,
+      serial: done.serial,
+      backup: done.backup,
+    });
+  }
+  const capital = (word: string) => word[0].toUpperCase() + word.slice(1);
+  for (const change of changes) {
+    out.info(`${dryRun ? `Would ${verb.present}` : capital(verb.past)} ${change}`);
+  }
+  if (dryRun) {
+    out.info(
+      `Would ${verb.present} ${changes.length} instance(s); nothing was changed (--dry-run).`,
+    );
+  } else {
+    out.info(`Successfully ${verb.past} ${changes.length} instance(s) (serial ${done.serial}).`);
+    out.info(`Previous state backed up to ${done.backup}`);
   }
 }
 
@@ -260,33 +319,14 @@ async function editState<T>(
 export const rm = handler(
   async ({ out }: CommandRun, flags: EditFlags, ...addresses: string[]) => {
     const targets = addresses.map(parseTarget);
-    const { session, report: removed, backup, serial } = await editState(
-      out,
-      flags,
-      "state rm",
-      (state) => {
-        const result = removeTargets(state, targets);
-        return { state: result.state, report: result.removed };
-      },
-    );
-    await session[Symbol.asyncDispose]();
-    const dryRun = flags.dryRun === true;
-    if (out.json) {
-      return out.jsonDocument({
-        workspace: session.workspace,
-        dryRun,
-        removed,
-        serial: dryRun ? null : serial,
-        backup,
-      });
-    }
-    for (const address of removed) out.info(`${dryRun ? "Would remove" : "Removed"} ${address}`);
-    if (dryRun) {
-      out.info(`Would remove ${removed.length} instance(s); nothing was changed (--dry-run).`);
-    } else {
-      out.info(`Successfully removed ${removed.length} instance(s) (serial ${serial}).`);
-      out.info(`Previous state backed up to ${backup}`);
-    }
+    await using session = await openSession(flags, out);
+    const done = await editState(session, out, flags, "state rm", (state) => {
+      const result = removeTargets(state, targets);
+      return { state: result.state, report: result.removed };
+    });
+    reportEdit(out, session, done, { present: "remove", past: "removed" }, done.report, {
+      removed: done.report,
+    });
   },
 );
 
@@ -295,34 +335,18 @@ export const mv = handler(
   async ({ out }: CommandRun, flags: EditFlags, sourceText: string, destText: string) => {
     const source = parseTarget(sourceText);
     const dest = parseTarget(destText);
-    const { session, report: moved, backup, serial } = await editState(
+    await using session = await openSession(flags, out);
+    const done = await editState(session, out, flags, "state mv", (state) => {
+      const result = moveTarget(state, source, dest);
+      return { state: result.state, report: result.moved };
+    });
+    reportEdit(
       out,
-      flags,
-      "state mv",
-      (state) => {
-        const result = moveTarget(state, source, dest);
-        return { state: result.state, report: result.moved };
-      },
+      session,
+      done,
+      { present: "move", past: "moved" },
+      done.report.map(([from, to]) => `${from} to ${to}`),
+      { moved: done.report.map(([from, to]) => ({ from, to })) },
     );
-    await session[Symbol.asyncDispose]();
-    const dryRun = flags.dryRun === true;
-    if (out.json) {
-      return out.jsonDocument({
-        workspace: session.workspace,
-        dryRun,
-        moved: moved.map(([from, to]) => ({ from, to })),
-        serial: dryRun ? null : serial,
-        backup,
-      });
-    }
-    for (const [from, to] of moved) {
-      out.info(`${dryRun ? "Would move" : "Moved"} ${from} to ${to}`);
-    }
-    if (dryRun) {
-      out.info(`Would move ${moved.length} instance(s); nothing was changed (--dry-run).`);
-    } else {
-      out.info(`Successfully moved ${moved.length} instance(s) (serial ${serial}).`);
-      out.info(`Previous state backed up to ${backup}`);
-    }
   },
 );
