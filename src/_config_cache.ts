@@ -6,11 +6,15 @@
  * SHA-256 of the file's bytes, its path and this library's version (a new version may check
  * differently). Only a config that passed every check is stored, so a hit gives exactly what
  * checking the same bytes again would. Failing to read or write the cache only costs time.
+ * The cache is trusted as far as the state root it sits in: whoever can write `.gaib/` can
+ * already change the states there. An S3 config from the cache is still checked by zod when
+ * the backend is created.
  *
  * @module
  */
 
 import type { GaibConfig } from "./config.ts";
+import { dirname, join } from "./_path.ts";
 import { VERSION } from "./version.ts";
 
 interface CacheEntry {
@@ -21,8 +25,7 @@ interface CacheEntry {
 }
 
 function cachePath(file: string): string {
-  const i = file.lastIndexOf("/");
-  return `${i < 0 ? "." : file.slice(0, i) || "/"}/.gaib/.config-cache.json`;
+  return join(dirname(file), ".gaib/.config-cache.json");
 }
 
 async function sha256(bytes: Uint8Array<ArrayBuffer>): Promise<string> {
@@ -57,7 +60,7 @@ export async function writeCachedConfig(
   const temp = `${path}.tmp-${crypto.randomUUID()}`;
   try {
     const entry: CacheEntry = { version: VERSION, file, sha256: await sha256(bytes), config };
-    await Deno.mkdir(path.slice(0, path.lastIndexOf("/")), { recursive: true, mode: 0o700 });
+    await Deno.mkdir(dirname(path), { recursive: true, mode: 0o700 });
     await Deno.writeTextFile(temp, JSON.stringify(entry), { createNew: true, mode: 0o600 });
     await Deno.rename(temp, path);
   } catch {

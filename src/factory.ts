@@ -7,6 +7,7 @@
  */
 
 import { readCachedConfig, writeCachedConfig } from "./_config_cache.ts";
+import { dirname, join } from "./_path.ts";
 import type { BackendConfig, GaibConfig, S3BackendConfig } from "./config.ts";
 import { BackendConfigError } from "./errors.ts";
 import type { StateBackend } from "./types.ts";
@@ -78,15 +79,6 @@ export const ENVIRONMENT_VARIABLES: Readonly<Record<string, string>> = {
   GAIB_S3_MAX_RETRIES: "max_retries",
 };
 const BOOLEAN_FIELDS = new Set(["use_lockfile", "encrypt", "force_path_style"]);
-
-function join(dir: string, path: string): string {
-  return path.startsWith("/") ? path : `${dir.replace(/\/+$/, "")}/${path}`;
-}
-
-function dirname(path: string): string {
-  const i = path.lastIndexOf("/");
-  return i < 0 ? "." : i === 0 ? "/" : path.slice(0, i);
-}
 
 async function isFile(path: string): Promise<boolean> {
   try {

@@ -145,60 +145,57 @@ Deno.test("an invalid config file fails BackendFactory.auto with the file named"
   );
 });
 
-Deno.test("the local default loads no npm package (no YAML, zod or AWS SDK)", async () => {
-  await using dir = await tempDir();
-  const script = `${dir.path}/probe.ts`;
+/**
+ * Writes a script that runs `BackendFactory.auto` (printing the workspaces) or `.resolve`
+ * (printing the state root) in the directory given to it, and returns a runner for it that
+ * takes extra `deno run` flags such as `--no-npm`.
+ */
+async function factoryProbe(dir: string, call: "auto" | "resolve") {
+  const script = `${dir}/probe.ts`;
   const factory = new URL("../src/factory.ts", import.meta.url).href;
+  const body = call === "auto"
+    ? `const b = await BackendFactory.auto(opts);
+console.log((await b.listWorkspaces()).join(","));
+await b.close();`
+    : "console.log((await BackendFactory.resolve(opts)).stateRoot);";
   await Deno.writeTextFile(
     script,
     `import { BackendFactory } from "${factory}";
-const backend = await BackendFactory.auto({ cwd: Deno.args[0], env: { get: () => undefined } });
-console.log((await backend.listWorkspaces()).join(","));
-await backend.close();`,
+const opts = { cwd: Deno.args[0], env: { get: () => undefined } };
+${body}`,
   );
-  const run = async (cwd: string) => {
+  return async (cwd: string, ...flags: string[]) => {
     const out = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "--no-npm", "--config", DENO_JSON, "--allow-all", script, cwd],
+      args: ["run", ...flags, "--config", DENO_JSON, "--allow-all", script, cwd],
       stdout: "piped",
       stderr: "piped",
     }).output();
     return { ok: out.success, stdout: new TextDecoder().decode(out.stdout).trim() };
   };
-  assert.deepStrictEqual(await run(dir.path), { ok: true, stdout: "default" });
+}
+
+Deno.test("the local default loads no npm package (no YAML, zod or AWS SDK)", async () => {
+  await using dir = await tempDir();
+  const run = await factoryProbe(dir.path, "auto");
+  assert.deepStrictEqual(await run(dir.path, "--no-npm"), { ok: true, stdout: "default" });
   // The probe has teeth: with a config file the YAML parser is needed, and --no-npm stops it.
   await Deno.mkdir(`${dir.path}/with-config`);
   await Deno.writeTextFile(`${dir.path}/with-config/gaib.yaml`, 'version: "1"\n');
-  assert.equal((await run(`${dir.path}/with-config`)).ok, false);
+  assert.equal((await run(`${dir.path}/with-config`, "--no-npm")).ok, false);
 });
 
 Deno.test("an unchanged config file is read from the cache without the YAML parser or zod", async () => {
   await using dir = await tempDir();
-  const script = `${dir.path}/probe.ts`;
-  const factory = new URL("../src/factory.ts", import.meta.url).href;
-  await Deno.writeTextFile(
-    script,
-    `import { BackendFactory } from "${factory}";
-const r = await BackendFactory.resolve({ cwd: Deno.args[0], env: { get: () => undefined } });
-console.log(r.stateRoot);`,
-  );
-  const run = async (...flags: string[]) => {
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: ["run", ...flags, "--config", DENO_JSON, "--allow-all", script, `${dir.path}/project`],
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    return { ok: out.success, stdout: new TextDecoder().decode(out.stdout).trim() };
-  };
-  await Deno.mkdir(`${dir.path}/project`);
-  const config = `${dir.path}/project/gaib.yaml`;
+  const probe = await factoryProbe(dir.path, "resolve");
+  const project = `${dir.path}/project`;
+  const run = (...flags: string[]) => probe(project, ...flags);
+  await Deno.mkdir(project);
+  const config = `${project}/gaib.yaml`;
   await Deno.writeTextFile(config, 'version: "1"\nbackend:\n  type: local\n  path: st\n');
   assert.equal((await run("--no-npm")).ok, false, "the first read needs the parser");
-  assert.deepStrictEqual(await run(), { ok: true, stdout: `${dir.path}/project/st` });
-  assert.deepStrictEqual(await run("--no-npm"), { ok: true, stdout: `${dir.path}/project/st` });
-  assert.equal(
-    (await Deno.stat(`${dir.path}/project/.gaib/.config-cache.json`)).mode! & 0o777,
-    0o600,
-  );
+  assert.deepStrictEqual(await run(), { ok: true, stdout: `${project}/st` });
+  assert.deepStrictEqual(await run("--no-npm"), { ok: true, stdout: `${project}/st` });
+  assert.equal((await Deno.stat(`${project}/.gaib/.config-cache.json`)).mode! & 0o777, 0o600);
   // Any change to the file is checked again.
   await Deno.writeTextFile(config, 'version: "1"\nbackend:\n  type: local\n  path: other\n');
   assert.equal((await run("--no-npm")).ok, false, "a changed file is parsed again");

@@ -9,6 +9,7 @@
  * @module
  */
 
+import { join } from "../_path.ts";
 import { BackendFactory, type ResolvedBackendConfig } from "../factory.ts";
 import { serializeState } from "../state.ts";
 import type { GaibState, StateBackend } from "../types.ts";
@@ -52,7 +53,7 @@ export interface Session extends AsyncDisposable {
  */
 export function resolveConfig(flags: GlobalFlags): Promise<ResolvedBackendConfig> {
   const file = flags.config;
-  const configFile = file === undefined || file.startsWith("/") ? file : `${Deno.cwd()}/${file}`;
+  const configFile = file === undefined ? file : join(Deno.cwd(), file);
   return BackendFactory.resolve({ configFile });
 }
 
