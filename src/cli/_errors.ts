@@ -17,8 +17,6 @@ import {
 import type { Output } from "./_output.ts";
 import { redactSecrets } from "./_redact.ts";
 
-/** Exit code: success. */
-export const EXIT_OK = 0;
 /** Exit code: the command failed. */
 export const EXIT_FAILURE = 1;
 /** Exit code: the command line was wrong. */

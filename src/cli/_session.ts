@@ -14,7 +14,7 @@ import { BackendFactory, type ResolvedBackendConfig } from "../factory.ts";
 import { serializeState } from "../state.ts";
 import type { GaibState, StateBackend } from "../types.ts";
 import { readSelectedWorkspace, validateWorkspaceName } from "../workspace.ts";
-import { BackendConfigError, StateLockError } from "../errors.ts";
+import { StateLockError } from "../errors.ts";
 import { describeHolder, releaseFailedError } from "../lock.ts";
 import type { GlobalFlags } from "./_context.ts";
 import { InterruptedError, signalExitCode, UsageError } from "./_errors.ts";
@@ -319,22 +319,5 @@ export async function writeBackup(
     }
     file.close();
     return path;
-  }
-}
-
-/**
- * Fails with a clear message when a workspace does not exist.
- *
- * @param backend the backend
- * @param workspace the workspace
- */
-export async function requireWorkspace(backend: StateBackend, workspace: string): Promise<void> {
-  const names = await backend.listWorkspaces();
-  if (!names.includes(workspace)) {
-    throw new BackendConfigError(
-      `Workspace "${workspace}" does not exist. Run "gaib-state workspace list" to see the ` +
-        `workspaces, or "gaib-state workspace new ${workspace}" to create it.`,
-      { path: "workspace" },
-    );
   }
 }
