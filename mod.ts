@@ -72,6 +72,8 @@ export {
 export {
   DEFAULT_WORKSPACE,
   readSelectedWorkspace,
+  resolveSelectedWorkspace,
+  type SelectedWorkspace,
   type SelectedWorkspaceOptions,
   validateWorkspaceName,
   writeSelectedWorkspace,

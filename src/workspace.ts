@@ -116,18 +116,56 @@ export async function readSelectedWorkspace(
   root: string,
   options: SelectedWorkspaceOptions = {},
 ): Promise<string> {
-  const fromEnv = (options.env ?? Deno.env).get("GAIB_WORKSPACE");
-  if (fromEnv !== undefined && fromEnv !== "") return validateWorkspaceName(fromEnv);
+  return (await resolveSelectedWorkspace(root, options)).name;
+}
+
+/** The selected workspace and where the choice came from. */
+export interface SelectedWorkspace {
+  /** The workspace name. */
+  name: string;
+  /** `GAIB_WORKSPACE`, the stored `.current-workspace`, or the `default` fallback. */
+  source: "GAIB_WORKSPACE" | ".current-workspace" | "default";
+}
+
+/**
+ * Like {@linkcode readSelectedWorkspace}, and also says where the name came from.
+ *
+ * @param root the state root, such as `.gaib`
+ * @param options where to read the environment from
+ * @returns the name and its source
+ * @throws {BackendConfigError} when the stored or given name is invalid
+ *
+ * @example
+ * ```ts ignore
+ * import { resolveSelectedWorkspace } from "@gaib/state";
+ * const { name, source } = await resolveSelectedWorkspace(".gaib");
+ * ```
+ */
+export async function resolveSelectedWorkspace(
+  root: string,
+  options: SelectedWorkspaceOptions = {},
+): Promise<SelectedWorkspace> {
+  let fromEnv: string | undefined;
+  try {
+    fromEnv = (options.env ?? Deno.env).get("GAIB_WORKSPACE");
+  } catch {
+    // not allowed to read it: as if unset
+  }
+  if (fromEnv !== undefined && fromEnv !== "") {
+    return { name: validateWorkspaceName(fromEnv), source: "GAIB_WORKSPACE" };
+  }
   let stored: string;
   try {
     stored = (await Deno.readTextFile(`${root}/.current-workspace`)).trim();
   } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return DEFAULT_WORKSPACE;
+    if (error instanceof Deno.errors.NotFound) {
+      return { name: DEFAULT_WORKSPACE, source: "default" };
+    }
     throw error;
   }
-  if (stored === "") return DEFAULT_WORKSPACE;
+  if (stored === "") return { name: DEFAULT_WORKSPACE, source: "default" };
   try {
-    return validateWorkspaceName(stored);
+    return { name: validateWorkspaceName(stored), source: ".current-workspace" };
   } catch (error) {
     throw new BackendConfigError(
       `${root}/.current-workspace names an invalid workspace: ${(error as Error).message} ` +

@@ -13,7 +13,11 @@ import { join } from "../_path.ts";
 import { BackendFactory, type ResolvedBackendConfig } from "../factory.ts";
 import { serializeState } from "../state.ts";
 import type { GaibState, StateBackend } from "../types.ts";
-import { readSelectedWorkspace, validateWorkspaceName } from "../workspace.ts";
+import {
+  resolveSelectedWorkspace,
+  type SelectedWorkspace,
+  validateWorkspaceName,
+} from "../workspace.ts";
 import { StateLockError } from "../errors.ts";
 import { describeHolder, releaseFailedError } from "../lock.ts";
 import type { GlobalFlags } from "./_context.ts";
@@ -29,7 +33,7 @@ import { redactSecrets } from "./_redact.ts";
 export const TEST_HOLD_LOCK_VARIABLE = "GAIB_TEST_HOLD_LOCK_MS";
 
 /** Where the selected workspace came from. */
-export type WorkspaceSource = "flag" | "GAIB_WORKSPACE" | ".current-workspace" | "default";
+export type WorkspaceSource = "flag" | SelectedWorkspace["source"];
 
 /** An open backend and the workspace a command works on. */
 export interface Session extends AsyncDisposable {
@@ -76,15 +80,7 @@ export async function selectedWorkspace(
       throw new UsageError(`Invalid --workspace: ${(error as Error).message}`, { cause: error });
     }
   }
-  const fromEnv = envGet("GAIB_WORKSPACE");
-  const name = await readSelectedWorkspace(stateRoot);
-  if (fromEnv) return { name, source: "GAIB_WORKSPACE" };
-  try {
-    await Deno.stat(`${stateRoot}/.current-workspace`);
-    return { name, source: ".current-workspace" };
-  } catch {
-    return { name, source: "default" };
-  }
+  return await resolveSelectedWorkspace(stateRoot);
 }
 
 /**
