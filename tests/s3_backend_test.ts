@@ -23,6 +23,7 @@ import {
 import { createEmptyState, serializeState } from "../src/state.ts";
 import type { GaibState } from "../src/types.ts";
 import { clientsOf } from "../src/backends/_aws_clients.ts";
+import { S3Objects } from "../src/backends/_s3_objects.ts";
 import { BackendFactory } from "../src/factory.ts";
 import { RequestLog, s3Fixture, s3Test } from "./_s3_fixture.ts";
 
@@ -336,6 +337,24 @@ s3Test(
     );
     const strict = fx.backend({ dynamodb_table: fx.table }, { consistencyTimeoutMs: 600 });
     await assert.rejects(strict.getState("default"), /does not match its digest/);
+  },
+);
+
+s3Test(
+  "S3 conditional writes adapt to how the server wants the ETag quoted, and still refuse a real conflict",
+  ["conditionalWrites"],
+  async () => {
+    await using fx = await s3Fixture();
+    // Start with the quoting this server (Ceph RGW) refuses: the first refusal of an ETag that
+    // does match switches the quoting, and the write lands.
+    const objects = new S3Objects(fx.s3Client, fx.bucket, { encrypt: false }, true);
+    const enc = (text: string) => new TextEncoder().encode(text);
+    const first = await objects.put("k", enc("v1"), { ifNoneMatch: true });
+    assert.ok(first);
+    const second = await objects.put("k", enc("v2"), { ifMatch: first });
+    assert.ok(second, "a matching ETag is accepted after the switch");
+    assert.equal(await objects.put("k", enc("v3"), { ifMatch: first }), null, "stale ETag refused");
+    assert.equal(new TextDecoder().decode((await objects.get("k"))!.bytes), "v2");
   },
 );
 

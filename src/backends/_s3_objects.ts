@@ -76,16 +76,24 @@ export class S3Objects {
   readonly #client: S3Client;
   readonly #bucket: string;
   readonly #encryption: Encryption;
+  /**
+   * How this server wants the ETag in `If-Match`. RFC 7232 quotes it and most servers take
+   * either; Ceph RGW 16.2 (and DigitalOcean Spaces) fail every quoted one with 412. Starts
+   * unquoted, and flips when the server refuses an ETag that matches.
+   */
+  #quoteIfMatch = false;
 
   /**
    * @param client the S3 client
    * @param bucket the bucket
    * @param encryption SSE settings for writes
+   * @param quoteIfMatch start by quoting ETags in `If-Match` (flips when the server says no)
    */
-  constructor(client: S3Client, bucket: string, encryption: Encryption) {
+  constructor(client: S3Client, bucket: string, encryption: Encryption, quoteIfMatch = false) {
     this.#client = client;
     this.#bucket = bucket;
     this.#encryption = encryption;
+    this.#quoteIfMatch = quoteIfMatch;
   }
 
   /**
@@ -130,7 +138,6 @@ export class S3Objects {
       ContentLength: bytes.length,
       ContentMD5: contentMd5,
       ContentType: "application/json",
-      IfMatch: condition.ifMatch,
       IfNoneMatch: condition.ifNoneMatch ? "*" : undefined,
     };
     if (this.#encryption.kmsKeyId !== undefined) {
@@ -139,12 +146,36 @@ export class S3Objects {
     } else if (this.#encryption.encrypt) {
       input.ServerSideEncryption = "AES256";
     }
+    const send = async (): Promise<string | null> => {
+      if (condition.ifMatch !== undefined) {
+        input.IfMatch = this.#quoteIfMatch ? `"${condition.ifMatch}"` : condition.ifMatch;
+      }
+      try {
+        const out = await this.#client.send(new PutObjectCommand(input));
+        return unquote(out.ETag);
+      } catch (error) {
+        const conditional = condition.ifMatch !== undefined || condition.ifNoneMatch === true;
+        if (conditional && isConditionFailure(error, condition.ifMatch !== undefined)) return null;
+        throw error;
+      }
+    };
+    const etag = await send();
+    if (etag !== null || condition.ifMatch === undefined) return etag;
+    // Refused: a real conflict, unless the object still has the ETag we sent, in which case
+    // this server wants the other quoting: switch, and try once more.
+    if (await this.#etagOf(key) !== condition.ifMatch) return null;
+    this.#quoteIfMatch = !this.#quoteIfMatch;
+    return await send();
+  }
+
+  async #etagOf(key: string): Promise<string | null> {
     try {
-      const out = await this.#client.send(new PutObjectCommand(input));
+      const out = await this.#client.send(
+        new HeadObjectCommand({ Bucket: this.#bucket, Key: key }),
+      );
       return unquote(out.ETag);
     } catch (error) {
-      const conditional = condition.ifMatch !== undefined || condition.ifNoneMatch === true;
-      if (conditional && isConditionFailure(error, condition.ifMatch !== undefined)) return null;
+      if (isMissing(error)) return null;
       throw error;
     }
   }
