@@ -146,26 +146,34 @@ export class S3Objects {
     } else if (this.#encryption.encrypt) {
       input.ServerSideEncryption = "AES256";
     }
-    const send = async (): Promise<string | null> => {
-      if (condition.ifMatch !== undefined) {
-        input.IfMatch = this.#quoteIfMatch ? `"${condition.ifMatch}"` : condition.ifMatch;
-      }
+    const conditional = condition.ifMatch !== undefined || condition.ifNoneMatch === true;
+    return await this.#ifMatching(key, condition.ifMatch, async (ifMatch) => {
       try {
-        const out = await this.#client.send(new PutObjectCommand(input));
+        const out = await this.#client.send(new PutObjectCommand({ ...input, IfMatch: ifMatch }));
         return unquote(out.ETag);
       } catch (error) {
-        const conditional = condition.ifMatch !== undefined || condition.ifNoneMatch === true;
         if (conditional && isConditionFailure(error, condition.ifMatch !== undefined)) return null;
         throw error;
       }
-    };
-    const etag = await send();
-    if (etag !== null || condition.ifMatch === undefined) return etag;
-    // Refused: a real conflict, unless the object still has the ETag we sent, in which case
-    // this server wants the other quoting: switch, and try once more.
-    if (await this.#etagOf(key) !== condition.ifMatch) return null;
+    });
+  }
+
+  /**
+   * Runs a request conditional on `etag` (`null` from `send`: the condition did not hold).
+   * A refused ETag that the object still has means the server wants the other quoting:
+   * switch, and send once more.
+   */
+  async #ifMatching<T>(
+    key: string,
+    etag: string | undefined,
+    send: (ifMatch: string | undefined) => Promise<T | null>,
+  ): Promise<T | null> {
+    const header = () => etag === undefined ? undefined : this.#quoteIfMatch ? `"${etag}"` : etag;
+    const result = await send(header());
+    if (result !== null || etag === undefined) return result;
+    if (await this.#etagOf(key) !== etag) return null; // a real conflict
     this.#quoteIfMatch = !this.#quoteIfMatch;
-    return await send();
+    return await send(header());
   }
 
   async #etagOf(key: string): Promise<string | null> {
@@ -187,16 +195,19 @@ export class S3Objects {
    * @returns `false` when the condition did not hold
    */
   async delete(key: string, ifMatch?: string): Promise<boolean> {
-    try {
-      await this.#client.send(
-        new DeleteObjectCommand({ Bucket: this.#bucket, Key: key, IfMatch: ifMatch }),
-      );
-      return true;
-    } catch (error) {
-      if (ifMatch !== undefined && isConditionFailure(error, true)) return false;
-      if (isMissing(error)) return true;
-      throw error;
-    }
+    const deleted = await this.#ifMatching(key, ifMatch, async (header) => {
+      try {
+        await this.#client.send(
+          new DeleteObjectCommand({ Bucket: this.#bucket, Key: key, IfMatch: header }),
+        );
+        return true;
+      } catch (error) {
+        if (ifMatch !== undefined && isConditionFailure(error, true)) return null;
+        if (isMissing(error)) return true;
+        throw error;
+      }
+    });
+    return deleted === true;
   }
 
   /** Whether an object exists (a `HEAD` request). */
