@@ -24,10 +24,18 @@ export async function tempDir(prefix = "gaib-test-"): Promise<TempDir> {
   return {
     path,
     async [Symbol.asyncDispose]() {
-      await Deno.chmod(path, 0o700).catch(() => {});
+      // A test may have left read-only directories behind: make them removable first.
+      await chmodTree(path).catch(() => {});
       await Deno.remove(path, { recursive: true }).catch(() => {});
     },
   };
+}
+
+async function chmodTree(path: string): Promise<void> {
+  await Deno.chmod(path, 0o700);
+  for await (const entry of Deno.readDir(path)) {
+    if (entry.isDirectory) await chmodTree(`${path}/${entry.name}`);
+  }
 }
 
 /** The shared fixture corpus (`../shared/fixtures/tfstate`). */

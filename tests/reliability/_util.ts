@@ -75,30 +75,7 @@ export const SCRIPT_FLAGS: readonly string[] = [
   "--allow-net=127.0.0.1",
 ];
 
-/** A temp directory that removes itself when disposed (`await using`). */
-export interface TempDir extends AsyncDisposable {
-  /** Absolute path. */
-  readonly path: string;
-}
-
-/** Creates a temp directory removed on disposal, whatever its permissions became. */
-export async function tempDir(prefix = "gaib-rel-"): Promise<TempDir> {
-  const path = await Deno.makeTempDir({ prefix });
-  return {
-    path,
-    async [Symbol.asyncDispose]() {
-      await chmodTree(path).catch(() => {});
-      await Deno.remove(path, { recursive: true }).catch(() => {});
-    },
-  };
-}
-
-async function chmodTree(path: string): Promise<void> {
-  await Deno.chmod(path, 0o700);
-  for await (const entry of Deno.readDir(path)) {
-    if (entry.isDirectory) await chmodTree(`${path}/${entry.name}`);
-  }
-}
+export { type TempDir, tempDir } from "../_temp.ts";
 
 /** A spawned script whose stdout is collected line by line while it runs. */
 export class Script {
