@@ -16,13 +16,7 @@
  * @module
  */
 
-import {
-  DYNAMODB_ENV,
-  S3_ENV,
-  startDynamoServer,
-  startS3Server,
-  type TestServer,
-} from "../tests/_servers.ts";
+import { benchServers } from "./_servers.ts";
 
 const QUICK = Deno.args.includes("--quick");
 const here = (name: string) => new URL(name, import.meta.url).pathname;
@@ -38,34 +32,11 @@ const BENCHES: { name: string; script: string; args: string[] }[] = [
   { name: "reliability", script: "reliability.ts", args: QUICK ? ["--quick"] : [] },
 ];
 
-async function startServers(): Promise<TestServer<unknown>[]> {
-  const started: TestServer<unknown>[] = [];
-  if (!Deno.env.get(S3_ENV)) {
-    try {
-      const server = await startS3Server();
-      started.push(server);
-      Deno.env.set(S3_ENV, JSON.stringify(server.info));
-    } catch (error) {
-      console.error(`no S3 server: ${(error as Error).message.split("\n")[0]}`);
-    }
-  }
-  if (!Deno.env.get(DYNAMODB_ENV)) {
-    try {
-      const server = await startDynamoServer();
-      started.push(server);
-      Deno.env.set(DYNAMODB_ENV, JSON.stringify(server.info));
-    } catch (error) {
-      console.error(`no DynamoDB server: ${(error as Error).message.split("\n")[0]}`);
-    }
-  }
-  return started;
-}
-
 if (import.meta.main) {
-  const started = await startServers();
   const sections: string[] = [];
   let failed = 0;
-  try {
+  {
+    await using _servers = await benchServers();
     for (const bench of BENCHES) {
       console.error(`\n== ${bench.name} (bench/${bench.script}) ==`);
       const began = performance.now();
@@ -80,8 +51,6 @@ if (import.meta.main) {
       if (!output.success) failed++;
       sections.push(`== ${bench.name} (bench/${bench.script}, ${status}) ==\n${text}`);
     }
-  } finally {
-    for (const server of started) await server.stop();
   }
   console.log(
     `\ngaib-state benchmarks, ${new Date().toISOString()}, ${navigator.hardwareConcurrency} ` +

@@ -20,16 +20,8 @@
 import { createEmptyState } from "../mod.ts";
 import type { S3BackendConfig } from "../src/config.ts";
 import { S3Backend } from "../src/backends/s3.ts";
-import {
-  DYNAMODB_ENV,
-  type DynamoServerInfo,
-  S3_ENV,
-  type S3ServerInfo,
-  startDynamoServer,
-  startS3Server,
-  TEST_CREDENTIALS,
-  type TestServer,
-} from "../tests/_servers.ts";
+import { TEST_CREDENTIALS } from "../tests/_servers.ts";
+import { benchServers } from "./_servers.ts";
 import { tempBucket, tempLockTable } from "../tests/_server_env.ts";
 import { lockedContention, unlockedRace } from "../tests/reliability/_contention.ts";
 import { Script, tempDir } from "../tests/reliability/_util.ts";
@@ -99,43 +91,13 @@ async function killRate(profile: "small" | "medium"): Promise<void> {
   row(`crash harness pace, ${profile} states`, `${(KILLS / minutes).toFixed(0)} kills/min`);
 }
 
-async function servers(): Promise<{
-  s3?: S3ServerInfo;
-  dynamo?: DynamoServerInfo;
-  started: TestServer<unknown>[];
-}> {
-  const started: TestServer<unknown>[] = [];
-  let s3: S3ServerInfo | undefined;
-  let dynamo: DynamoServerInfo | undefined;
-  if (Deno.env.get(S3_ENV)) s3 = JSON.parse(Deno.env.get(S3_ENV)!);
-  else {
-    try {
-      const server = await startS3Server();
-      started.push(server);
-      s3 = server.info;
-    } catch (error) {
-      console.error(`no S3 server: ${(error as Error).message.split("\n")[0]}`);
-    }
-  }
-  if (Deno.env.get(DYNAMODB_ENV)) dynamo = JSON.parse(Deno.env.get(DYNAMODB_ENV)!);
-  else {
-    try {
-      const server = await startDynamoServer();
-      started.push(server);
-      dynamo = server.info;
-    } catch (error) {
-      console.error(`no DynamoDB server: ${(error as Error).message.split("\n")[0]}`);
-    }
-  }
-  return { s3, dynamo, started };
-}
-
 if (import.meta.main) {
   console.error(`reliability bench (${QUICK ? "quick" : "full"} sizes)`);
   await using local = await tempDir();
   await contention("local", { type: "local", path: local.path });
-  const { s3, dynamo, started } = await servers();
-  try {
+  {
+    await using servers = await benchServers();
+    const { s3, dynamo } = servers;
     if (s3) {
       await using bucket = await tempBucket(s3, { prefix: "gaib-bench" });
       const base: S3BackendConfig = {
@@ -158,8 +120,6 @@ if (import.meta.main) {
         await contention("S3 lockfile", config);
       }
     }
-  } finally {
-    for (const server of started) await server.stop();
   }
   await killRate("small");
   await killRate("medium");

@@ -16,16 +16,8 @@ import { S3Backend } from "../src/backends/s3.ts";
 import type { S3BackendConfig } from "../src/config.ts";
 import { createEmptyState } from "../src/state.ts";
 import type { GaibState } from "../src/types.ts";
-import {
-  DYNAMODB_ENV,
-  type DynamoServerInfo,
-  S3_ENV,
-  type S3ServerInfo,
-  startDynamoServer,
-  startS3Server,
-  TEST_CREDENTIALS,
-  type TestServer,
-} from "../tests/_servers.ts";
+import { TEST_CREDENTIALS } from "../tests/_servers.ts";
+import { benchServers } from "./_servers.ts";
 import { tempBucket, tempLockTable } from "../tests/_server_env.ts";
 
 type Op = "lock" | "getState" | "setState" | "unlock" | "cycle";
@@ -63,22 +55,11 @@ async function main(): Promise<void> {
   const rounds = roundsArg >= 0 ? Number(Deno.args[roundsArg + 1]) : 30;
   Deno.env.set("AWS_ACCESS_KEY_ID", TEST_CREDENTIALS.accessKeyId);
   Deno.env.set("AWS_SECRET_ACCESS_KEY", TEST_CREDENTIALS.secretAccessKey);
-  const owned: TestServer<unknown>[] = [];
-  let s3: S3ServerInfo;
-  let dynamo: DynamoServerInfo;
-  if (Deno.env.get(S3_ENV)) s3 = JSON.parse(Deno.env.get(S3_ENV)!);
-  else {
-    const server = await startS3Server();
-    owned.push(server);
-    s3 = server.info;
-  }
-  if (Deno.env.get(DYNAMODB_ENV)) dynamo = JSON.parse(Deno.env.get(DYNAMODB_ENV)!);
-  else {
-    const server = await startDynamoServer();
-    owned.push(server);
-    dynamo = server.info;
-  }
-  try {
+  await using servers = await benchServers();
+  const { s3, dynamo } = servers;
+  if (!s3 || !dynamo) throw new Error("the S3 benchmark needs both an S3 and a DynamoDB server");
+  {
+    // bucket and table go before the servers they live on
     await using bucket = await tempBucket(s3, { prefix: "gaib-bench" });
     await using table = await tempLockTable(dynamo);
     console.log(
@@ -165,8 +146,6 @@ async function main(): Promise<void> {
     console.log(rows.join("\n"));
     console.log("\nRequests per operation:\n");
     console.log(countRows.join("\n"));
-  } finally {
-    for (const server of owned) await server.stop();
   }
 }
 
