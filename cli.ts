@@ -33,7 +33,7 @@ import {
   type StricliProcess,
   version,
 } from "@stricli/core";
-import { parseDuration } from "./src/cli/_duration.ts";
+import { parseLockTimeout, parseTtl } from "./src/cli/_duration.ts";
 import type { CliContext } from "./src/cli/_context.ts";
 import { EXIT_FAILURE, EXIT_USAGE, printReport, type Usage } from "./src/cli/_errors.ts";
 import { type CliIo, colorAllowed, Output, processIo } from "./src/cli/_output.ts";
@@ -61,7 +61,7 @@ const GLOBAL_FLAGS = {
   },
   lockTimeout: {
     kind: "parsed",
-    parse: parseDuration,
+    parse: parseLockTimeout,
     brief: "How long to wait for a busy lock, such as 30s (default 0s)",
     optional: true,
     placeholder: "DURATION",
@@ -251,8 +251,10 @@ function buildApp(): Application<CliContext> {
           "workspace lock. The file must have the stored state's lineage and a newer serial " +
           "(or the same serial and content); --force skips both checks. A workspace whose " +
           "state is empty (no resources, no outputs) takes any state. The previous state is " +
-          "kept in <state root>/backups/<workspace>/.",
-        usage: "[--force] [--lock-id LOCK_ID] <FILE|->",
+          "kept in <state root>/backups/<workspace>/. The workspace must exist (like every " +
+          "command but the workspace ones); --create creates it, for a CI job that sets up " +
+          "new workspaces.",
+        usage: "[--force] [--create] [--lock-id LOCK_ID] <FILE|->",
         examples: [
           ["gaib-state state push terraform.tfstate", "Upload a state file."],
           ["gaib-state state push - < terraform.tfstate", "Push from stdin."],
@@ -261,8 +263,16 @@ function buildApp(): Application<CliContext> {
             'gaib-state state push --lock-id "$LOCK_ID" new.tfstate',
             'Push under the lock a CI step took with "gaib-state lock".',
           ],
+          [
+            "gaib-state state push --create -w pr-42 terraform.tfstate",
+            'Push to workspace "pr-42", creating it if it does not exist.',
+          ],
         ],
-        flags: { force: flag("Skip the lineage and serial checks"), lockId: LOCK_ID_FLAG },
+        flags: {
+          force: flag("Skip the lineage and serial checks"),
+          create: flag("Create the workspace if it does not exist"),
+          lockId: LOCK_ID_FLAG,
+        },
         positional: {
           kind: "tuple",
           parameters: [{ brief: "State file, or - for stdin", parse: String, placeholder: "FILE" }],
@@ -380,7 +390,7 @@ function buildApp(): Application<CliContext> {
         flags: {
           ttl: {
             kind: "parsed",
-            parse: parseDuration,
+            parse: parseTtl,
             brief: "Let the lock expire after this long, such as 2h (default: never)",
             optional: true,
             placeholder: "DURATION",
@@ -654,6 +664,8 @@ async function runCli(args: readonly string[], io: CliIo): Promise<number> {
   if (code === -5 && !hasCommand(args)) {
     message = `Missing a command after ${args.join(" ")}.`;
   }
+  // Stricli says `Failed to parse "0s" for ttl: ...`; name the flag as it is typed.
+  message = message.replace(/^Failed to parse (".*") for ([\w-]+): /, "Invalid --$2 $1: ");
   if (code === -4 || code === -5) {
     printReport(
       out,
@@ -664,7 +676,7 @@ async function runCli(args: readonly string[], io: CliIo): Promise<number> {
   }
   const [first, ...rest] = message.split("\n");
   printReport(out, { exitCode: EXIT_FAILURE, type: "InternalError", message: first, details: {} });
-  if (verbose && rest.length) io.stderr(rest.join("\n") + "\n");
+  if (verbose && rest.length) io.stderr(out.safe(rest.join("\n")) + "\n");
   return EXIT_FAILURE;
 }
 

@@ -6,6 +6,7 @@
  */
 
 import { BackendError, StateLockError } from "./errors.ts";
+import { printable } from "./_printable.ts";
 import type { LockInfo, LockOptions, LockResult, StateBackend } from "./types.ts";
 import { VERSION } from "./version.ts";
 
@@ -104,18 +105,8 @@ export function pickLockInfo(record: Record<string, unknown>): LockInfo {
   };
 }
 
-/**
- * Makes text from a lock record or an argument safe to print: control characters (a newline
- * or an escape sequence in a lock file written by hand) are shown escaped, never sent to a
- * terminal.
- */
-export function printable(text: string): string {
-  return text.replace(
-    // deno-lint-ignore no-control-regex
-    /[\x00-\x1f\x7f]/g,
-    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
-  );
-}
+// Lock records are written by whoever can write the store: their fields are printed escaped.
+export { printable };
 
 /**
  * Describes a lock's holder for people, as every busy-lock message does.

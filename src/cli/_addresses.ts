@@ -17,6 +17,7 @@ import {
   resourceAddress,
 } from "../address.ts";
 import type { GaibState, StateResource, StateResourceInstance } from "../types.ts";
+import { printable } from "../_printable.ts";
 import { CliError, UsageError } from "./_errors.ts";
 
 /** What an address on the command line names. */
@@ -167,7 +168,7 @@ export function findInstance(state: GaibState, text: string): ListedInstance {
   if (matches.length > 1 || (target.kind === "resource" && matches[0].parsed.key !== undefined)) {
     throw new CliError(
       `"${text}" has ${matches.length} instance(s): ${
-        matches.slice(0, 5).map((m) => m.address).join(", ")
+        matches.slice(0, 5).map((m) => printable(m.address)).join(", ")
       }${matches.length > 5 ? ", ..." : ""}. Name one of them.`,
       "AmbiguousAddress",
     );
@@ -195,8 +196,10 @@ function cloneState(state: GaibState): GaibState {
 export interface RemoveResult {
   /** The new state (same serial: the caller raises it). */
   state: GaibState;
-  /** Addresses of the removed instances (and of removed resources that had none). */
+  /** Addresses of the removed instances. */
   removed: string[];
+  /** Addresses of removed resources that had no instances (not counted as instances). */
+  emptyResources: string[];
 }
 
 /**
@@ -211,6 +214,7 @@ export interface RemoveResult {
 export function removeTargets(state: GaibState, targets: Target[]): RemoveResult {
   const next = cloneState(state);
   const removed: string[] = [];
+  const emptyResources: string[] = [];
   for (const target of targets) {
     let matched = false;
     const kept: StateResource[] = [];
@@ -224,7 +228,7 @@ export function removeTargets(state: GaibState, targets: Target[]): RemoveResult
         const addresses = new Set(
           resource.instances.map((i) => formatInstanceAddress({ ...base, key: instanceKey(i) })),
         );
-        if (addresses.size === 0) addresses.add(formatInstanceAddress(base));
+        if (addresses.size === 0) emptyResources.push(formatInstanceAddress(base));
         removed.push(...addresses);
         continue;
       }
@@ -244,7 +248,7 @@ export function removeTargets(state: GaibState, targets: Target[]): RemoveResult
     if (!matched) throw noMatch(target.text);
     next.resources = kept;
   }
-  return { state: next, removed };
+  return { state: next, removed, emptyResources };
 }
 
 /** The result of {@linkcode moveTarget}. */
@@ -253,6 +257,8 @@ export interface MoveResult {
   state: GaibState;
   /** `[from, to]` instance address pairs. */
   moved: Array<[string, string]>;
+  /** `[from, to]` addresses of moved resources that had no instances (not counted). */
+  emptyResources: Array<[string, string]>;
 }
 
 type KeyKind = "none" | "number" | "string";
@@ -319,7 +325,7 @@ export function moveTarget(state: GaibState, source: Target, dest: Target): Move
     if (destIndex === srcIndex) throw sameAddress(source.text, dest.text);
     const moved = withModule({ ...src, name: d.name }, destModule);
     resources[srcIndex] = moved;
-    return { state: next, moved: instancePairs(src, a, d) };
+    return { state: next, ...instancePairs(src, a, d) };
   }
   // One instance (its current and deposed objects).
   const fromKey = source.kind === "instance" ? a.key : undefined;
@@ -359,20 +365,29 @@ export function moveTarget(state: GaibState, source: Target, dest: Target): Move
   next.resources = src.instances.length === 0 && src !== target
     ? resources.filter((r) => r !== src)
     : resources;
-  return { state: next, moved: [[fromText, toText]] };
+  return { state: next, moved: [[fromText, toText]], emptyResources: [] };
 }
 
+/** The instance moves of a whole resource; a resource without instances is listed apart. */
 function instancePairs(
   resource: StateResource,
   from: InstanceAddress,
   to: InstanceAddress,
-): Array<[string, string]> {
+): Omit<MoveResult, "state"> {
   const keys = [...new Set(resource.instances.map(instanceKey))];
-  if (keys.length === 0) keys.push(undefined);
-  return keys.map((key) => [
-    formatInstanceAddress({ ...from, key }),
-    formatInstanceAddress({ ...to, key }),
-  ]);
+  if (keys.length === 0) {
+    return {
+      moved: [],
+      emptyResources: [[formatInstanceAddress(from), formatInstanceAddress(to)]],
+    };
+  }
+  return {
+    moved: keys.map((key) => [
+      formatInstanceAddress({ ...from, key }),
+      formatInstanceAddress({ ...to, key }),
+    ]),
+    emptyResources: [],
+  };
 }
 
 function moveModule(
@@ -383,13 +398,16 @@ function moveModule(
   if (sameModule(source.module, dest.module)) throw sameAddress(source.text, dest.text);
   const next = cloneState(state);
   const moved: Array<[string, string]> = [];
+  const emptyResources: Array<[string, string]> = [];
   const movedResources = new Set<StateResource>();
   const resources = next.resources!.map((resource) => {
     const from = resourceAddress(resource);
     const { module } = from;
     if (!moduleStartsWith(module, source.module, false)) return resource;
     const newModule = [...dest.module, ...module.slice(source.module.length)];
-    moved.push(...instancePairs(resource, from, { ...from, module: newModule }));
+    const pairs = instancePairs(resource, from, { ...from, module: newModule });
+    moved.push(...pairs.moved);
+    emptyResources.push(...pairs.emptyResources);
     const copy = withModule(resource, newModule);
     movedResources.add(copy);
     return copy;
@@ -412,7 +430,7 @@ function moveModule(
     seen.set(key, resource);
   }
   next.resources = resources;
-  return { state: next, moved };
+  return { state: next, moved, emptyResources };
 }
 
 /** Quotes an address for a shell command line when it needs it. */
@@ -422,8 +440,8 @@ export function shellQuote(text: string): string {
 
 function destExists(text: string): CliError {
   return new CliError(
-    `The destination "${text}" already exists in the state. Remove it first (gaib-state ` +
-      `state rm ${shellQuote(text)}) or choose another address.`,
+    `The destination "${printable(text)}" already exists in the state. Remove it first ` +
+      `(gaib-state state rm ${printable(shellQuote(text))}) or choose another address.`,
     "DestinationExists",
     { address: text },
   );

@@ -158,7 +158,8 @@ function causedByNotCapable(cause: unknown): boolean {
 
 /**
  * Prints an error: `Error: <message>` on stderr, or the `--json` error document on stdout.
- * With `--verbose`, the stack and causes follow on stderr.
+ * With `--verbose`, the stack and causes follow on stderr. An error's text may quote a state,
+ * a lock or a server: it is escaped for the terminal ({@linkcode Output.safe}).
  *
  * @param out the output
  * @param error anything thrown
@@ -172,11 +173,11 @@ export function reportError(out: Output, error: unknown, usage?: Usage): number 
     let current: unknown = error;
     let prefix = "";
     while (current instanceof Error) {
-      out.io.stderr(redactSecrets(`${prefix}${current.stack ?? current.message}`) + "\n");
+      out.io.stderr(out.safe(`${prefix}${current.stack ?? current.message}`) + "\n");
       current = current.cause;
       prefix = "Caused by: ";
     }
-    if (current !== undefined) out.io.stderr(redactSecrets(`Caused by: ${String(current)}`) + "\n");
+    if (current !== undefined) out.io.stderr(out.safe(`Caused by: ${String(current)}`) + "\n");
   }
   return report.exitCode;
 }
@@ -199,7 +200,7 @@ export function printReport(out: Output, report: ErrorReport, usage?: Usage): vo
     out.jsonDocument({ error: body });
     return;
   }
-  out.io.stderr(`${out.paint("Error:", "31;1")} ${report.message}\n`);
+  out.io.stderr(`${out.paint("Error:", "31;1")} ${out.safe(report.message)}\n`);
   if (usage) {
     out.io.stderr(`Usage: ${usage.line}\n`);
     out.io.stderr(`Run "${usage.command} --help" for details and examples.\n`);

@@ -1,11 +1,13 @@
 /**
  * Where the CLI's output goes: data to stdout, messages to stderr, one JSON document on stdout
  * with `--json`, nothing but errors with `--quiet`, colour only on a terminal and never with
- * `NO_COLOR` or `--no-color`.
+ * `NO_COLOR` or `--no-color`. Messages and JSON documents are escaped for the terminal here;
+ * data is escaped by the command that builds it.
  *
  * @module
  */
 
+import { printableJson, printableLines } from "../_printable.ts";
 import { redactSecrets } from "./_redact.ts";
 
 /** The process streams the CLI writes to and reads from. */
@@ -136,37 +138,52 @@ export class Output {
     this.colorStdout = allowed && io.stdoutIsTerminal();
   }
 
-  /** Writes data to stdout as it is. */
+  /**
+   * Writes data to stdout as it is: the caller escapes what it took from a state, a lock or
+   * a server (`printable` from `src/_printable.ts`), so that its own colours survive.
+   */
   data(text: string): void {
     this.io.stdout(text);
   }
 
-  /** Writes one line of data to stdout. */
+  /** Writes one line of data to stdout, as it is (see {@linkcode Output.data}). */
   line(text: string): void {
     this.io.stdout(text + "\n");
   }
 
-  /** Writes a JSON document to stdout. */
+  /**
+   * Writes a JSON document to stdout. The characters `JSON.stringify` leaves raw that a
+   * terminal may obey (DEL, C1 controls, bidirectional overrides) are written as `\uXXXX`
+   * escapes: the same JSON value.
+   */
   jsonDocument(value: unknown): void {
-    this.io.stdout(JSON.stringify(value, null, 2) + "\n");
+    this.io.stdout(printableJson(JSON.stringify(value, null, 2)) + "\n");
+  }
+
+  /**
+   * Makes a message safe for stderr: credentials redacted, then control characters and
+   * bidirectional overrides escaped (line feeds and tabs kept).
+   */
+  safe(message: string): string {
+    return printableLines(redactSecrets(message));
   }
 
   /** A message for people, on stderr; not with `--quiet` or `--json`. */
   info(message: string): void {
     if (this.quiet || this.json) return;
-    this.io.stderr(redactSecrets(message) + "\n");
+    this.io.stderr(this.safe(message) + "\n");
   }
 
   /** A warning on stderr; not with `--quiet`. */
   warn(message: string): void {
     if (this.quiet) return;
-    this.io.stderr(`${this.paint("Warning:", "33;1")} ${redactSecrets(message)}\n`);
+    this.io.stderr(`${this.paint("Warning:", "33;1")} ${this.safe(message)}\n`);
   }
 
   /** A detail on stderr, only with `--verbose`. */
   debug(message: string): void {
     if (!this.verbose) return;
-    this.io.stderr(this.paint(redactSecrets(message), "2") + "\n");
+    this.io.stderr(this.paint(this.safe(message), "2") + "\n");
   }
 
   /** Wraps text in an ANSI style when stderr takes colour. */

@@ -2,16 +2,33 @@
  * Renders attribute values the way `terraform state show` does: HCL-like blocks with aligned
  * `=`, four-space indents, and `(sensitive value)` for masked values.
  *
+ * Every string comes from the state, so every string is escaped for the terminal: quoted
+ * strings and keys as JSON escapes (control characters, DEL, C1 controls and bidirectional
+ * overrides as `\uXXXX`), multi-line strings as heredoc lines whose line feeds and tabs stay
+ * and whose other controls are escaped the same way.
+ *
  * @module
  */
 
+import { printable, printableLines } from "../_printable.ts";
 import { isRawJson, SENSITIVE, SENSITIVE_TEXT } from "./_sensitive.ts";
 
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_-]*$/;
 const INDENT = "    ";
 
+/**
+ * Quotes a string from the state for the terminal: JSON escapes, plus the characters
+ * `JSON.stringify` leaves raw that a terminal may obey.
+ *
+ * @param text any string
+ * @returns a double-quoted string with nothing a terminal would act on
+ */
+export function quote(text: string): string {
+  return printable(JSON.stringify(text));
+}
+
 function renderKey(key: string): string {
-  return IDENTIFIER.test(key) ? key : JSON.stringify(key);
+  return IDENTIFIER.test(key) ? key : quote(key);
 }
 
 /**
@@ -28,10 +45,10 @@ export function renderValue(value: unknown, depth: number): string {
   if (typeof value === "string") {
     if (value.includes("\n") && !value.includes("EOT")) {
       const pad = INDENT.repeat(depth + 1);
-      const lines = value.replace(/\n$/, "").split("\n").map((l) => pad + l);
+      const lines = value.replace(/\n$/, "").split("\n").map((l) => pad + printableLines(l));
       return `<<-EOT\n${lines.join("\n")}\n${INDENT.repeat(depth)}EOT`;
     }
-    return JSON.stringify(value);
+    return quote(value);
   }
   if (typeof value !== "object") return String(value);
   const pad = INDENT.repeat(depth + 1);

@@ -181,13 +181,16 @@ export function maskFlatAttributes(
 }
 
 /**
- * Replaces {@linkcode SENSITIVE} with {@linkcode SENSITIVE_TEXT} for JSON output.
+ * Replaces {@linkcode SENSITIVE} with `{"sensitive": true}` for JSON output: an object where a
+ * string, a number or a list was, so that a masked value is not mistaken for a value whose
+ * text is `(sensitive value)`. Which positions are masked is told without doubt by
+ * {@linkcode sensitiveValues}.
  *
  * @param value a masked value
  * @returns a value `JSON.stringify` can write
  */
 export function forJson(value: unknown): unknown {
-  if (value === SENSITIVE) return SENSITIVE_TEXT;
+  if (value === SENSITIVE) return { sensitive: true };
   if (Array.isArray(value)) return value.map(forJson);
   if (typeof value === "object" && value !== null && !isRawJson(value)) {
     const out: Record<string, unknown> = {};
@@ -195,4 +198,26 @@ export function forJson(value: unknown): unknown {
     return out;
   }
   return value;
+}
+
+/**
+ * Where a masked value has its masked parts, in the shape of Terraform's JSON
+ * `sensitive_values`: `true` for a masked value, an object with the keys that hold masked
+ * parts (others left out), a list with an entry per element (`false` for one without).
+ *
+ * @param value a masked value
+ * @returns `true`, `false`, or the object or list described
+ */
+export function sensitiveValues(value: unknown): unknown {
+  if (value === SENSITIVE) return true;
+  if (Array.isArray(value)) return value.map(sensitiveValues);
+  if (typeof value === "object" && value !== null && !isRawJson(value)) {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) {
+      const inner = sensitiveValues(v);
+      if (inner !== false) out[k] = inner;
+    }
+    return out;
+  }
+  return false;
 }

@@ -14,6 +14,7 @@ import { BackendFactory, type ResolvedBackendConfig } from "../factory.ts";
 import { serializeState } from "../state.ts";
 import type { GaibState, StateBackend } from "../types.ts";
 import {
+  DEFAULT_WORKSPACE,
   resolveSelectedWorkspace,
   type SelectedWorkspace,
   validateWorkspaceName,
@@ -21,9 +22,9 @@ import {
 import { StateLockError } from "../errors.ts";
 import { describeHolder, releaseFailedError } from "../lock.ts";
 import type { GlobalFlags } from "./_context.ts";
-import { InterruptedError, signalExitCode, UsageError } from "./_errors.ts";
+import { shellQuote } from "./_addresses.ts";
+import { CliError, InterruptedError, signalExitCode, UsageError } from "./_errors.ts";
 import { envGet, type Output } from "./_output.ts";
-import { redactSecrets } from "./_redact.ts";
 
 /**
  * Test-only hook: when set to a number of milliseconds, commands that change state pause that
@@ -84,13 +85,48 @@ export async function selectedWorkspace(
 }
 
 /**
+ * Which selected workspace a command accepts. Like Terraform, a command refuses a workspace
+ * that does not exist instead of creating it, so that a mistyped `-w prdo` or
+ * `GAIB_WORKSPACE=prdo` fails instead of writing a new workspace; `default` always exists.
+ *
+ * - `"existing"`: it must exist (the state commands, `lock`).
+ * - `"existing-or-locked"`: it must exist or be locked (`unlock`, `force-unlock`,
+ *   `lock status`): a lock left on a workspace that has no state must stay reachable.
+ * - `"any"`: any valid name (the `workspace` commands, which list, create and select
+ *   workspaces; `state push --create`).
+ */
+export type WorkspaceRule = "existing" | "existing-or-locked" | "any";
+
+/** Options for {@linkcode openSession}. */
+export interface SessionOptions {
+  /**
+   * Which selected workspace the command accepts.
+   * @default {"existing"}
+   */
+  workspace?: WorkspaceRule;
+  /**
+   * The flag that would create a missing workspace for this command, such as `--create`,
+   * named in the error.
+   * @default {undefined}
+   */
+  createFlag?: string;
+}
+
+/**
  * Opens the backend that applies and works out the workspace.
  *
  * @param flags the global flags
  * @param out for `--verbose` details
+ * @param options which workspaces the command accepts
  * @returns the session; close it with `await using`
+ * @throws {CliError} (`NoWorkspace`) when the selected workspace does not exist and the
+ *   command needs it to
  */
-export async function openSession(flags: GlobalFlags, out: Output): Promise<Session> {
+export async function openSession(
+  flags: GlobalFlags,
+  out: Output,
+  options: SessionOptions = {},
+): Promise<Session> {
   const resolved = await resolveConfig(flags);
   out.debug(
     `backend: ${resolved.config.type} (from ${resolved.source}${
@@ -100,6 +136,21 @@ export async function openSession(flags: GlobalFlags, out: Output): Promise<Sess
   const { name, source } = await selectedWorkspace(flags, resolved.stateRoot);
   out.debug(`workspace: ${name} (from ${source})`);
   const backend = await BackendFactory.create(resolved.config);
+  const rule = options.workspace ?? "existing";
+  if (rule !== "any" && name !== DEFAULT_WORKSPACE) {
+    try {
+      const names = await backend.listWorkspaces();
+      if (
+        !names.includes(name) &&
+        (rule === "existing" || (await backend.getLockInfo(name)) === null)
+      ) {
+        throw noWorkspace(flags, resolved, { name, source }, names, rule, options.createFlag);
+      }
+    } catch (error) {
+      await backend.close().catch(() => {});
+      throw error;
+    }
+  }
   let closed = false;
   return {
     backend,
@@ -112,6 +163,59 @@ export async function openSession(flags: GlobalFlags, out: Output): Promise<Sess
       await backend.close();
     },
   };
+}
+
+/** How the selected workspace was chosen, as a person would set it. */
+function describeSource(source: WorkspaceSource, stateRoot: string, name: string): string {
+  switch (source) {
+    case "flag":
+      return `selected with -w/--workspace ${name}`;
+    case "GAIB_WORKSPACE":
+      return `selected by GAIB_WORKSPACE=${name}`;
+    case ".current-workspace":
+      return `selected by "gaib-state workspace select", stored in ${stateRoot}/.current-workspace`;
+    default:
+      return "the default";
+  }
+}
+
+/** The error for a selected workspace that does not exist: where the name came from, the fix. */
+function noWorkspace(
+  flags: GlobalFlags,
+  resolved: ResolvedBackendConfig,
+  selected: { name: string; source: WorkspaceSource },
+  names: readonly string[],
+  rule: WorkspaceRule,
+  createFlag: string | undefined,
+): CliError {
+  const { name, source } = selected;
+  const config = flags.config === undefined ? "" : ` --config ${shellQuote(flags.config)}`;
+  const existing = names.length <= 10
+    ? `The workspaces are: ${names.join(", ")}.`
+    : `There are ${names.length} workspaces; "gaib-state workspace list${config}" lists them.`;
+  const create = `gaib-state workspace new ${shellQuote(name)}${config}`;
+  const other = source === "flag"
+    ? "pass another -w"
+    : source === "GAIB_WORKSPACE"
+    ? "set GAIB_WORKSPACE to another (or unset it)"
+    : `select another ("gaib-state workspace select default${config}")`;
+  const where = describeSource(source, resolved.stateRoot, name);
+  const details = { workspace: name, source, workspaces: names.length <= 10 ? names : undefined };
+  if (rule === "existing-or-locked") {
+    return new CliError(
+      `Workspace "${name}" does not exist and is not locked (${where}). ${existing} To find ` +
+        `a lock, run "gaib-state lock status --all${config}"; then ${other}.`,
+      "NoWorkspace",
+      details,
+    );
+  }
+  return new CliError(
+    `Workspace "${name}" does not exist (${where}). ${existing} Create it with "${create}"` +
+      (createFlag ? `, or run this command again with ${createFlag}` : "") +
+      `, or ${other}.`,
+    "NoWorkspace",
+    details,
+  );
 }
 
 /** What a function run under {@linkcode withStateLock} gets. */
@@ -208,7 +312,7 @@ export async function withStateLock<T>(
             `Interrupted by ${signal}: released lock ${lockId} on workspace "${workspace}".`,
           );
         } catch (error) {
-          out.io.stderr(`Error: ${redactSecrets((error as Error).message)}\n`);
+          out.io.stderr(`Error: ${out.safe((error as Error).message)}\n`);
           code = 1;
         }
         await session[Symbol.asyncDispose]().catch(() => {});

@@ -75,7 +75,7 @@ export const acquire = handler(
 
 /** `unlock LOCK_ID`. */
 export const unlock = handler(async ({ out }: CommandRun, flags: GlobalFlags, lockId: string) => {
-  await using session = await openSession(flags, out);
+  await using session = await openSession(flags, out, { workspace: "existing-or-locked" });
   await session.backend.unlock(session.workspace, lockId);
   if (out.json) {
     return out.jsonDocument({ workspace: session.workspace, lockId, released: true });
@@ -86,7 +86,7 @@ export const unlock = handler(async ({ out }: CommandRun, flags: GlobalFlags, lo
 /** `force-unlock LOCK_ID [--force]`: asks on a terminal, needs `--force` elsewhere. */
 export const forceUnlock = handler(
   async ({ out }: CommandRun, flags: GlobalFlags & { force?: boolean }, lockId: string) => {
-    await using session = await openSession(flags, out);
+    await using session = await openSession(flags, out, { workspace: "existing-or-locked" });
     const ws = session.workspace;
     const info = await session.backend.getLockInfo(ws);
     if (info === null) {
@@ -132,7 +132,9 @@ function age(created: string): string {
 /** `lock status [--all]` and `lock-info`: who holds what, since when. */
 export const status = handler(
   async ({ out }: CommandRun, flags: GlobalFlags & { all?: boolean }) => {
-    await using session = await openSession(flags, out);
+    await using session = await openSession(flags, out, {
+      workspace: flags.all ? "any" : "existing-or-locked",
+    });
     const names = flags.all ? await session.backend.listWorkspaces() : [session.workspace];
     const rows: Array<{ workspace: string; locked: boolean; lockInfo: LockInfo | null }> = [];
     for (const workspace of names) {

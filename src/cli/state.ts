@@ -4,6 +4,7 @@
  * @module
  */
 
+import { printable, printableJson } from "../_printable.ts";
 import { parseStateBytes, serializeState } from "../state.ts";
 import type { GaibState, StateResourceInstance } from "../types.ts";
 import {
@@ -43,23 +44,53 @@ export const pull = handler(async ({ out }: CommandRun, flags: GlobalFlags) => {
     else out.info(`Workspace "${session.workspace}" has no state yet.`);
     return;
   }
-  out.data(serializeState(state));
+  // The state's own JSON, but with DEL, C1 controls and bidirectional overrides written as
+  // \u escapes (JSON.stringify escapes the C0 controls itself): the same JSON value, safe to
+  // view on a terminal.
+  out.data(printableJson(serializeState(state)));
 });
+
+/**
+ * Reads the file `state push` was given, with an error that says what is wrong with it
+ * instead of the operating system's words.
+ */
+async function readStateFile(file: string): Promise<Uint8Array> {
+  try {
+    return await Deno.readFile(file);
+  } catch (error) {
+    const problem = error instanceof Deno.errors.NotFound
+      ? `it does not exist (relative paths start at ${Deno.cwd()})`
+      : error instanceof Deno.errors.IsADirectory
+      ? "it is a directory; name the state file in it, such as terraform.tfstate"
+      : error instanceof Deno.errors.PermissionDenied
+      ? "permission denied; check the file's owner and mode"
+      : undefined;
+    if (problem === undefined) throw error;
+    throw new CliError(
+      `Cannot read state file ${file}: ${problem}. Use - to read the state from stdin.`,
+      "StateFileError",
+      { file },
+    );
+  }
+}
 
 /** `state push FILE|-`: replace the state, with lineage and serial checks unless `--force`. */
 export const push = handler(
   async (
     { out }: CommandRun,
-    flags: GlobalFlags & { force?: boolean; lockId?: string },
+    flags: GlobalFlags & { force?: boolean; lockId?: string; create?: boolean },
     file: string,
   ) => {
     const source = file === "-" ? "the state on stdin" : `state file ${file}`;
-    const bytes = file === "-" ? await out.io.readStdin() : await Deno.readFile(file);
+    const bytes = file === "-" ? await out.io.readStdin() : await readStateFile(file);
     const state = parseStateBytes(bytes, source);
     if (state === null) {
       throw new CliError(`${source} is empty: there is no state to push.`, "EmptyState");
     }
-    await using session = await openSession(flags, out);
+    await using session = await openSession(flags, out, {
+      workspace: flags.create ? "any" : "existing",
+      createFlag: "--create",
+    });
     const ws = session.workspace;
     const done = await withStateLock(session, flags, out, "state push", async (lock) => {
       const previous = await session.backend.getState(ws);
@@ -119,7 +150,7 @@ export const list = handler(
       });
     }
     if (state === null) out.info(`Workspace "${session.workspace}" has no state yet.`);
-    out.data(instances.map((i) => i.address + "\n").join(""));
+    out.data(instances.map((i) => printable(i.address) + "\n").join(""));
   },
 );
 
@@ -137,8 +168,8 @@ export const show = handler(async ({ out }: CommandRun, flags: GlobalFlags, addr
   await using session = await openSession(flags, out);
   const state = await session.backend.getState(session.workspace);
   if (state === null) throw noState(session);
-  const { renderBlock } = await import("./_render.ts");
-  const { forJson, maskAttributes, maskFlatAttributes, SENSITIVE } = await import(
+  const { quote, renderBlock } = await import("./_render.ts");
+  const { forJson, maskAttributes, maskFlatAttributes, SENSITIVE, sensitiveValues } = await import(
     "./_sensitive.ts"
   );
   if (outputName !== null) {
@@ -146,7 +177,7 @@ export const show = handler(async ({ out }: CommandRun, flags: GlobalFlags, addr
     if (!output) {
       throw new CliError(
         `The state has no output "${outputName}". Outputs: ${
-          Object.keys(state.outputs ?? {}).join(", ") || "none"
+          Object.keys(state.outputs ?? {}).map(printable).join(", ") || "none"
         }.`,
         "NoMatch",
         { address },
@@ -159,11 +190,12 @@ export const show = handler(async ({ out }: CommandRun, flags: GlobalFlags, addr
         sensitive: output.sensitive === true,
         type: output.type,
         value: forJson(value),
+        sensitive_values: sensitiveValues(value),
       });
     }
     out.data(
-      `# ${address}:\n` +
-        renderBlock(`output ${JSON.stringify(outputName)}`, {
+      `# ${printable(address)}:\n` +
+        renderBlock(`output ${quote(outputName)}`, {
           ...(output.sensitive ? { sensitive: true } : {}),
           value,
         }),
@@ -202,6 +234,7 @@ export const show = handler(async ({ out }: CommandRun, flags: GlobalFlags, addr
       deposed: current.deposed ?? null,
       schema_version: current.schema_version ?? null,
       attributes: forJson(attributes),
+      sensitive_values: sensitiveValues(attributes),
       sensitive_attributes: current.sensitive_attributes ?? [],
       dependencies: current.dependencies ?? [],
       deposed_objects: deposed.map((o) => o.deposed),
@@ -209,17 +242,14 @@ export const show = handler(async ({ out }: CommandRun, flags: GlobalFlags, addr
   }
   const notes = [
     current.status === "tainted" ? " (tainted)" : "",
-    current.deposed !== undefined ? ` (deposed object ${current.deposed})` : "",
+    current.deposed !== undefined ? ` (deposed object ${printable(String(current.deposed))})` : "",
   ].join("");
   const kind = resource.mode === "data" ? "data" : "resource";
-  let text = `# ${instance.address}:${notes}\n` +
-    renderBlock(
-      `${kind} ${JSON.stringify(resource.type)} ${JSON.stringify(resource.name)}`,
-      attributes,
-    );
+  let text = `# ${printable(instance.address)}:${notes}\n` +
+    renderBlock(`${kind} ${quote(resource.type)} ${quote(resource.name)}`, attributes);
   if (deposed.length && current.deposed === undefined) {
     text += `# ${deposed.length} deposed object(s) not shown: ${
-      deposed.map((o) => o.deposed).join(", ")
+      deposed.map((o) => printable(String(o.deposed))).join(", ")
     }\n`;
   }
   out.data(text);
@@ -282,35 +312,48 @@ async function editState<T>(
   }, { heldLockId: flags.lockId });
 }
 
+/** What an edit changed, for its report. */
+interface EditChanges {
+  /** One line per instance: `discord_role.admin` or `a.b to a.c`. */
+  instances: string[];
+  /** One line per resource without instances, which is not counted as an instance. */
+  emptyResources: string[];
+  /** The fields of the `--json` document. */
+  json: Record<string, unknown>;
+}
+
 /** Reports an edit: one line per change and a summary, or the `--json` document. */
 function reportEdit(
   out: Output,
   session: Session,
   done: EditDone<unknown>,
   verb: { present: string; past: string },
-  changes: string[],
-  json: Record<string, unknown>,
+  changes: EditChanges,
 ): void {
   const dryRun = done.serial === null;
   if (out.json) {
     return out.jsonDocument({
       workspace: session.workspace,
       dryRun,
-      ...json,
+      ...changes.json,
       serial: done.serial,
       backup: done.backup,
     });
   }
   const capital = (word: string) => word[0].toUpperCase() + word.slice(1);
-  for (const change of changes) {
-    out.info(`${dryRun ? `Would ${verb.present}` : capital(verb.past)} ${change}`);
+  const did = dryRun ? `Would ${verb.present}` : capital(verb.past);
+  // Addresses come from the state: escaped, so that a name cannot drive the terminal.
+  for (const change of changes.instances) out.info(`${did} ${printable(change)}`);
+  for (const change of changes.emptyResources) {
+    out.info(`${did} ${printable(change)} (a resource without instances)`);
   }
+  const empty = changes.emptyResources.length;
+  const count = `${changes.instances.length} instance(s)` +
+    (empty ? ` and ${empty} resource(s) without instances` : "");
   if (dryRun) {
-    out.info(
-      `Would ${verb.present} ${changes.length} instance(s); nothing was changed (--dry-run).`,
-    );
+    out.info(`Would ${verb.present} ${count}; nothing was changed (--dry-run).`);
   } else {
-    out.info(`Successfully ${verb.past} ${changes.length} instance(s) (serial ${done.serial}).`);
+    out.info(`Successfully ${verb.past} ${count} (serial ${done.serial}).`);
     out.info(`Previous state backed up to ${done.backup}`);
   }
 }
@@ -321,11 +364,14 @@ export const rm = handler(
     const targets = addresses.map(parseTarget);
     await using session = await openSession(flags, out);
     const done = await editState(session, out, flags, "state rm", (state) => {
-      const result = removeTargets(state, targets);
-      return { state: result.state, report: result.removed };
+      const { state: next, ...report } = removeTargets(state, targets);
+      return { state: next, report };
     });
-    reportEdit(out, session, done, { present: "remove", past: "removed" }, done.report, {
-      removed: done.report,
+    const { removed, emptyResources } = done.report;
+    reportEdit(out, session, done, { present: "remove", past: "removed" }, {
+      instances: removed,
+      emptyResources,
+      json: { removed, emptyResources },
     });
   },
 );
@@ -337,16 +383,16 @@ export const mv = handler(
     const dest = parseTarget(destText);
     await using session = await openSession(flags, out);
     const done = await editState(session, out, flags, "state mv", (state) => {
-      const result = moveTarget(state, source, dest);
-      return { state: result.state, report: result.moved };
+      const { state: next, ...report } = moveTarget(state, source, dest);
+      return { state: next, report };
     });
-    reportEdit(
-      out,
-      session,
-      done,
-      { present: "move", past: "moved" },
-      done.report.map(([from, to]) => `${from} to ${to}`),
-      { moved: done.report.map(([from, to]) => ({ from, to })) },
-    );
+    const { moved, emptyResources } = done.report;
+    const line = ([from, to]: [string, string]) => `${from} to ${to}`;
+    const pair = ([from, to]: [string, string]) => ({ from, to });
+    reportEdit(out, session, done, { present: "move", past: "moved" }, {
+      instances: moved.map(line),
+      emptyResources: emptyResources.map(line),
+      json: { moved: moved.map(pair), emptyResources: emptyResources.map(pair) },
+    });
   },
 );

@@ -11,6 +11,10 @@ import { CliError, UsageError } from "./_errors.ts";
 import { envGet, type Output } from "./_output.ts";
 import { openSession, type Session, withStateLock } from "./_session.ts";
 
+// These commands list, create and select workspaces: a selected one that does not exist is
+// no obstacle to them (and the way out of it).
+const ANY_WORKSPACE = { workspace: "any" } as const;
+
 function checkName(name: string): string {
   try {
     return validateWorkspaceName(name);
@@ -31,7 +35,7 @@ function warnIfEnvWins(out: Output, name: string): void {
 
 /** `workspace list`. */
 export const list = handler(async ({ out }: CommandRun, flags: GlobalFlags) => {
-  await using session = await openSession(flags, out);
+  await using session = await openSession(flags, out, ANY_WORKSPACE);
   const names = await session.backend.listWorkspaces();
   if (out.json) {
     return out.jsonDocument({ workspaces: names, selected: session.workspace });
@@ -45,7 +49,7 @@ export const list = handler(async ({ out }: CommandRun, flags: GlobalFlags) => {
 
 /** `workspace show`. */
 export const show = handler(async ({ out }: CommandRun, flags: GlobalFlags) => {
-  await using session = await openSession(flags, out);
+  await using session = await openSession(flags, out, ANY_WORKSPACE);
   if (out.json) {
     return out.jsonDocument({ workspace: session.workspace, source: session.workspaceSource });
   }
@@ -76,7 +80,7 @@ function exists(name: string): CliError {
 /** `workspace new NAME`: create (empty state, under the lock) and select. */
 export const create = handler(async ({ out }: CommandRun, flags: GlobalFlags, name: string) => {
   checkName(name);
-  await using session = await openSession(flags, out);
+  await using session = await openSession(flags, out, ANY_WORKSPACE);
   if ((await session.backend.listWorkspaces()).includes(name)) throw exists(name);
   await createWorkspace(session, flags, out, name);
   await writeSelectedWorkspace(session.resolved.stateRoot, name);
@@ -89,7 +93,7 @@ export const create = handler(async ({ out }: CommandRun, flags: GlobalFlags, na
 export const select = handler(
   async ({ out }: CommandRun, flags: GlobalFlags & { orCreate?: boolean }, name: string) => {
     checkName(name);
-    await using session = await openSession(flags, out);
+    await using session = await openSession(flags, out, ANY_WORKSPACE);
     let created = false;
     if (!(await session.backend.listWorkspaces()).includes(name)) {
       if (!flags.orCreate) {
@@ -121,7 +125,7 @@ export const remove = handler(
         { workspace: name },
       );
     }
-    await using session = await openSession(flags, out);
+    await using session = await openSession(flags, out, ANY_WORKSPACE);
     if (session.workspace === name) {
       throw new CliError(
         `Workspace "${name}" is the selected workspace (${session.workspaceSource}); select ` +
