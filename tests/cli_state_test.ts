@@ -132,7 +132,29 @@ Deno.test("gaib-state state push refuses another lineage, reads stdin and refuse
   await t.step("a missing file", async () => {
     const result = await project.run(["state", "push", "missing.tfstate"]);
     assert.equal(result.code, 1);
-    assert.match(result.stderr, /^Error: .*missing\.tfstate/);
+    assert.equal(
+      result.stderr,
+      "Error: Cannot read state file missing.tfstate: it does not exist (relative paths start " +
+        `at ${await Deno.realPath(project.path)}). Use - to read the state from stdin.\n`,
+    );
+    const json = parseJson(await project.run(["state", "push", "missing.tfstate", "--json"]));
+    assert.deepEqual(
+      [(json.error as Record<string, unknown>).type, (json.error as Record<string, unknown>).file],
+      ["StateFileError", "missing.tfstate"],
+    );
+  });
+  await t.step("a directory", async () => {
+    await Deno.mkdir(`${project.path}/states`);
+    const result = await project.run(["state", "push", "states"]);
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /^Error: Cannot read state file states: it is a directory; name /);
+    assert.doesNotMatch(result.stderr, /os error/);
+  });
+  await t.step("a file that is not UTF-8", async () => {
+    await Deno.writeFile(`${project.path}/binary.tfstate`, new Uint8Array([0x7b, 0xff, 0xfe]));
+    const result = await project.run(["state", "push", "binary.tfstate"]);
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /^Error: .*binary\.tfstate: it is not UTF-8 text/);
   });
 });
 
@@ -214,12 +236,20 @@ Deno.test("gaib-state state show masks sensitive attributes and outputs, also wi
       assert.equal(result.code, 0, result.stderr);
       assert.ok(!result.stdout.includes("overwrite-secret"), result.stdout);
       assert.ok(!result.stdout.includes("channel-pass"), result.stdout);
-      assert.ok(result.stdout.includes("(sensitive value)"));
       assert.ok(result.stdout.includes("web-general"), "other values are shown");
     }
+    const text = await project.run(["state", "show", address]);
+    assert.match(text.stdout, /password = \(sensitive value\)/);
     const json = parseJson(await project.run(["state", "show", address, "--json"]));
     const attributes = json.attributes as Record<string, Record<string, unknown>>;
-    assert.deepEqual(attributes.settings, { password: "(sensitive value)", slowmode: 5 });
+    assert.deepEqual(attributes.settings, { password: { sensitive: true }, slowmode: 5 });
+    assert.deepEqual(attributes.permission_overwrites, [
+      { id: "9", allow: 1024, token: { sensitive: true } },
+    ]);
+    assert.deepEqual(json.sensitive_values, {
+      permission_overwrites: [{ token: true }],
+      settings: { password: true },
+    });
   });
   await t.step("a sensitive output", async () => {
     for (
@@ -233,10 +263,31 @@ Deno.test("gaib-state state show masks sensitive attributes and outputs, also wi
       const result = await project.run(args);
       assert.equal(result.code, 0, result.stderr);
       assert.ok(!result.stdout.includes("super-secret-token"), result.stdout);
-      assert.ok(result.stdout.includes("(sensitive value)"));
     }
+    const json = parseJson(await project.run(["state", "show", "output.bot_token", "--json"]));
+    assert.deepEqual(json, {
+      address: "output.bot_token",
+      sensitive: true,
+      type: "string",
+      value: { sensitive: true },
+      sensitive_values: true,
+    });
+    const text = await project.run(["state", "show", "output.bot_token"]);
+    assert.match(text.stdout, /\n {4}value += \(sensitive value\)\n/);
     const plain = await project.run(["state", "show", "output.guild_id"]);
     assert.match(plain.stdout, /value = "123456789012345678"/);
+  });
+  await t.step("--json tells a masked value from a value that reads like the mask", async () => {
+    const state = JSON.parse(await Deno.readTextFile(STATE));
+    state.serial = 4;
+    Object.assign(state.resources[0].instances[0].attributes, { name: "(sensitive value)" });
+    const push = await project.run(["state", "push", "-"], { stdin: JSON.stringify(state) });
+    assert.equal(push.code, 0, push.stderr);
+    const json = parseJson(await project.run(["state", "show", "discord_role.admin", "--json"]));
+    const attributes = json.attributes as Record<string, unknown>;
+    assert.equal(attributes.name, "(sensitive value)", "data is data");
+    assert.deepEqual(attributes.webhook_secret, { sensitive: true }, "the mask is not a string");
+    assert.deepEqual(json.sensitive_values, { webhook_secret: true });
   });
   await t.step("a resource with several instances needs one named", async () => {
     const result = await project.run(["state", "show", "discord_channel.general"]);
@@ -455,4 +506,40 @@ Deno.test("gaib-state state mv renames resources, moves instances and modules, a
       })).sort((a, b) => key(a).localeCompare(key(b)));
     assert.deepEqual(sortResources(now), sortResources(original));
   });
+});
+
+Deno.test("gaib-state state rm and mv count instances, not resources that have none", async () => {
+  await using project = await cliProject();
+  const state = JSON.parse(await Deno.readTextFile(STATE));
+  // A resource block without instances, as Terraform leaves one after a failed create.
+  state.resources.push({
+    module: 'module.app["web"]',
+    mode: "managed",
+    type: "discord_role",
+    name: "pending",
+    provider: 'provider["registry.terraform.io/gaib/discord"]',
+    instances: [],
+  });
+  const push = await project.run(["state", "push", "-"], { stdin: JSON.stringify(state) });
+  assert.equal(push.code, 0, push.stderr);
+
+  const mv = await project.run(["state", "mv", 'module.app["web"]', "module.site"]);
+  assert.equal(mv.code, 0, mv.stderr);
+  assert.match(
+    mv.stderr,
+    /Moved module\.app\["web"\]\.discord_role\.pending to module\.site\.discord_role\.pending \(a resource without instances\)/,
+  );
+  assert.match(
+    mv.stderr,
+    /Successfully moved 2 instance\(s\) and 1 resource\(s\) without instances \(serial 4\)/,
+  );
+
+  const rm = await project.run(["state", "rm", "module.site", "--json"]);
+  assert.equal(rm.code, 0, rm.stderr);
+  const json = parseJson(rm);
+  assert.deepEqual(json.removed, [
+    "module.site.discord_channel.general[0]",
+    "module.site.data.discord_guild.main",
+  ]);
+  assert.deepEqual(json.emptyResources, ["module.site.discord_role.pending"]);
 });
