@@ -51,14 +51,44 @@ Deno.test("gaib-state rejects bad arguments with exit 2, the error and the comma
     [
       "a bad duration",
       ["lock", "--ttl", "2x"],
-      /"2x" is not a duration/,
+      /Invalid --ttl "2x": not a duration/,
       "gaib-state lock [--ttl DURATION] [--info TEXT]",
     ],
     [
       "a bad global flag before the command",
       ["--lock-timeout", "forever", "state", "rm", "discord_role.a"],
-      /"forever" is not a duration/,
+      /Invalid --lock-timeout "forever": not a duration/,
       "gaib-state state rm [--dry-run] [--lock-id LOCK_ID] <ADDRESS>...",
+    ],
+    [
+      "a zero TTL (a lock that has expired already)",
+      ["lock", "--ttl", "0s"],
+      /Invalid --ttl "0s": a lock TTL must be at least 1s\. .*leave --ttl out/,
+      "gaib-state lock [--ttl DURATION] [--info TEXT]",
+    ],
+    [
+      "a TTL under a second",
+      ["lock", "--ttl", "999ms"],
+      /Invalid --ttl "999ms": a lock TTL must be at least 1s/,
+      "gaib-state lock [--ttl DURATION] [--info TEXT]",
+    ],
+    [
+      "a TTL beyond any date",
+      ["lock", "--ttl", "99999999999d"],
+      /Invalid --ttl "99999999999d": a lock TTL must be at most 365d \(a year\)/,
+      "gaib-state lock [--ttl DURATION] [--info TEXT]",
+    ],
+    [
+      "a TTL with more digits than a number holds",
+      ["lock", "--ttl", `${"9".repeat(400)}s`],
+      /a lock TTL must be at most 365d/,
+      "gaib-state lock [--ttl DURATION] [--info TEXT]",
+    ],
+    [
+      "a lock timeout over a year",
+      ["state", "list", "--lock-timeout", "366d"],
+      /Invalid --lock-timeout "366d": a lock timeout must be at most 365d/,
+      "gaib-state state list [--id ID] [ADDRESS...]",
     ],
     [
       "a malformed address",
@@ -98,6 +128,11 @@ Deno.test("gaib-state rejects bad arguments with exit 2, the error and the comma
       assert.doesNotMatch(result.stderr, /\bat .*\.(ts|js):\d+/, "no stack trace");
     });
   }
+  await t.step("no refused command wrote anything", async () => {
+    const entries = [];
+    for await (const entry of Deno.readDir(project.path)) entries.push(entry.name);
+    assert.deepEqual(entries, []);
+  });
   await t.step("--json puts the usage error on stdout as JSON", async () => {
     const result = await project.run(["--json", "state", "lst"]);
     assert.equal(result.code, 2);
