@@ -13,7 +13,7 @@
  *
  * @example Lock in one CI step, unlock in a later one
  * ```sh
- * LOCK_ID=$(gaib-state lock --ttl 2h)
+ * LOCK_ID=$(gaib-state lock acquire --ttl 2h)
  * gaib-state state list
  * gaib-state unlock "$LOCK_ID"
  * ```
@@ -172,7 +172,7 @@ const name = (brief: string, placeholder = "NAME") => ({ brief, parse: String, p
 const LOCK_ID_FLAG = {
   kind: "parsed",
   parse: String,
-  brief: "Work under this held lock (from gaib-state lock) instead of taking one",
+  brief: "Work under this held lock (from gaib-state lock acquire) instead of taking one",
   optional: true,
   placeholder: "LOCK_ID",
 };
@@ -261,7 +261,7 @@ function buildApp(): Application<CliContext> {
           ["gaib-state state push --force old.tfstate", "Overwrite with an older serial."],
           [
             'gaib-state state push --lock-id "$LOCK_ID" new.tfstate',
-            'Push under the lock a CI step took with "gaib-state lock".',
+            'Push under the lock a CI step took with "gaib-state lock acquire".',
           ],
           [
             "gaib-state state push --create -w pr-42 terraform.tfstate",
@@ -376,16 +376,19 @@ function buildApp(): Application<CliContext> {
   });
   const lock = buildRouteMap({
     routes: {
-      acquire: command("lock", {
-        brief: "Take a detached lock and print its ID (default command)",
+      acquire: command("lock acquire", {
+        brief: "Take a detached lock and print its ID",
         description: "Take the workspace lock for a pipeline that locks in one step and " +
           "unlocks in a later one: the lock outlives this process and is released by " +
           '"gaib-state unlock LOCK_ID", or expires after --ttl. Only the lock ID goes to ' +
-          "stdout. Also runs as gaib-state lock acquire.",
+          "stdout.",
         usage: "[--ttl DURATION] [--info TEXT]",
         examples: [
-          ["LOCK_ID=$(gaib-state lock --ttl 2h)", "Lock for at most two hours."],
-          ['gaib-state lock --lock-timeout 5m --info "deploy $CI_JOB_ID"', "Wait up to 5m."],
+          ["LOCK_ID=$(gaib-state lock acquire --ttl 2h)", "Lock for at most two hours."],
+          [
+            'gaib-state lock acquire --lock-timeout 5m --info "deploy $CI_JOB_ID"',
+            "Wait up to 5m.",
+          ],
         ],
         flags: {
           ttl: {
@@ -409,11 +412,12 @@ function buildApp(): Application<CliContext> {
     },
     defaultCommand: "acquire",
     docs: {
-      brief: "Take a detached lock (lock [--ttl 2h]) or show locks (lock status)",
+      brief: "Take a detached lock (lock acquire) or show locks (lock status)",
       fullDescription: wrap(
-        "gaib-state lock [--ttl DURATION] takes a detached lock and prints its ID; gaib-state " +
-          'lock status [--all] shows the locks. Run "gaib-state lock acquire --help" for the ' +
-          "flags.",
+        "gaib-state lock acquire [--ttl DURATION] takes a detached lock and prints its ID; " +
+          "gaib-state lock status [--all] shows the locks. Run " +
+          '"gaib-state lock acquire --help" for the flags. ("gaib-state lock" alone runs ' +
+          '"lock acquire", for scripts written before the subcommand existed.)',
       ),
     },
   });
@@ -468,7 +472,8 @@ function buildApp(): Application<CliContext> {
       unlock: command("unlock", {
         brief: "Release a lock by its ID",
         description: "Release the workspace lock with this ID, such as the one " +
-          '"gaib-state lock" printed. A lock held by another running process is not released: ' +
+          '"gaib-state lock acquire" printed. A lock held by another running process is not ' +
+          "released: " +
           "use force-unlock for that.",
         usage: "<LOCK_ID>",
         examples: [['gaib-state unlock "$LOCK_ID"', "Release the pipeline's lock."]],
@@ -577,7 +582,7 @@ function usageFor(words: readonly string[]): Usage {
   if (known !== undefined) return { line: `${command} ${known}`.trimEnd(), command };
   if (path.join(" ") === "lock") {
     return {
-      line: `${command} [--ttl DURATION] [--info TEXT] | ${command} status [--all]`,
+      line: `${command} acquire [--ttl DURATION] [--info TEXT] | ${command} status [--all]`,
       command,
     };
   }

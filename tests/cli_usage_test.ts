@@ -52,7 +52,7 @@ Deno.test("gaib-state rejects bad arguments with exit 2, the error and the comma
       "a bad duration",
       ["lock", "--ttl", "2x"],
       /Invalid --ttl "2x": not a duration/,
-      "gaib-state lock [--ttl DURATION] [--info TEXT]",
+      "gaib-state lock acquire [--ttl DURATION] [--info TEXT]",
     ],
     [
       "a bad global flag before the command",
@@ -62,27 +62,27 @@ Deno.test("gaib-state rejects bad arguments with exit 2, the error and the comma
     ],
     [
       "a zero TTL (a lock that has expired already)",
-      ["lock", "--ttl", "0s"],
+      ["lock", "acquire", "--ttl", "0s"],
       /Invalid --ttl "0s": a lock TTL must be at least 1s\. .*leave --ttl out/,
-      "gaib-state lock [--ttl DURATION] [--info TEXT]",
+      "gaib-state lock acquire [--ttl DURATION] [--info TEXT]",
     ],
     [
       "a TTL under a second",
-      ["lock", "--ttl", "999ms"],
+      ["lock", "acquire", "--ttl", "999ms"],
       /Invalid --ttl "999ms": a lock TTL must be at least 1s/,
-      "gaib-state lock [--ttl DURATION] [--info TEXT]",
+      "gaib-state lock acquire [--ttl DURATION] [--info TEXT]",
     ],
     [
       "a TTL beyond any date",
       ["lock", "--ttl", "99999999999d"],
       /Invalid --ttl "99999999999d": a lock TTL must be at most 365d \(a year\)/,
-      "gaib-state lock [--ttl DURATION] [--info TEXT]",
+      "gaib-state lock acquire [--ttl DURATION] [--info TEXT]",
     ],
     [
       "a TTL with more digits than a number holds",
       ["lock", "--ttl", `${"9".repeat(400)}s`],
       /a lock TTL must be at most 365d/,
-      "gaib-state lock [--ttl DURATION] [--info TEXT]",
+      "gaib-state lock acquire [--ttl DURATION] [--info TEXT]",
     ],
     [
       "a lock timeout over a year",
@@ -237,10 +237,10 @@ Deno.test("gaib-state --quiet keeps data and errors, drops messages", async () =
   const created = await project.run(["workspace", "new", "q", "-q"]);
   assert.equal(created.code, 0);
   assert.equal(created.stderr, "");
-  const lock = await project.run(["lock", "--quiet"]);
+  const lock = await project.run(["lock", "acquire", "--quiet"]);
   assert.equal(lock.stderr, "");
   assert.match(lock.stdout, /^[0-9a-f-]{36}\n$/);
-  const error = await project.run(["lock", "-q"]);
+  const error = await project.run(["lock", "acquire", "-q"]);
   assert.equal(error.code, 1);
   assert.match(error.stderr, /^Error: Cannot lock/);
 });

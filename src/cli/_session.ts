@@ -236,7 +236,7 @@ export interface StateLockOptions {
   /** Free-form info stored with the lock. */
   info?: string;
   /**
-   * Work under this lock, already held (such as one `gaib-state lock` took in an earlier CI
+   * Work under this lock, already held (such as one `gaib-state lock acquire` took in an earlier CI
    * step), instead of taking one; it is checked and left held.
    */
   heldLockId?: string;
@@ -274,7 +274,7 @@ export async function withStateLock<T>(
       throw new StateLockError(
         `Workspace "${workspace}" is not locked with lock ID ${id} (--lock-id): ${
           info ? `the lock is ${describeHolder(info)}` : "it is not locked"
-        }. Take a lock with "gaib-state lock", or leave out --lock-id.`,
+        }. Take a lock with "gaib-state lock acquire", or leave out --lock-id.`,
         info,
       );
     }
