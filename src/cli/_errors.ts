@@ -146,7 +146,7 @@ export function describeError(error: unknown): ErrorReport {
 
 const PERMISSION_HINT = "gaib-state runs with fixed permissions: it writes only under the " +
   "current directory. Run it from the project directory (where the state root is), or run " +
-  'cli.ts with "deno run" and a wider --allow-write (see "Permissions" in the README).';
+  'cli.ts with "deno run" and a wider --allow-write (see "Binary and permissions" in the README).';
 
 function causedByNotCapable(cause: unknown): boolean {
   for (let depth = 0; cause instanceof Error && depth < 10; depth++) {
