@@ -171,3 +171,36 @@ Deno.test("gaib-state escapes C1 controls and bidi overrides in a hand-written l
     );
   }
 });
+
+Deno.test("gaib-state escapes what a hostile S3 endpoint says in its errors", async () => {
+  // A loopback server that answers every request with an S3 error whose text is hostile.
+  await using server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+    () =>
+      new Response(
+        `<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code><Message>` +
+          `denied${EVIL}</Message><RequestId>r${EVIL}</RequestId></Error>`,
+        { status: 403, headers: { "content-type": "application/xml" } },
+      ),
+  );
+  await using project = await cliProject({
+    GAIB_BACKEND: "s3",
+    GAIB_S3_BUCKET: "states",
+    GAIB_S3_KEY: "terraform.tfstate",
+    GAIB_S3_REGION: "us-east-1",
+    GAIB_S3_ENDPOINT: `http://127.0.0.1:${server.addr.port}`,
+    GAIB_S3_FORCE_PATH_STYLE: "true",
+    GAIB_S3_MAX_RETRIES: "1",
+    AWS_ACCESS_KEY_ID: "AKIDEXAMPLE",
+    AWS_SECRET_ACCESS_KEY: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+  });
+  for (const args of [["state", "list"], ["state", "list", "--verbose"], ["state", "pull"]]) {
+    const result = await project.run(args);
+    assert.equal(result.code, 1, result.stderr);
+    assertClean(args.join(" "), result);
+    if (args.includes("--verbose")) {
+      // The server's own words reach only --verbose (in the causes), escaped.
+      assert.match(result.stderr, /denied\\u001b\]0;pwned/, result.stderr);
+    }
+  }
+});
