@@ -56,6 +56,16 @@ function inRange(text: string, min: number, what: string, fix: string): number {
  * @returns milliseconds
  * @throws {SyntaxError} when the text is not a duration
  * @throws {RangeError} when it is longer than a year
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { parseLockTimeout } from "./_duration.ts";
+ *
+ * assert.equal(parseLockTimeout("0s"), 0);
+ * assert.equal(parseLockTimeout("1m30s"), 90_000);
+ * assert.throws(() => parseLockTimeout("400d"), RangeError);
+ * ```
  */
 export function parseLockTimeout(text: string): number {
   return inRange(text, 0, "a lock timeout", "Use 0s to fail at once, or a wait such as 5m.");
@@ -69,6 +79,16 @@ export function parseLockTimeout(text: string): number {
  * @returns milliseconds
  * @throws {SyntaxError} when the text is not a duration
  * @throws {RangeError} when it is shorter than a second or longer than a year
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { parseTtl } from "./_duration.ts";
+ *
+ * assert.equal(parseTtl("2h"), 7_200_000);
+ * assert.throws(() => parseTtl("0s"), /at least 1s/);
+ * assert.throws(() => parseTtl("99999999999d"), /at most 365d/);
+ * ```
  */
 export function parseTtl(text: string): number {
   return inRange(

@@ -22,6 +22,14 @@ const INDENT = "    ";
  *
  * @param text any string
  * @returns a double-quoted string with nothing a terminal would act on
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { quote } from "./_render.ts";
+ *
+ * assert.equal(quote("a\x1b[2J\u202e"), '"a\\u001b[2J\\u202e"');
+ * ```
  */
 export function quote(text: string): string {
   return printable(JSON.stringify(text));

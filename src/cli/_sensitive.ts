@@ -207,6 +207,20 @@ export function forJson(value: unknown): unknown {
  *
  * @param value a masked value
  * @returns `true`, `false`, or the object or list described
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { forJson, SENSITIVE, sensitiveValues } from "./_sensitive.ts";
+ *
+ * const masked = { name: "web", settings: { password: SENSITIVE }, tags: ["a", SENSITIVE] };
+ * assert.deepEqual(sensitiveValues(masked), { settings: { password: true }, tags: [false, true] });
+ * assert.deepEqual(forJson(masked), {
+ *   name: "web",
+ *   settings: { password: { sensitive: true } },
+ *   tags: ["a", { sensitive: true }],
+ * });
+ * ```
  */
 export function sensitiveValues(value: unknown): unknown {
   if (value === SENSITIVE) return true;
