@@ -47,6 +47,9 @@ Deno.test("mod.ts exports the public API by its fixed names", () => {
 
 Deno.test("the cli task runs cli.ts with exactly the compiled binary's permissions", async () => {
   const { tasks } = JSON.parse(await Deno.readTextFile(new URL("../deno.json", import.meta.url)));
-  const compileFlags = tasks.compile.replace("deno compile $COMPILE_FLAGS --output gaib-state ", "");
+  const compileFlags = tasks.compile.replace(
+    "deno compile $COMPILE_FLAGS --output gaib-state ",
+    "",
+  );
   assert.equal(tasks.cli, `deno run ${compileFlags}`);
 });
