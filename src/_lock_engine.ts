@@ -56,9 +56,10 @@ export interface LockClock {
   now(): number;
   /**
    * Calls `fn` every `ms` milliseconds until the returned function is called. The timer must
-   * not keep the process alive.
+   * not keep the process alive. `fn` returns a promise of the work it started, which a clock
+   * may wait for before the next tick; the system clock does not.
    */
-  every(ms: number, fn: () => void): () => void;
+  every(ms: number, fn: () => Promise<void>): () => void;
 }
 
 /** The system clock and `setInterval`. */
@@ -245,10 +246,10 @@ export class LockEngine {
     if (previous && previous !== held) this.#drop(previous);
     this.#held.set(held.key, held);
     held.stop = this.#clock.every(Math.max(50, Math.floor(this.#leaseMs / 3)), () => {
-      if (held.renewing) return;
-      held.renewing = this.#renew(held).catch(() => {
+      held.renewing ??= this.#renew(held).catch(() => {
         // Retried at the next tick; the lease outlasts two missed renewals.
       }).finally(() => held.renewing = null);
+      return held.renewing;
     });
   }
 
