@@ -1,5 +1,5 @@
 /**
- * The lease rules every backend's locks follow.
+ * The lease rules every backend's locks follow, and the lease stored with a lock.
  *
  * A process-bound lock carries a lease that its live holder renews every third of it. Another
  * client may take the lock over only once the lease has not been renewed for a whole lease
@@ -7,8 +7,14 @@
  * detached lock is not renewed: it expires at its TTL, or never. A lock without a lease (one
  * Terraform took) is never taken over.
  *
+ * Stores keep the lease beside Terraform's seven fields, where Terraform ignores it (a
+ * `GaibLease` attribute of a DynamoDB item, a `GaibLease` field of a lockfile, a `Holder`
+ * object of the local lock file).
+ *
  * @module
  */
+
+import { printable } from "./lock.ts";
 
 /** What a lease says, as stored with a lock. */
 export interface LeaseTerms {
@@ -20,6 +26,22 @@ export interface LeaseTerms {
   detached: boolean;
 }
 
+/** The lease stored with a lock: its terms and who renews it. */
+export interface Lease extends LeaseTerms {
+  /** Host and process of the holder, for people to read. */
+  holder: string;
+}
+
+/** What a new lock's lease depends on. */
+export interface LeaseOptions {
+  /** Not tied to a process (never renewed). */
+  detached: boolean;
+  /** A detached lock's TTL; without it a detached lock never expires. */
+  ttlMs?: number;
+  /** Lease length of a process-bound lock. */
+  leaseMs: number;
+}
+
 /** Whether a lock may be taken over, and why (for the busy-lock message). */
 export interface LeaseVerdict {
   expired: boolean;
@@ -27,16 +49,68 @@ export interface LeaseVerdict {
 }
 
 /** When a new lock's lease (or a detached lock's TTL) ends. */
-export function leaseExpiry(
-  options: { detached: boolean; ttlMs?: number; leaseMs: number },
-  now: number = Date.now(),
-): string | null {
+export function leaseExpiry(options: LeaseOptions, now: number = Date.now()): string | null {
   if (!options.detached) return new Date(now + options.leaseMs).toISOString();
   return options.ttlMs === undefined ? null : new Date(now + options.ttlMs).toISOString();
 }
 
+let hostName: string | undefined;
+
+/** `<host> pid <pid>` of this process, for the lease's `holder`. */
+function thisHolder(): string {
+  if (hostName === undefined) {
+    try {
+      hostName = Deno.hostname();
+    } catch {
+      hostName = "unknown"; // no --allow-sys=hostname
+    }
+  }
+  return `${hostName} pid ${Deno.pid}`;
+}
+
+/** Builds the lease of a new lock taken by this process. */
+export function newLease(options: LeaseOptions, now: number = Date.now()): Lease {
+  return {
+    expires: leaseExpiry(options, now),
+    leaseMs: options.leaseMs,
+    detached: options.detached,
+    holder: thisHolder(),
+  };
+}
+
+/** The same lease, renewed from `now`. */
+export function renewLease<T extends LeaseTerms>(lease: T, now: number = Date.now()): T {
+  return { ...lease, expires: new Date(now + lease.leaseMs).toISOString() };
+}
+
+/** Reads a stored lease (JSON text or a parsed value); anything else is `null` (no lease). */
+export function parseLease(value: unknown): Lease | null {
+  let doc = value;
+  if (typeof value === "string") {
+    try {
+      doc = JSON.parse(value);
+    } catch {
+      return null;
+    }
+  }
+  if (typeof doc !== "object" || doc === null) return null;
+  const l = doc as Record<string, unknown>;
+  if (
+    (l.expires !== null && typeof l.expires !== "string") || typeof l.leaseMs !== "number" ||
+    typeof l.detached !== "boolean"
+  ) return null;
+  return {
+    expires: l.expires as string | null,
+    leaseMs: l.leaseMs,
+    detached: l.detached,
+    holder: typeof l.holder === "string" ? l.holder : "",
+  };
+}
+
 /**
- * Judges a lease at `now`.
+ * Judges a lease at `now`. An expiry that cannot be read (NaN) never counts as expired.
+ * Stored text in the reason is escaped for the terminal: a lease comes from storage that
+ * others can write.
  *
  * @param terms the stored lease, or `null` for a lock without one
  * @param holder who renews it, for the message (such as `ci-runner pid 4242`)
@@ -54,28 +128,28 @@ export function judgeLease(
     };
   }
   const expires = terms.expires === null ? null : Date.parse(terms.expires);
+  const until = printable(String(terms.expires));
+  const who = printable(holder) || "unknown";
   if (terms.detached) {
     if (expires !== null && now > expires) {
-      return { expired: true, reason: `Its TTL ended at ${terms.expires}.` };
+      return { expired: true, reason: `Its TTL ended at ${until}.` };
     }
     return {
       expired: false,
       reason: expires === null
         ? "It is a detached lock without TTL: only unlock or force-unlock release it."
-        : `It is a detached lock until ${terms.expires}.`,
+        : `It is a detached lock until ${until}.`,
     };
   }
-  // An unreadable expiry (NaN) never counts as expired.
+  // NaN (an unreadable expiry or lease length) fails every comparison: never expired.
   if (expires !== null && now > expires + terms.leaseMs) {
     return {
       expired: true,
-      reason: `Its holder (${holder || "unknown"}) stopped renewing its lease ` +
-        `(expired ${terms.expires}).`,
+      reason: `Its holder (${who}) stopped renewing its lease (expired ${until}).`,
     };
   }
   return {
     expired: false,
-    reason: `Its holder (${holder || "unknown"}) renews its lease (valid until ` +
-      `${terms.expires}).`,
+    reason: `Its holder (${who}) renews its lease (valid until ${until}).`,
   };
 }

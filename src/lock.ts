@@ -275,7 +275,8 @@ export function releaseFailedError(
 
 /**
  * Calls `attempt` until it succeeds, retrying on `StateLockError` with backoff until
- * `timeoutMs` has passed or `signal` aborts; then throws the last `StateLockError`.
+ * `timeoutMs` has passed or `signal` aborts; then throws the last `StateLockError`. Calls
+ * `onWait` with the holder once, before the first wait.
  */
 export async function retryLock(
   attempt: () => Promise<LockResult>,
@@ -283,6 +284,7 @@ export async function retryLock(
 ): Promise<LockResult> {
   const deadline = Date.now() + Math.max(0, options.timeoutMs ?? 0);
   let delay = 50;
+  let waited = false;
   for (;;) {
     options.signal?.throwIfAborted();
     try {
@@ -291,6 +293,10 @@ export async function retryLock(
       if (!(error instanceof StateLockError) || error.lockInfo === null) throw error;
       const left = deadline - Date.now();
       if (left <= 0) throw error;
+      if (!waited) {
+        waited = true;
+        options.onWait?.(error.lockInfo);
+      }
       await sleep(Math.min(left, delay * (0.5 + Math.random())), options.signal, error);
       delay = Math.min(delay * 2, 1000);
     }

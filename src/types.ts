@@ -151,6 +151,12 @@ export interface LockOptions {
   /** Aborts the wait for a busy lock. */
   signal?: AbortSignal;
   /**
+   * Called once, with the holder's lock info, when the lock is busy and the call is going to
+   * wait for it (`timeoutMs` above 0): to tell the user why nothing happens yet.
+   * @default {undefined}
+   */
+  onWait?: (holder: LockInfo) => void;
+  /**
    * Take a lock that is not tied to the calling process: it outlives the process and is never
    * taken over automatically, only released by `unlock`/`forceUnlock`, or after `ttlMs`.
    * For pipelines that lock in one step and unlock in a later one.

@@ -1,14 +1,18 @@
 /**
  * Terraform's DynamoDB lock: the item `{ LockID: "<bucket>/<state key>", Info: <LockInfo
  * JSON> }`, put with `attribute_not_exists(LockID)`. gaib-state adds a `GaibLease` attribute
- * (JSON) that Terraform ignores, and keeps `Info` unchanged while it renews the lease, so
- * `Info` identifies a record exactly: every conditional write compares it.
+ * (JSON) that Terraform ignores, and keeps `Info` unchanged while it renews the lease.
  *
- * Takeover: `PutItem` with `Info = :observedInfo AND GaibLease = :observedLease`. DynamoDB
- * applies conditional writes to one item one at a time, so of two contenders that observed
- * the same expired record only the first write matches; the second finds a new `Info` and
- * fails. A renewal by a live holder changes `GaibLease`, so a takeover based on an older
- * observation fails too.
+ * A record's version is the pair (`Info`, `GaibLease`) as read; every conditional write
+ * compares it. DynamoDB applies conditional writes to one item one at a time, so of two
+ * contenders that observed the same expired record only the first takeover matches; the
+ * second finds a new `Info` and fails. A renewal by a live holder changes `GaibLease`, so a
+ * takeover based on an older observation fails too. The version of a record this store wrote
+ * is its `Info` alone (only its holder changes its lease), so a renewal whose answer was lost
+ * and that the SDK sent again does not cost the holder its lock.
+ *
+ * Every write is a conditional PutItem or DeleteItem, so the IAM policy Terraform needs
+ * suffices.
  *
  * @module
  */
@@ -20,20 +24,29 @@ import {
   GetItemCommand,
   PutItemCommand,
 } from "@aws-sdk/client-dynamodb";
+import { parseLease } from "../_lease.ts";
+import type { CreateResult, LockRecord, LockStore, StoredLock } from "../_lock_store.ts";
 import { decodeLockJson, encodeLockJson } from "../lock.ts";
-import type { LockInfo } from "../types.ts";
-import type { CreateResult, Locker } from "./_s3_locker.ts";
-import { type Lease, type ObservedLock, parseLease } from "./_s3_lease.ts";
 import type { S3KeyLayout } from "./_s3_keys.ts";
 
 type Item = Record<string, { S?: string } | undefined>;
 
-/** The DynamoDB lock of one table. */
-export class DynamoDbLocker implements Locker {
+/**
+ * What a conditional write must find: `Info` (`null`: an item without one) and, unless
+ * absent, `GaibLease` (`null`: an item without one).
+ */
+interface ItemVersion {
+  info: string | null;
+  lease?: string | null;
+}
+
+/** The DynamoDB lock store of one table. */
+export class DynamoDbLockStore implements LockStore {
   readonly #client: DynamoDBClient;
   readonly #table: string;
   readonly #keys: S3KeyLayout;
   readonly label: string;
+  readonly deleteChecksVersion: boolean = true;
 
   /**
    * @param client the DynamoDB client
@@ -47,16 +60,20 @@ export class DynamoDbLocker implements Locker {
     this.label = `DynamoDB table "${table}"`;
   }
 
-  #item(stateKey: string, info: LockInfo, lease: Lease): Record<string, { S: string }> {
+  #lockId(stateKey: string): { S: string } {
+    return { S: this.#keys.lockPath(stateKey) };
+  }
+
+  #item(stateKey: string, record: LockRecord): Record<string, { S: string }> {
     return {
-      LockID: { S: this.#keys.lockPath(stateKey) },
-      Info: { S: encodeLockJson(info) },
-      GaibLease: { S: JSON.stringify(lease) },
+      LockID: this.#lockId(stateKey),
+      Info: { S: encodeLockJson(record.info) },
+      GaibLease: { S: JSON.stringify(record.lease) },
     };
   }
 
-  async create(stateKey: string, info: LockInfo, lease: Lease): Promise<CreateResult> {
-    const Item = this.#item(stateKey, info, lease);
+  async create(stateKey: string, record: LockRecord): Promise<CreateResult> {
+    const Item = this.#item(stateKey, record);
     try {
       await this.#client.send(
         new PutItemCommand({
@@ -66,7 +83,7 @@ export class DynamoDbLocker implements Locker {
           ReturnValuesOnConditionCheckFailure: "ALL_OLD",
         }),
       );
-      return { created: true, token: Item.Info.S };
+      return { created: true, version: ownVersion(Item) };
     } catch (error) {
       if (!(error instanceof ConditionalCheckFailedException)) throw error;
       // DynamoDB returns the item in the way; servers that do not need a read.
@@ -75,64 +92,63 @@ export class DynamoDbLocker implements Locker {
     }
   }
 
-  async read(stateKey: string): Promise<ObservedLock | null> {
+  async read(stateKey: string): Promise<StoredLock | null> {
     const out = await this.#client.send(
       new GetItemCommand({
         TableName: this.#table,
-        Key: { LockID: { S: this.#keys.lockPath(stateKey) } },
+        Key: { LockID: this.#lockId(stateKey) },
         ConsistentRead: true,
       }),
     );
     return observe(out.Item as Item | undefined);
   }
 
-  async replace(
-    stateKey: string,
-    observed: ObservedLock,
-    info: LockInfo,
-    lease: Lease,
-  ): Promise<string | null> {
-    if (observed.rawLease === undefined) return null; // never replace a lock without lease
-    const Item = this.#item(stateKey, info, lease);
+  async replace(stateKey: string, version: string, record: LockRecord): Promise<string | null> {
+    const Item = this.#item(stateKey, record);
     const replaced = await unlessConditionFails(this.#client.send(
-      new PutItemCommand({
-        TableName: this.#table,
-        Item,
-        ConditionExpression: "Info = :info AND GaibLease = :lease",
-        ExpressionAttributeValues: {
-          ":info": { S: observed.token },
-          ":lease": { S: observed.rawLease },
-        },
-      }),
+      new PutItemCommand({ TableName: this.#table, Item, ...matching(version) }),
     ));
-    return replaced ? Item.Info.S : null;
+    return replaced ? ownVersion(Item) : null;
   }
 
-  async renew(stateKey: string, own: string, info: LockInfo, lease: Lease): Promise<string | null> {
-    // A conditional PutItem (not UpdateItem), so the IAM policy Terraform needs suffices.
-    const Item = this.#item(stateKey, info, lease);
-    Item.Info = { S: own };
-    const renewed = await unlessConditionFails(this.#client.send(
-      new PutItemCommand({
-        TableName: this.#table,
-        Item,
-        ConditionExpression: "Info = :info",
-        ExpressionAttributeValues: { ":info": { S: own } },
-      }),
-    ));
-    return renewed ? own : null;
-  }
-
-  remove(stateKey: string, observed: ObservedLock): Promise<boolean> {
+  delete(stateKey: string, version: string): Promise<boolean> {
     return unlessConditionFails(this.#client.send(
       new DeleteItemCommand({
         TableName: this.#table,
-        Key: { LockID: { S: this.#keys.lockPath(stateKey) } },
-        ConditionExpression: "Info = :info",
-        ExpressionAttributeValues: { ":info": { S: observed.token } },
+        Key: { LockID: this.#lockId(stateKey) },
+        ...matching(version),
       }),
     ));
   }
+}
+
+/** The version of an item this store wrote: its `Info`. */
+function ownVersion(item: Record<string, { S: string }>): string {
+  return JSON.stringify({ info: item.Info.S } satisfies ItemVersion);
+}
+
+/** The condition that the item exists and still has `version`. */
+function matching(version: string): {
+  ConditionExpression: string;
+  ExpressionAttributeValues?: Record<string, { S: string }>;
+} {
+  const v = JSON.parse(version) as ItemVersion;
+  const conditions = ["attribute_exists(LockID)"];
+  const values: Record<string, { S: string }> = {};
+  if (v.info === null) conditions.push("attribute_not_exists(Info)");
+  else {
+    conditions.push("Info = :info");
+    values[":info"] = { S: v.info };
+  }
+  if (v.lease === null) conditions.push("attribute_not_exists(GaibLease)");
+  else if (v.lease !== undefined) {
+    conditions.push("GaibLease = :lease");
+    values[":lease"] = { S: v.lease };
+  }
+  return {
+    ConditionExpression: conditions.join(" AND "),
+    ...(Object.keys(values).length > 0 ? { ExpressionAttributeValues: values } : {}),
+  };
 }
 
 /** Runs a conditional request: `false` when its condition failed (someone else changed it). */
@@ -147,15 +163,14 @@ async function unlessConditionFails(request: Promise<unknown>): Promise<boolean>
 }
 
 /** Reads a lock item; an item without `Info` is a damaged lock with an empty ID. */
-function observe(item: Item | undefined): ObservedLock | null {
+function observe(item: Item | undefined): StoredLock | null {
   if (!item || !item.LockID) return null;
-  const raw = item.Info?.S ?? "";
-  const { info } = decodeLockJson(raw, "lock item");
+  const raw = item.Info?.S;
+  const { info } = decodeLockJson(raw ?? "", "lock item");
   const rawLease = item.GaibLease?.S;
   return {
     info,
     lease: rawLease === undefined ? null : parseLease(rawLease),
-    token: raw,
-    rawLease,
+    version: JSON.stringify({ info: raw ?? null, lease: rawLease ?? null } satisfies ItemVersion),
   };
 }

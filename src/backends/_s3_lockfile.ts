@@ -17,18 +17,19 @@
  * @module
  */
 
+import { parseLease } from "../_lease.ts";
+import type { CreateResult, LockRecord, LockStore, StoredLock } from "../_lock_store.ts";
 import { decodeLockJson, encodeLockJson } from "../lock.ts";
-import type { LockInfo } from "../types.ts";
-import type { CreateResult, Locker } from "./_s3_locker.ts";
-import { type Lease, type ObservedLock, parseLease } from "./_s3_lease.ts";
 import type { S3KeyLayout } from "./_s3_keys.ts";
 import type { S3Objects } from "./_s3_objects.ts";
 
-/** The lockfile lock of one bucket. */
-export class S3Lockfile implements Locker {
+/** The lockfile lock store of one bucket; a record's version is the lockfile's ETag. */
+export class S3LockfileStore implements LockStore {
   readonly #objects: S3Objects;
   readonly #keys: S3KeyLayout;
   readonly label: string = "lockfile";
+  /** Ceph RGW ignores conditional DeleteObject. */
+  readonly deleteChecksVersion: boolean = false;
 
   /**
    * @param objects the bucket's objects
@@ -39,44 +40,33 @@ export class S3Lockfile implements Locker {
     this.#keys = keys;
   }
 
-  async create(stateKey: string, info: LockInfo, lease: Lease): Promise<CreateResult> {
-    const etag = await this.#objects.put(this.#keys.lockfileKey(stateKey), encode(info, lease), {
+  async create(stateKey: string, record: LockRecord): Promise<CreateResult> {
+    const etag = await this.#objects.put(this.#keys.lockfileKey(stateKey), encode(record), {
       ifNoneMatch: true,
     });
-    if (etag !== null) return { created: true, token: etag };
+    if (etag !== null) return { created: true, version: etag };
     return { created: false, current: await this.read(stateKey) };
   }
 
-  async read(stateKey: string): Promise<ObservedLock | null> {
+  async read(stateKey: string): Promise<StoredLock | null> {
     const object = await this.#objects.get(this.#keys.lockfileKey(stateKey));
     if (object === null) return null;
     const { info, doc } = decodeLockJson(new TextDecoder().decode(object.bytes), "lockfile");
-    return { info, lease: parseLease(doc.GaibLease), token: object.etag };
+    return { info, lease: parseLease(doc.GaibLease), version: object.etag };
   }
 
-  replace(
-    stateKey: string,
-    observed: ObservedLock,
-    info: LockInfo,
-    lease: Lease,
-  ): Promise<string | null> {
-    return this.#objects.put(this.#keys.lockfileKey(stateKey), encode(info, lease), {
-      ifMatch: observed.token,
+  replace(stateKey: string, version: string, record: LockRecord): Promise<string | null> {
+    return this.#objects.put(this.#keys.lockfileKey(stateKey), encode(record), {
+      ifMatch: version,
     });
   }
 
-  renew(stateKey: string, own: string, info: LockInfo, lease: Lease): Promise<string | null> {
-    return this.#objects.put(this.#keys.lockfileKey(stateKey), encode(info, lease), {
-      ifMatch: own,
-    });
-  }
-
-  remove(stateKey: string, observed: ObservedLock): Promise<boolean> {
-    return this.#objects.delete(this.#keys.lockfileKey(stateKey), observed.token);
+  delete(stateKey: string, version: string): Promise<boolean> {
+    return this.#objects.delete(this.#keys.lockfileKey(stateKey), version);
   }
 }
 
 /** Terraform's seven fields in Terraform's order, then the lease. */
-function encode(info: LockInfo, lease: Lease): Uint8Array {
-  return new TextEncoder().encode(encodeLockJson(info, { GaibLease: lease }));
+function encode(record: LockRecord): Uint8Array {
+  return new TextEncoder().encode(encodeLockJson(record.info, { GaibLease: record.lease }));
 }

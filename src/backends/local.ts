@@ -5,6 +5,7 @@
  * @module
  */
 
+import { renewLease } from "../_lease.ts";
 import { checkWrite } from "../_write_rules.ts";
 import { readStateHeader } from "../_state_header.ts";
 import { BackendError } from "../errors.ts";
@@ -87,6 +88,14 @@ interface HeldLock {
  *   0600 and directories 0700.
  * - A lock is never broken while its holder lives, however long it runs, and a holder that
  *   died (even by `kill -9`) does not block the next lock: see `_local_lock.ts`.
+ *
+ * Why not the lease-based lock engine (`../_lock_engine.ts`) the S3 backend uses: on one
+ * machine an exclusive flock on the lock file tells for certain whether its holder lives (the
+ * kernel ties it to the holder's open file and drops it when the process dies, however it
+ * dies), so a lock is taken over at once after a crash and never while the holder runs,
+ * with no lease to wait out. The lease in the record only serves other machines sharing the
+ * directory. The rules that do not depend on that are shared: lease judgement
+ * (`../_lease.ts`), the lock errors (`../lock.ts`) and the write rules (`../_write_rules.ts`).
  *
  * Needs `--allow-read` and `--allow-write` of the root, `--allow-sys=hostname` and read
  * access to `/proc/sys/kernel/random/boot_id` (to tell this machine's lock holders apart).
@@ -451,10 +460,7 @@ export class LocalBackend implements StateBackend {
         this.#release(dir, held);
         return;
       }
-      const holder = {
-        ...current.Holder!,
-        expires: new Date(Date.now() + this.#leaseMs).toISOString(),
-      };
+      const holder = renewLease(current.Holder!);
       const record = { ...held.record, Holder: holder };
       const temp = await createTempFile(dir, "lock", encodeLockRecord(record));
       try {

@@ -34,24 +34,12 @@
  */
 
 import { DescribeTableCommand } from "@aws-sdk/client-dynamodb";
+import { LockEngine, type StoreCall } from "../_lock_engine.ts";
 import { checkWrite, type StoredIdentity } from "../_write_rules.ts";
 import { readStateHeader } from "../_state_header.ts";
 import type { S3BackendConfig } from "../config.ts";
-import { BackendConfigError, BackendError, StateLockError, StateSerialError } from "../errors.ts";
-import {
-  checkLockOptions,
-  closedError,
-  deleteLockedError,
-  forceUnlockCommand,
-  liveHolderError,
-  lockBusyError,
-  lockMismatchError,
-  newLockInfo,
-  notLockedError,
-  printable,
-  retryLock,
-  writeLockError,
-} from "../lock.ts";
+import { BackendConfigError, BackendError, StateSerialError } from "../errors.ts";
+import { closedError, deleteLockedError } from "../lock.ts";
 import { assertValidState, parseStateBytes, serializeState } from "../state.ts";
 import type {
   GaibState,
@@ -65,11 +53,9 @@ import { checkDeletable, DEFAULT_WORKSPACE } from "../workspace.ts";
 import { type AwsClients, createClients, registerClients } from "./_aws_clients.ts";
 import { awsFailure } from "./_aws_errors.ts";
 import { DynamoDbDigests, type StoredDigest } from "./_dynamodb_digest.ts";
-import { DynamoDbLocker } from "./_dynamodb_lock.ts";
+import { DynamoDbLockStore } from "./_dynamodb_lock.ts";
 import { S3KeyLayout } from "./_s3_keys.ts";
-import { judgeLease, type Lease, newLease, type ObservedLock, renewLease } from "./_s3_lease.ts";
-import type { Locker } from "./_s3_locker.ts";
-import { S3Lockfile } from "./_s3_lockfile.ts";
+import { S3LockfileStore } from "./_s3_lockfile.ts";
 import { md5, S3Objects, type WriteCondition } from "./_s3_objects.ts";
 
 export type { S3BackendRequest } from "./_aws_clients.ts";
@@ -124,17 +110,6 @@ type Known =
   | { exists: false }
   | { exists: true; etag: string; identity: StoredIdentity | null };
 
-/** A process-bound lock this instance holds and renews. */
-interface HeldLock {
-  id: string;
-  workspace: string;
-  info: LockInfo;
-  lease: Lease;
-  tokens: Map<Locker, string>;
-  timer: ReturnType<typeof setInterval> | undefined;
-  renewing: Promise<void> | null;
-}
-
 /**
  * Stores states in S3 with Terraform's layout and locks.
  *
@@ -170,14 +145,9 @@ export class S3Backend implements StateBackend {
   readonly #keys: S3KeyLayout;
   readonly #clients: AwsClients;
   readonly #objects: S3Objects;
-  readonly #lockfile: S3Lockfile | null;
-  readonly #dynamo: DynamoDbLocker | null;
   readonly #digests: DynamoDbDigests | null;
-  /** Lock modes in Terraform's order: lockfile first, then DynamoDB. */
-  readonly #lockers: Locker[];
-  readonly #leaseMs: number;
+  readonly #locks: LockEngine;
   readonly #consistencyMs: number;
-  readonly #held = new Map<string, HeldLock>();
   readonly #known = new Map<string, Known>();
   #closed = false;
 
@@ -195,7 +165,6 @@ export class S3Backend implements StateBackend {
       });
     }
     this.#config = config;
-    this.#leaseMs = options.leaseMs ?? 30_000;
     this.#consistencyMs = options.consistencyTimeoutMs ?? 10_000;
     this.#keys = new S3KeyLayout(config.bucket, config.key, config.workspace_key_prefix);
     this.#clients = createClients(config, {
@@ -207,13 +176,27 @@ export class S3Backend implements StateBackend {
       encrypt: config.encrypt === true || config.kms_key_id !== undefined,
       kmsKeyId: config.kms_key_id,
     });
-    this.#lockfile = config.use_lockfile ? new S3Lockfile(this.#objects, this.#keys) : null;
     const ddb = this.#clients.dynamodb;
     const table = config.dynamodb_table;
-    this.#dynamo = ddb && table ? new DynamoDbLocker(ddb, table, this.#keys) : null;
     this.#digests = ddb && table ? new DynamoDbDigests(ddb, table) : null;
-    this.#lockers = ([this.#lockfile, this.#dynamo] as (Locker | null)[])
-      .filter((l): l is Locker => l !== null);
+    const lockfile = config.use_lockfile ? new S3LockfileStore(this.#objects, this.#keys) : null;
+    const dynamo = ddb && table ? new DynamoDbLockStore(ddb, table, this.#keys) : null;
+    this.#locks = new LockEngine({
+      // Terraform's order: lockfile first, then DynamoDB.
+      stores: [lockfile, dynamo].filter((store) => store !== null),
+      locate: (workspace) => {
+        const key = this.stateKey(workspace);
+        return { key, path: this.#keys.lockPath(key) };
+      },
+      leaseMs: options.leaseMs,
+      failure: (error, store, call) =>
+        this.#failure(store === dynamo ? "dynamodb" : "s3", error, call),
+      enableLocking: {
+        fix: "set backend.dynamodb_table (a DynamoDB table with partition key LockID) or " +
+          "backend.use_lockfile: true",
+        path: "backend.use_lockfile",
+      },
+    });
   }
 
   /**
@@ -250,20 +233,18 @@ export class S3Backend implements StateBackend {
     try {
       return await fn();
     } catch (error) {
-      throw awsFailure(error, {
-        service,
-        action,
-        outcome,
-        uncertainOutcome,
-        endpoint: service === "s3" ? this.#clients.s3Endpoint : this.#clients.dynamodbEndpoint,
-        bucket: this.#config.bucket,
-        table: this.#config.dynamodb_table,
-      });
+      throw this.#failure(service, error, { action, outcome, uncertainOutcome });
     }
   }
 
-  #service(locker: Locker): "s3" | "dynamodb" {
-    return locker === this.#dynamo ? "dynamodb" : "s3";
+  #failure(service: "s3" | "dynamodb", error: unknown, call: StoreCall): Error {
+    return awsFailure(error, {
+      service,
+      ...call,
+      endpoint: service === "s3" ? this.#clients.s3Endpoint : this.#clients.dynamodbEndpoint,
+      bucket: this.#config.bucket,
+      table: this.#config.dynamodb_table,
+    });
   }
 
   /**
@@ -387,7 +368,7 @@ export class S3Backend implements StateBackend {
     const bytes = new TextEncoder().encode(text);
     const sum = md5(bytes);
     const action = `writing the state of workspace "${workspace}" (${this.#where(key)})`;
-    await this.#checkLockForWrite(workspace, key, options.lockId);
+    await this.#locks.checkWrite(workspace, options.lockId);
     for (let attempt = 0;; attempt++) {
       let condition: WriteCondition = {};
       if (!options.force) {
@@ -493,33 +474,6 @@ export class S3Backend implements StateBackend {
     return object?.bytes ?? new Uint8Array();
   }
 
-  async #checkLockForWrite(workspace: string, key: string, lockId?: string): Promise<void> {
-    const where = `Cannot write the state of workspace "${workspace}"`;
-    if (this.#lockers.length === 0) {
-      if (lockId === undefined) return;
-      throw new StateLockError(
-        `${where}: lock ${printable(lockId)} is not held, because this backend has no locking ` +
-          "(set backend.dynamodb_table or backend.use_lockfile).",
-      );
-    }
-    // With a lock ID one record tells (the DynamoDB one when both modes are on); without, a
-    // lock in either mode blocks the write.
-    const lockers = lockId === undefined ? this.#lockers : [this.#dynamo ?? this.#lockfile!];
-    const observed = await Promise.all(
-      lockers.map((locker) =>
-        this.#call(
-          this.#service(locker),
-          `checking the lock of workspace "${workspace}"`,
-          () => locker.read(key),
-          "The state was not changed.",
-        )
-      ),
-    );
-    const current = observed.find((o) => o !== null) ?? null;
-    const refused = writeLockError(workspace, lockId, current && current.info);
-    if (refused) throw refused;
-  }
-
   /**
    * Deletes a workspace: its state object and its digest item.
    *
@@ -536,14 +490,11 @@ export class S3Backend implements StateBackend {
     const key = this.stateKey(workspace);
     if (workspace === DEFAULT_WORKSPACE) checkDeletable(workspace, this.#where(key), true);
     const action = `deleting workspace "${workspace}" (${this.#where(key)})`;
-    const [locks, exists] = await Promise.all([
-      Promise.all(
-        this.#lockers.map((l) => this.#call(this.#service(l), action, () => l.read(key))),
-      ),
+    const [lock, exists] = await Promise.all([
+      this.#locks.getLockInfo(workspace, { action }),
       this.#call("s3", action, () => this.#objects.exists(key)),
     ]);
-    const lock = locks.find((o) => o !== null);
-    if (lock) throw deleteLockedError(workspace, lock.info);
+    if (lock) throw deleteLockedError(workspace, lock);
     checkDeletable(workspace, this.#where(key), exists);
     await this.#call("s3", action, () => this.#objects.delete(key));
     this.#known.delete(key);
@@ -610,133 +561,8 @@ export class S3Backend implements StateBackend {
    * const { lockId } = await backend.lock("default", { operation: "apply", timeoutMs: 60_000 });
    * ```
    */
-  async lock(workspace: string, options: LockOptions = {}): Promise<LockResult> {
-    const key = this.stateKey(workspace);
-    checkLockOptions(options);
-    if (this.#lockers.length === 0) {
-      throw new BackendConfigError(
-        "This S3 backend has no locking: set backend.dynamodb_table (a DynamoDB table with " +
-          "partition key LockID) or backend.use_lockfile: true.",
-        { path: "backend.use_lockfile" },
-      );
-    }
-    return await retryLock(() => this.#tryLock(workspace, key, options), options);
-  }
-
-  async #tryLock(workspace: string, key: string, options: LockOptions): Promise<LockResult> {
-    const detached = options.detached === true;
-    const info = newLockInfo(this.#keys.lockPath(key), options);
-    const lease = newLease({ detached, ttlMs: options.ttlMs, leaseMs: this.#leaseMs });
-    const tokens = new Map<Locker, string>();
-    try {
-      for (const locker of this.#lockers) {
-        tokens.set(locker, await this.#acquire(workspace, key, locker, info, lease));
-      }
-    } catch (error) {
-      // Release what was taken (the lockfile, when the DynamoDB item was busy).
-      for (const [locker, token] of tokens) {
-        await locker.remove(key, { info, lease, token }).catch(() => {});
-      }
-      throw error;
-    }
-    if (!detached) this.#hold(workspace, key, info, lease, tokens);
-    return { lockId: info.ID, lockInfo: info };
-  }
-
-  /** Creates one lock record, or takes over an expired one; throws when it is busy. */
-  async #acquire(
-    workspace: string,
-    key: string,
-    locker: Locker,
-    info: LockInfo,
-    lease: Lease,
-  ): Promise<string> {
-    const action = `locking workspace "${workspace}" (${locker.label})`;
-    const service = this.#service(locker);
-    let last: ObservedLock | null = null;
-    const mayHold = `The lock may have been taken all the same: if "gaib-state lock status" ` +
-      `shows lock ID ${info.ID}, release it with "${forceUnlockCommand(workspace, info.ID)}".`;
-    for (let attempt = 0; attempt < 5; attempt++) {
-      const result = await this.#call(
-        service,
-        action,
-        () => locker.create(key, info, lease),
-        undefined,
-        mayHold,
-      );
-      if (result.created) return result.token;
-      const current = result.current;
-      if (current === null) continue; // released in between: try again
-      // An SDK retry of a create that had landed finds our own record: it is ours.
-      if (current.info.ID === info.ID) return current.token;
-      last = current;
-      const verdict = judgeLease(current.lease);
-      if (!verdict.expired) throw lockBusyError(workspace, current.info, verdict.reason);
-      const token = await this.#call(
-        service,
-        action,
-        () => locker.replace(key, current, info, lease),
-        undefined,
-        mayHold,
-      );
-      if (token !== null) return token;
-      // Another contender (or a renewal) changed the record first: look again.
-    }
-    if (last) throw lockBusyError(workspace, last.info, "It keeps changing hands.");
-    throw new BackendError(
-      `Cannot lock workspace "${workspace}": the ${locker.label} lock kept appearing and ` +
-        "disappearing. Retry.",
-    );
-  }
-
-  /** Renews a process-bound lock's lease every third of it, in the background. */
-  #hold(
-    workspace: string,
-    key: string,
-    info: LockInfo,
-    lease: Lease,
-    tokens: Map<Locker, string>,
-  ): void {
-    const held: HeldLock = {
-      id: info.ID,
-      workspace,
-      info,
-      lease,
-      tokens,
-      timer: undefined,
-      renewing: null,
-    };
-    const previous = this.#held.get(key);
-    if (previous) this.#drop(key, previous);
-    this.#held.set(key, held);
-    const renew = () => {
-      if (held.renewing) return;
-      held.renewing = this.#renew(key, held).catch(() => {
-        // Retried at the next tick; the lease outlasts two missed renewals.
-      }).finally(() => held.renewing = null);
-    };
-    held.timer = setInterval(renew, Math.max(50, Math.floor(this.#leaseMs / 3)));
-    Deno.unrefTimer(held.timer);
-  }
-
-  async #renew(key: string, held: HeldLock): Promise<void> {
-    const lease = renewLease(held.lease);
-    for (const [locker, token] of held.tokens) {
-      const next = await locker.renew(key, token, held.info, lease);
-      if (next === null) {
-        // Released or force-unlocked elsewhere, or taken over: stop renewing.
-        this.#drop(key, held);
-        return;
-      }
-      held.tokens.set(locker, next);
-    }
-    held.lease = lease;
-  }
-
-  #drop(key: string, held: HeldLock): void {
-    clearInterval(held.timer);
-    held.timer = undefined;
-    if (this.#held.get(key) === held) this.#held.delete(key);
+  lock(workspace: string, options: LockOptions = {}): Promise<LockResult> {
+    return this.#locks.lock(workspace, options);
   }
 
   /**
@@ -755,8 +581,8 @@ export class S3Backend implements StateBackend {
    * await backend.unlock("default", lockId);
    * ```
    */
-  async unlock(workspace: string, lockId: string): Promise<void> {
-    await this.#unlock(workspace, lockId, false);
+  unlock(workspace: string, lockId: string): Promise<void> {
+    return this.#locks.unlock(workspace, lockId);
   }
 
   /**
@@ -772,74 +598,8 @@ export class S3Backend implements StateBackend {
    * await backend.forceUnlock("default", "7f3c1a2e-...");
    * ```
    */
-  async forceUnlock(workspace: string, lockId: string): Promise<void> {
-    await this.#unlock(workspace, lockId, true);
-  }
-
-  async #unlock(workspace: string, lockId: string, force: boolean): Promise<void> {
-    const key = this.stateKey(workspace);
-    if (this.#lockers.length === 0) throw notLockedError(workspace, lockId);
-    const held = this.#held.get(key);
-    const mine = held?.id === lockId ? held : undefined;
-    if (mine) {
-      clearInterval(mine.timer);
-      await mine.renewing;
-    }
-    let released = 0;
-    let missing: StateLockError | undefined;
-    try {
-      for (const locker of this.#lockers) {
-        try {
-          await this.#release(workspace, key, locker, lockId, force, mine);
-          released++;
-        } catch (error) {
-          // A record already gone in one mode is fine when the other one was released.
-          if (error instanceof StateLockError && error.lockInfo === null) missing = error;
-          else throw error;
-        }
-      }
-      if (released === 0 && missing) throw missing;
-    } finally {
-      if (mine && (released > 0 || missing)) this.#drop(key, mine);
-      else if (mine) this.#hold(workspace, key, mine.info, mine.lease, mine.tokens);
-    }
-  }
-
-  async #release(
-    workspace: string,
-    key: string,
-    locker: Locker,
-    lockId: string,
-    force: boolean,
-    mine: HeldLock | undefined,
-  ): Promise<void> {
-    const service = this.#service(locker);
-    const action = `unlocking workspace "${workspace}" (${locker.label})`;
-    const own = mine?.tokens.get(locker);
-    // Our own DynamoDB item is deleted in one conditional request; anything else is read
-    // first (its ID checked, and a live holder's lease respected).
-    let observed: ObservedLock | null = own !== undefined && locker === this.#dynamo
-      ? { info: mine!.info, lease: mine!.lease, token: own }
-      : await this.#call(service, action, () => locker.read(key));
-    for (let attempt = 0;; attempt++) {
-      if (observed === null) throw notLockedError(workspace, lockId);
-      if (observed.info.ID !== lockId) throw lockMismatchError(workspace, lockId, observed.info);
-      if (!force && !mine && observed.lease && !observed.lease.detached) {
-        const verdict = judgeLease(observed.lease);
-        if (!verdict.expired) {
-          throw liveHolderError(workspace, observed.info, "client", verdict.reason);
-        }
-      }
-      const current = observed;
-      if (await this.#call(service, action, () => locker.remove(key, current))) return;
-      if (attempt > 0) {
-        throw new StateLockError(
-          `Cannot unlock workspace "${workspace}": the lock keeps changing. Retry.`,
-          observed.info,
-        );
-      }
-      observed = await this.#call(service, action, () => locker.read(key));
-    }
+  forceUnlock(workspace: string, lockId: string): Promise<void> {
+    return this.#locks.forceUnlock(workspace, lockId);
   }
 
   /**
@@ -855,18 +615,8 @@ export class S3Backend implements StateBackend {
    * if (info) console.log(`locked by ${info.Who} since ${info.Created}`);
    * ```
    */
-  async getLockInfo(workspace: string): Promise<LockInfo | null> {
-    const key = this.stateKey(workspace);
-    const found = await Promise.all(
-      this.#lockers.map((locker) =>
-        this.#call(
-          this.#service(locker),
-          `reading the lock of workspace "${workspace}"`,
-          () => locker.read(key),
-        )
-      ),
-    );
-    return found.find((o) => o !== null)?.info ?? null;
+  getLockInfo(workspace: string): Promise<LockInfo | null> {
+    return this.#locks.getLockInfo(workspace);
   }
 
   /**
@@ -908,14 +658,7 @@ export class S3Backend implements StateBackend {
    */
   async close(): Promise<void> {
     if (this.#closed) return;
-    for (const [key, held] of [...this.#held]) {
-      clearInterval(held.timer);
-      await held.renewing;
-      for (const locker of this.#lockers) {
-        await this.#release(held.workspace, key, locker, held.id, false, held).catch(() => {});
-      }
-      this.#drop(key, held);
-    }
+    await this.#locks.close();
     this.#closed = true;
     this.#clients.s3.destroy();
     this.#clients.dynamodb?.destroy();
