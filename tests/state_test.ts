@@ -128,10 +128,16 @@ Deno.test("parseState refuses non-integer and missing versions", () => {
   }
 });
 
-Deno.test("parseState returns null for empty and blank files", () => {
+Deno.test("parseState returns null only for a 0-byte file: whitespace or a lone BOM is a syntax error", () => {
   assert.equal(parseState(""), null);
-  assert.equal(parseState("  \n\t"), null);
   assert.equal(parseStateBytes(new Uint8Array()), null);
+  // Terraform's statefile.Read: only len(src) == 0 is "no state"; json.Unmarshal refuses the rest.
+  assert.throws(() => parseState("  \n\t"), /not valid JSON \(line 2, column 2: expected a value/);
+  assert.throws(() => parseState("\uFEFF"), /not valid JSON \(line 1, column 1: expected a value/);
+  assert.throws(
+    () => parseStateBytes(new Uint8Array([0xef, 0xbb, 0xbf, 0x0a])),
+    /not valid JSON \(line 2, column 1: expected a value/,
+  );
 });
 
 Deno.test("parseStateBytes refuses bytes that are not UTF-8", () => {
