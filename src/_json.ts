@@ -28,16 +28,28 @@ export function numberText(value: number | { readonly rawJSON: string }): string
   return typeof value === "number" ? JSON.stringify(value) : value.rawJSON;
 }
 
-// Every number token: one follows the start of the text, "[", "," or ":", then whitespace.
-// Matches inside strings only cost a needless check, never a wrong result.
-const NUMBER_TOKEN = /(?:^|[[,:])[ \t\n\r]*(-?\d[\d.eE+-]*)/g;
+// A number token follows the start of the text, "[", "," or ":" (and whitespace), and is
+// followed by whitespace, ",", "]", "}" or the end. Only tokens with a fraction, an exponent,
+// a "-0" or 16 or more digits can be written back differently; the scan looks for those alone
+// (most numbers of a state are small integers), then checks each candidate's whole token.
+// Text inside a string that looks alike ("a:1.0, b") costs a needless reviver pass, never a
+// wrong result; times ("10:09:00") do not match, as "09" is no JSON number.
+const CANDIDATE = /[[,:][ \t\n\r]*(?:-?\d+[.eE]|-0|-?\d{16})/g;
+const TOKEN_AT =
+  /[[,:]?[ \t\n\r]*(-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?)(?=[ \t\n\r,\]}]|$)/y;
+
+function lossyAt(text: string, index: number): boolean {
+  TOKEN_AT.lastIndex = index;
+  const m = TOKEN_AT.exec(text);
+  return m !== null && String(Number(m[1])) !== m[1];
+}
 
 /** Whether some number in the text would not be written back as it is written. */
 function hasLossyNumber(text: string): boolean {
-  NUMBER_TOKEN.lastIndex = 0;
-  for (let m = NUMBER_TOKEN.exec(text); m !== null; m = NUMBER_TOKEN.exec(text)) {
-    const token = m[1];
-    if (JSON.stringify(Number(token)) !== token) return true;
+  if (lossyAt(text, 0)) return true; // a document that is one number
+  CANDIDATE.lastIndex = 0;
+  for (let m = CANDIDATE.exec(text); m !== null; m = CANDIDATE.exec(text)) {
+    if (lossyAt(text, m.index)) return true;
   }
   return false;
 }
@@ -49,7 +61,7 @@ interface ReviverContext {
 function keepNumberText(_key: string, value: unknown, context?: ReviverContext): unknown {
   if (
     typeof value === "number" && context?.source !== undefined &&
-    JSON.stringify(value) !== context.source
+    String(value) !== context.source
   ) {
     return rawJSON(context.source);
   }
