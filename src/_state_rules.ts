@@ -101,7 +101,8 @@ function fold(key: string): string {
 function checkKeys(object: Json, fields: readonly string[], at: string, fail: Fail): void {
   for (const key in object) {
     if (fields.includes(key)) continue;
-    const field = fields.find((f) => f === fold(key));
+    const folded = fold(key);
+    const field = fields.find((f) => f === folded);
     if (field) {
       fail(
         `${at} has the key ${JSON.stringify(key)}, which Terraform reads as ` +

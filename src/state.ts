@@ -168,7 +168,8 @@ export function assertValidState(value: unknown, source = "state"): asserts valu
     : value;
   validateState(copy, source);
   const doc = value as Record<string, unknown>;
-  if (!("serial" in doc) || !("lineage" in doc)) {
+  // Missing or null, Terraform reads them as 0 and "": a state handed to a backend says them.
+  if (typeof doc.serial !== "number" || typeof doc.lineage !== "string") {
     throw new StateFormatError(`Invalid ${source}: it needs a "serial" and a "lineage".`);
   }
 }

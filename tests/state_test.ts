@@ -231,6 +231,11 @@ Deno.test("isValidState and assertValidState say what is wrong without changing 
   assert.throws(() => assertValidState(state), /invalid mode "weird"/);
   assert.equal(JSON.stringify(state), before);
   assert.throws(() => assertValidState({ version: 4 }), /needs a "serial" and a "lineage"/);
+  // A file may leave them null (Terraform reads 0 and ""); a state handed to a backend says them.
+  assert.throws(
+    () => assertValidState({ version: 4, serial: null, lineage: "x" }),
+    /needs a "serial" and a "lineage"/,
+  );
 });
 
 Deno.test("readStateHeader reads lineage and serial from the first bytes only", () => {
