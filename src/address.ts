@@ -1,10 +1,19 @@
 /**
  * Terraform addresses: module instances (`module.app["web"]`), resource instances
- * (`module.app["web"].discord_channel.general[0]`) and provider configurations, parsed and
- * formatted the way Terraform writes them.
+ * (`module.app["web"].discord_channel.general[0]`) and provider configurations, parsed the way
+ * Terraform reads them (`./_address_rules.ts`) and formatted the way it writes them.
  *
  * @module
  */
+
+import {
+  parseLegacyProviderConfig,
+  parseModuleInstance,
+  parseProviderConfig,
+  parseResourceInstance,
+} from "./_address_rules.ts";
+import { isRawNumber } from "./_json.ts";
+import { AddressSyntaxError } from "./_traversal.ts";
 
 /** One `module.NAME[KEY]` step of a module instance address. */
 export interface ModuleStep {
@@ -27,8 +36,6 @@ export interface InstanceAddress {
   /** Instance key; absent for a single instance (or, in a pattern, for all instances). */
   key?: number | string;
 }
-
-const IDENT = /^[A-Za-z_][A-Za-z0-9_-]*/;
 
 /**
  * Formats an instance key as Terraform does: `[0]` or `["key"]` with HCL string escapes.
@@ -101,7 +108,8 @@ export function formatInstanceAddress(address: InstanceAddress): string {
 
 /**
  * The key of a resource instance in a state: its `index_key`, or `undefined` when it has none
- * (absent, or `null` as some hand-written files have it).
+ * (absent, or `null` as some hand-written files have it). A numeric key is read as Terraform
+ * reads it: as a whole number, by dropping any fraction (`1.0` and `1.5` are both `1`).
  *
  * @param instance a resource instance object
  * @returns the `count` index or `for_each` key
@@ -114,7 +122,11 @@ export function formatInstanceAddress(address: InstanceAddress): string {
  */
 export function instanceKey(instance: { index_key?: unknown }): number | string | undefined {
   const key = instance.index_key;
-  return typeof key === "number" || typeof key === "string" ? key : undefined;
+  if (typeof key === "string") return key;
+  // encoding/json decodes the number as a float64; prepareStateV4 converts it with int().
+  if (typeof key === "number") return Math.trunc(key) + 0;
+  if (isRawNumber(key)) return Math.trunc(Number(key.rawJSON)) + 0;
+  return undefined;
 }
 
 /**
@@ -142,102 +154,13 @@ export function resourceAddress(
   };
 }
 
-/** A cursor over an address string; every `read*` method throws on malformed input. */
-class AddressScanner {
-  pos = 0;
-  constructor(readonly text: string) {}
-
-  get done(): boolean {
-    return this.pos >= this.text.length;
-  }
-
-  peek(literal: string): boolean {
-    return this.text.startsWith(literal, this.pos);
-  }
-
-  expect(literal: string): void {
-    if (!this.peek(literal)) this.fail(`expected "${literal}"`);
-    this.pos += literal.length;
-  }
-
-  readIdent(): string {
-    const match = IDENT.exec(this.text.slice(this.pos));
-    if (!match) this.fail("expected a name");
-    this.pos += match[0].length;
-    return match[0];
-  }
-
-  /** Reads `[0]` or `["key"]`. */
-  readKey(): number | string {
-    this.expect("[");
-    let key: number | string;
-    if (this.peek('"')) key = this.readString();
-    else {
-      const match = /^\d+/.exec(this.text.slice(this.pos));
-      if (!match) this.fail("expected a number or a quoted string as the key");
-      this.pos += match[0].length;
-      key = Number(match[0]);
-    }
-    this.expect("]");
-    return key;
-  }
-
-  /** Reads an HCL-style quoted string. */
-  readString(): string {
-    this.expect('"');
-    let out = "";
-    while (!this.done) {
-      const c = this.text[this.pos++];
-      if (c === '"') return out;
-      if (c !== "\\") {
-        if (c === "$" || c === "%") {
-          // "$${" and "%%{" are the escaped forms of "${" and "%{".
-          if (this.peek(c + "{")) this.pos++;
-        }
-        out += c;
-        continue;
-      }
-      const e = this.text[this.pos++];
-      if (e === "n") out += "\n";
-      else if (e === "r") out += "\r";
-      else if (e === "t") out += "\t";
-      else if (e === '"' || e === "\\") out += e;
-      else if (e === "u" && /^[0-9a-fA-F]{4}$/.test(this.text.slice(this.pos, this.pos + 4))) {
-        out += String.fromCharCode(parseInt(this.text.slice(this.pos, this.pos + 4), 16));
-        this.pos += 4;
-      } else this.fail(`unknown escape "\\${e ?? ""}"`);
-    }
-    this.fail("unterminated string");
-  }
-
-  /** Reads `module.NAME[KEY]` steps while they come, each followed by a `.`. */
-  readModuleSteps(): ModuleStep[] {
-    const steps: ModuleStep[] = [];
-    while (this.peek("module.")) {
-      this.pos += "module.".length;
-      const name = this.readIdent();
-      const step: ModuleStep = { name };
-      if (this.peek("[")) step.key = this.readKey();
-      steps.push(step);
-      if (this.done) break;
-      this.expect(".");
-    }
-    return steps;
-  }
-
-  fail(what: string): never {
-    throw new SyntaxError(
-      `invalid address "${this.text}": ${what} at character ${this.pos + 1}`,
-    );
-  }
-}
-
 /**
- * Parses a module instance address such as `module.app["web"].module.db[0]`.
+ * Parses a module instance address such as `module.app["web"].module.db[0]`, as Terraform
+ * reads one (spaces and comments between the parts are allowed).
  *
  * @param text the address; `""` is the root module
  * @returns the module path
- * @throws {SyntaxError} when the address is malformed
+ * @throws {SyntaxError} when the address is malformed, naming the position
  *
  * @example
  * ```ts
@@ -246,11 +169,7 @@ class AddressScanner {
  * ```
  */
 export function parseModuleAddress(text: string): ModuleStep[] {
-  if (text === "") return [];
-  const scanner = new AddressScanner(text);
-  const steps = scanner.readModuleSteps();
-  if (!scanner.done || text.endsWith(".")) scanner.fail("expected module.NAME");
-  return steps;
+  return text === "" ? [] : parseModuleInstance(text);
 }
 
 /**
@@ -259,7 +178,7 @@ export function parseModuleAddress(text: string): ModuleStep[] {
  * @param text such as `discord_role.admin`, `module.app["web"].discord_channel.general[0]`
  *   or `data.discord_guild.main`
  * @returns the parsed address; `key` is absent when the text names no instance
- * @throws {SyntaxError} when the address is malformed
+ * @throws {SyntaxError} when the address is malformed, naming the position
  *
  * @example
  * ```ts
@@ -269,26 +188,18 @@ export function parseModuleAddress(text: string): ModuleStep[] {
  * ```
  */
 export function parseInstanceAddress(text: string): InstanceAddress {
-  const scanner = new AddressScanner(text);
-  const module = scanner.readModuleSteps();
-  let mode: "managed" | "data" = "managed";
-  if (scanner.peek("data.")) {
-    scanner.pos += "data.".length;
-    mode = "data";
+  const address = parseResourceInstance(text);
+  if (address.mode === "ephemeral") {
+    throw new AddressSyntaxError(text, "ephemeral resources are never stored in a state", 0);
   }
-  const type = scanner.readIdent();
-  scanner.expect(".");
-  const name = scanner.readIdent();
-  const address: InstanceAddress = { module, mode, type, name };
-  if (scanner.peek("[")) address.key = scanner.readKey();
-  if (!scanner.done) scanner.fail("unexpected text after the address");
-  return address;
+  return address as InstanceAddress;
 }
 
 /**
- * Checks that a provider configuration address is well formed: the current form
- * `provider["registry.terraform.io/ns/type"].alias`, the legacy form `provider.type.alias`,
- * either optionally behind a module path, and OpenTofu's instance keys (`.alias["key"]`).
+ * Checks that a provider configuration address is one Terraform or OpenTofu reads in a state:
+ * the current form `provider["registry.terraform.io/ns/type"].alias`, the legacy form
+ * `provider.type.alias`, either optionally behind a module path, or OpenTofu's instance keys
+ * (`.alias["key"]`).
  *
  * @param text the address as found in a state file
  * @returns whether it is a provider address
@@ -297,30 +208,19 @@ export function parseInstanceAddress(text: string): InstanceAddress {
  * ```ts
  * import { isProviderAddress } from "@gaib/state";
  * console.log(isProviderAddress('provider["registry.terraform.io/hashicorp/null"]')); // true
+ * console.log(isProviderAddress("provider. null")); // true
  * console.log(isProviderAddress("not a provider")); // false
  * ```
  */
 export function isProviderAddress(text: string): boolean {
-  try {
-    const scanner = new AddressScanner(text);
-    scanner.readModuleSteps();
-    scanner.expect("provider");
-    if (scanner.peek("[")) {
-      const source = scanner.readKey();
-      if (typeof source !== "string" || !/^[^\s/"]+(\/[^\s/"]+){0,2}$/.test(source)) {
-        return false;
-      }
-    } else {
-      scanner.expect(".");
-      scanner.readIdent();
+  const parsers = [(t: string) => parseProviderConfig(t, true), parseLegacyProviderConfig];
+  for (const parse of parsers) {
+    try {
+      parse(text);
+      return true;
+    } catch (error) {
+      if (!(error instanceof SyntaxError)) throw error;
     }
-    if (scanner.peek(".")) {
-      scanner.pos++;
-      scanner.readIdent();
-    }
-    if (scanner.peek("[")) scanner.readKey();
-    return scanner.done;
-  } catch {
-    return false;
   }
+  return false;
 }

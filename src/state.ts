@@ -4,7 +4,7 @@
  * @module
  */
 
-import { parseJsonLossless } from "./_json.ts";
+import { JsonSyntaxError, parseJsonLossless } from "./_json.ts";
 import { validateState } from "./_state_rules.ts";
 import { StateFormatError } from "./errors.ts";
 import type { GaibState } from "./types.ts";
@@ -59,13 +59,16 @@ export function createEmptyState(): GaibState {
  * Parses the text of a state file.
  *
  * Accepts what Terraform and OpenTofu accept for format version 4 and keeps every field,
- * including ones this library does not model. Legacy formats 1 to 3 are refused with a hint
- * to upgrade them with Terraform 0.12 or later.
+ * including ones this library does not model, every key whatever its name, and the text of
+ * every number. Legacy formats 1 to 3 are refused with a hint to upgrade them with
+ * Terraform 0.12 or later.
  *
  * @param text the file's content
  * @param source names the state in error messages
- * @returns the state, or `null` for an empty file ("no state yet")
- * @throws {StateFormatError} naming what is wrong and where
+ * @returns the state, or `null` for an empty file ("no state yet"); a file holding only
+ *   whitespace is a syntax error, as it is for Terraform
+ * @throws {StateFormatError} naming what is wrong and where (a syntax error by line and
+ *   column, never quoting the file)
  *
  * @example Parsing a minimal state
  * ```ts
@@ -76,24 +79,28 @@ export function createEmptyState(): GaibState {
  * ```
  */
 export function parseState(text: string, source = "state"): GaibState | null {
+  // Only a 0-byte file is "no state" (statefile.Read in Terraform and OpenTofu, read.go).
+  if (text === "") return null;
+  // Terraform refuses a byte order mark; editors on Windows add one, and it is never written
+  // back, so it is tolerated.
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
-  if (text.trim() === "") return null;
   let doc: unknown;
   try {
     doc = parseJsonLossless(text);
   } catch (error) {
-    const reason = error instanceof Error ? error.message : String(error);
     if (error instanceof RangeError) {
-      // The lossless parse (for numbers beyond 2^53) recurses: a document nested thousands
-      // of levels deep exhausts the stack. It is valid JSON, but no Terraform writes it.
+      // The lossless parse (for numbers a double cannot write back) recurses: a document
+      // nested thousands of levels deep exhausts the stack. It is valid JSON, but no Terraform
+      // writes it.
       throw new StateFormatError(
-        `Invalid ${source}: it is nested too deeply to be read (${reason}). No Terraform ` +
-          "state nests values that deep: check where the file came from.",
+        `Invalid ${source}: it is nested too deeply to be read (${error.message}). No ` +
+          "Terraform state nests values that deep: check where the file came from.",
         { cause: error },
       );
     }
+    if (!(error instanceof JsonSyntaxError)) throw error;
     throw new StateFormatError(
-      `Invalid ${source}: it is not valid JSON (${reason}). ` +
+      `Invalid ${source}: it is not valid JSON (${error.message}). ` +
         "If the file was cut short, restore it from its backup (terraform.tfstate.backup).",
       { cause: error },
     );
@@ -106,13 +113,15 @@ export function parseState(text: string, source = "state"): GaibState | null {
  *
  * @param bytes the file's content
  * @param source names the state in error messages
- * @returns the state, or `null` for an empty file
+ * @returns the state, or `null` for an empty (0-byte) file
  * @throws {StateFormatError} when the bytes are not UTF-8 or not a valid state
  */
 export function parseStateBytes(bytes: Uint8Array, source = "state"): GaibState | null {
   let text: string;
   try {
-    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+    // ignoreBOM keeps a byte order mark for parseState to see: a file holding only one is
+    // not empty.
+    text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(bytes);
   } catch (error) {
     throw new StateFormatError(
       `Invalid ${source}: it is not UTF-8 text, so it cannot be a JSON state file ` +
@@ -159,7 +168,8 @@ export function assertValidState(value: unknown, source = "state"): asserts valu
     : value;
   validateState(copy, source);
   const doc = value as Record<string, unknown>;
-  if (!("serial" in doc) || !("lineage" in doc)) {
+  // Missing or null, Terraform reads them as 0 and "": a state handed to a backend says them.
+  if (typeof doc.serial !== "number" || typeof doc.lineage !== "string") {
     throw new StateFormatError(`Invalid ${source}: it needs a "serial" and a "lineage".`);
   }
 }
@@ -185,11 +195,12 @@ const HEADER_KEYS = ["version", "terraform_version", "serial", "lineage"];
 export function serializeState(state: GaibState): string {
   let ordered: Record<string, unknown> = state;
   const keys = Object.keys(state);
-  const header = HEADER_KEYS.filter((key) => key in state);
+  const header = HEADER_KEYS.filter((key) => Object.hasOwn(state, key));
   if (header.some((key, i) => keys[i] !== key)) {
-    ordered = {};
-    for (const key of HEADER_KEYS) if (key in state) ordered[key] = state[key];
-    for (const key of keys) if (!(key in ordered)) ordered[key] = state[key];
+    // No prototype: assigning a key named "__proto__" must add it, not set the prototype.
+    ordered = Object.create(null);
+    for (const key of header) ordered[key] = state[key];
+    for (const key of keys) if (!Object.hasOwn(ordered, key)) ordered[key] = state[key];
   }
   try {
     return JSON.stringify(ordered, null, 2) + "\n";

@@ -76,3 +76,83 @@ Deno.test("instanceKey treats a null index_key as no key, and resourceAddress pa
     resourceAddress({ module: "modul.x", mode: "managed", type: "t", name: "n" })
   );
 });
+
+Deno.test("addresses are read with HCL's traversal syntax, as Terraform reads them", async (t) => {
+  const cases: Array<[string, ReturnType<typeof parseInstanceAddress>]> = [
+    [
+      'module . app [ "web" ] . t . n [ 0 ]',
+      { module: [{ name: "app", key: "web" }], mode: "managed", type: "t", name: "n", key: 0 },
+    ],
+    ["t.n # a comment", { module: [], mode: "managed", type: "t", name: "n" }],
+    ["data.t /* inline */ .n[1e1]", { module: [], mode: "data", type: "t", name: "n", key: 10 }],
+    ["module.ünï[2].t.n", {
+      module: [{ name: "ünï", key: 2 }],
+      mode: "managed",
+      type: "t",
+      name: "n",
+    }],
+    ['t.n["$${x}"]', { module: [], mode: "managed", type: "t", name: "n", key: "${x}" }],
+    ['t.n["\\u00e9\\U0001F600"]', {
+      module: [],
+      mode: "managed",
+      type: "t",
+      name: "n",
+      key: "é😀",
+    }],
+  ];
+  for (const [text, expected] of cases) {
+    await t.step(text, () => assert.deepStrictEqual(parseInstanceAddress(text), expected));
+  }
+  for (
+    const bad of [
+      "module.a[1.5].t.n",
+      "t.n[-1]",
+      't.n["${x}"]',
+      "t.n[*]",
+      "t.*",
+      "ephemeral.t.n",
+      't.n["a\nb"]',
+      't.n["\\q"]',
+      't.n["\\ud800"]',
+      "t.n /* open",
+    ]
+  ) {
+    await t.step(`refuses ${JSON.stringify(bad)}`, () => {
+      assert.throws(() => parseInstanceAddress(bad), SyntaxError);
+    });
+  }
+});
+
+Deno.test("isProviderAddress reads legacy addresses with spaces, as OpenTofu's round-trip data has them", () => {
+  for (
+    const ok of [
+      "provider. null",
+      "provider . null . alias",
+      "module.m.provider.null",
+      'provider [ "hashicorp/null" ]',
+      'provider["Registry.Terraform.IO/HashiCorp/Null"]',
+      'provider["registry.terraform.io/-/null"]',
+      'provider["example.com:8443/acme/widget"]',
+    ]
+  ) assert.ok(isProviderAddress(ok), ok);
+  for (
+    const bad of [
+      "provider.",
+      'module.m[0].provider["hashicorp/null"]',
+      'provider["example.com/-/null"]',
+      'provider["a.com/b/c/d"]',
+      'provider["hashicorp/terraform-provider-null"]',
+      'provider["hashicorp/null"].a.b',
+      'provider["hashi--corp/null"]',
+      'provider["hashicorp/nu_ll"]',
+    ]
+  ) assert.ok(!isProviderAddress(bad), bad);
+});
+
+Deno.test("instanceKey truncates a numeric key as Terraform's int() does, also one kept as text", () => {
+  assert.equal(instanceKey({ index_key: 1.5 }), 1);
+  assert.ok(Object.is(instanceKey({ index_key: -0 }), 0));
+  const rawJSON = (JSON as unknown as { rawJSON(text: string): unknown }).rawJSON;
+  assert.equal(instanceKey({ index_key: rawJSON("2.0") }), 2);
+  assert.equal(instanceKey({ index_key: rawJSON("1e2") }), 100);
+});

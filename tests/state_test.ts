@@ -128,10 +128,16 @@ Deno.test("parseState refuses non-integer and missing versions", () => {
   }
 });
 
-Deno.test("parseState returns null for empty and blank files", () => {
+Deno.test("parseState returns null only for a 0-byte file: whitespace or a lone BOM is a syntax error", () => {
   assert.equal(parseState(""), null);
-  assert.equal(parseState("  \n\t"), null);
   assert.equal(parseStateBytes(new Uint8Array()), null);
+  // Terraform's statefile.Read: only len(src) == 0 is "no state"; json.Unmarshal refuses the rest.
+  assert.throws(() => parseState("  \n\t"), /not valid JSON \(line 2, column 2: expected a value/);
+  assert.throws(() => parseState("\uFEFF"), /not valid JSON \(line 1, column 1: expected a value/);
+  assert.throws(
+    () => parseStateBytes(new Uint8Array([0xef, 0xbb, 0xbf, 0x0a])),
+    /not valid JSON \(line 2, column 1: expected a value/,
+  );
 });
 
 Deno.test("parseStateBytes refuses bytes that are not UTF-8", () => {
@@ -225,6 +231,11 @@ Deno.test("isValidState and assertValidState say what is wrong without changing 
   assert.throws(() => assertValidState(state), /invalid mode "weird"/);
   assert.equal(JSON.stringify(state), before);
   assert.throws(() => assertValidState({ version: 4 }), /needs a "serial" and a "lineage"/);
+  // A file may leave them null (Terraform reads 0 and ""); a state handed to a backend says them.
+  assert.throws(
+    () => assertValidState({ version: 4, serial: null, lineage: "x" }),
+    /needs a "serial" and a "lineage"/,
+  );
 });
 
 Deno.test("readStateHeader reads lineage and serial from the first bytes only", () => {
