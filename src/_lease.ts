@@ -73,9 +73,15 @@ export function judgeLease(
         `(expired ${terms.expires}).`,
     };
   }
+  // Whether the holder still runs cannot be seen from here: say what the lease says, never
+  // that the holder renews it (a dead holder's lease runs on until it expires).
+  const takeover = expires === null || Number.isNaN(expires)
+    ? "never"
+    : `from ${new Date(expires + terms.leaseMs).toISOString()}`;
   return {
     expired: false,
-    reason: `Its holder (${holder || "unknown"}) renews its lease (valid until ` +
-      `${terms.expires}).`,
+    reason: `Only its lease tells whether its holder (${holder || "unknown"}) is alive: the ` +
+      `lease runs until ${terms.expires}, and unless it is renewed the lock can be taken ` +
+      `over ${takeover}.`,
   };
 }

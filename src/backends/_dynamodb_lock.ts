@@ -128,7 +128,11 @@ export class DynamoDbLocker implements Locker {
       new DeleteItemCommand({
         TableName: this.#table,
         Key: { LockID: { S: this.#keys.lockPath(stateKey) } },
-        ConditionExpression: "Info = :info",
+        // An item without Info (a digest item where a lock was, a damaged record) was read
+        // with an empty token: "Info = ''" never holds for it, so it could never be removed.
+        ConditionExpression: observed.token === ""
+          ? "attribute_not_exists(Info) OR Info = :info"
+          : "Info = :info",
         ExpressionAttributeValues: { ":info": { S: observed.token } },
       }),
     ));

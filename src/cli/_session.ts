@@ -19,8 +19,9 @@ import {
   validateWorkspaceName,
 } from "../workspace.ts";
 import { StateLockError } from "../errors.ts";
-import { describeHolder, releaseFailedError } from "../lock.ts";
+import { describeHolder, lockWaitMessage, releaseFailedError } from "../lock.ts";
 import type { GlobalFlags } from "./_context.ts";
+import { formatDuration } from "./_duration.ts";
 import { InterruptedError, signalExitCode, UsageError } from "./_errors.ts";
 import { envGet, type Output } from "./_output.ts";
 import { redactSecrets } from "./_redact.ts";
@@ -225,6 +226,8 @@ export async function withStateLock<T>(
         info: options.info,
         timeoutMs: flags.lockTimeout ?? 0,
         signal: controller.signal,
+        onWait: (holder) =>
+          out.info(lockWaitMessage(workspace, holder, formatDuration(flags.lockTimeout ?? 0))),
       });
       lockId = result.lockId;
     } catch (error) {

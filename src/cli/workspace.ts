@@ -5,7 +5,14 @@
  */
 
 import { createEmptyState } from "../state.ts";
-import { DEFAULT_WORKSPACE, validateWorkspaceName, writeSelectedWorkspace } from "../workspace.ts";
+import { WorkspaceNotEmptyError } from "../errors.ts";
+import {
+  DEFAULT_WORKSPACE,
+  managedInstanceCount,
+  validateWorkspaceName,
+  writeSelectedWorkspace,
+} from "../workspace.ts";
+import { shellQuote } from "../_command_line.ts";
 import { type CommandRun, type GlobalFlags, handler } from "./_context.ts";
 import { CliError, UsageError } from "./_errors.ts";
 import { envGet, type Output } from "./_output.ts";
@@ -67,7 +74,9 @@ async function createWorkspace(
 
 function exists(name: string): CliError {
   return new CliError(
-    `Workspace "${name}" already exists. Select it with "gaib-state workspace select ${name}".`,
+    `Workspace "${name}" already exists. Select it with "gaib-state workspace select ${
+      shellQuote(name)
+    }".`,
     "WorkspaceExists",
     { workspace: name },
   );
@@ -95,7 +104,7 @@ export const select = handler(
       if (!flags.orCreate) {
         throw new CliError(
           `Workspace "${name}" does not exist. Create it with "gaib-state workspace new ` +
-            `${name}", or select it with --or-create.`,
+            `${shellQuote(name)}", or select it with --or-create.`,
           "NoWorkspace",
           { workspace: name },
         );
@@ -110,9 +119,13 @@ export const select = handler(
   },
 );
 
-/** `workspace delete NAME [--force]`. */
+/** `workspace delete NAME [--force] [--lock-id LOCK_ID]`. */
 export const remove = handler(
-  async ({ out }: CommandRun, flags: GlobalFlags & { force?: boolean }, name: string) => {
+  async (
+    { out }: CommandRun,
+    flags: GlobalFlags & { force?: boolean; lockId?: string },
+    name: string,
+  ) => {
     checkName(name);
     if (name === DEFAULT_WORKSPACE) {
       throw new CliError(
@@ -139,22 +152,29 @@ export const remove = handler(
         { workspace: name },
       );
     }
-    const state = await backend.getState(name);
-    const instances = (state?.resources ?? []).reduce((n, r) => n + r.instances.length, 0);
-    if (instances > 0 && !flags.force) {
-      throw new CliError(
-        `Workspace "${name}" still has ${instances} resource instance(s) in its state; ` +
-          "deleting it would lose track of them. Destroy or move them first, or pass --force.",
-        "WorkspaceNotEmpty",
-        { workspace: name, instances },
-      );
-    }
-    // deleteState refuses a locked workspace, naming the holder and the force-unlock command.
-    await backend.deleteState(name);
+    // Under the workspace lock (or the one --lock-id names): the count read here is the one
+    // the backend deletes, and the backend checks the lock and the resources again in the
+    // same step as the delete.
+    const instances = await withStateLock(session, flags, out, "workspace delete", async (lock) => {
+      const count = managedInstanceCount(await backend.getState(name));
+      try {
+        await backend.deleteState(name, { lockId: lock.lockId, force: flags.force });
+      } catch (error) {
+        if (!(error instanceof WorkspaceNotEmptyError)) throw error;
+        throw new CliError(
+          `Workspace "${name}" still tracks ${error.instances} managed resource instance(s) in ` +
+            "its state; deleting it would lose track of them. Destroy or move them first, or " +
+            `pass --force ("gaib-state workspace delete --force ${shellQuote(name)}").`,
+          "WorkspaceNotEmpty",
+          { workspace: name, instances: error.instances },
+        );
+      }
+      return count;
+    }, { workspace: name, heldLockId: flags.lockId });
     if (out.json) return out.jsonDocument({ workspace: name, deleted: true, instances });
     out.info(
       `Deleted workspace "${name}"${
-        instances ? ` (forgetting ${instances} resource instance(s))` : ""
+        instances ? ` (forgetting ${instances} managed resource instance(s))` : ""
       }.`,
     );
   },
