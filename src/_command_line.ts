@@ -17,16 +17,21 @@ const PLAIN = /^[A-Za-z0-9_./:@%+,][A-Za-z0-9_./:@%+,=~-]*$/;
  */
 export function shellQuote(word: string): string {
   if (PLAIN.test(word)) return word;
-  // deno-lint-ignore no-control-regex
-  if (/[\x00-\x1f\x7f]/.test(word)) {
-    // deno-lint-ignore no-control-regex
-    return `$'${
-      word.replace(/[\\'\x00-\x1f\x7f]/g, (c) =>
-        c === "\\" || c === "'" ? `\\${c}` : `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`)
-    }'`;
+  if (CONTROL.test(word)) {
+    const escaped = word.replace(ESCAPED, (c) => {
+      if (c === "\\" || c === "'") return `\\${c}`;
+      return c.charCodeAt(0) < 0x100 ? `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}` : c;
+    });
+    return `$'${escaped}'`;
   }
   return `'${word.replaceAll("'", `'\\''`)}'`;
 }
+
+// C0 and C1 control characters and DEL: never printed raw (a terminal acts on them).
+// deno-lint-ignore no-control-regex
+const CONTROL = /[\x00-\x1f\x7f-\x9f]/;
+// deno-lint-ignore no-control-regex
+const ESCAPED = /[\\'\x00-\x1f\x7f-\x9f]/g;
 
 /**
  * The workspace option of a printed command: `-w NAME`, or `--workspace=NAME` for a name that

@@ -171,11 +171,15 @@ export async function judgeLock(record: LockRecord, path: string): Promise<Lease
     }
     return { expired: false, reason: `Its holder (process ${holder.pid}) is running.` };
   }
+  const process = `process ${holder.pid} on ${holder.host || "an unknown host"}`;
+  const otherMachine = holder.host !== "" && self.host !== "" &&
+    (holder.host !== self.host ||
+      (!!holder.machine && !!self.machine && holder.machine !== self.machine));
   const where = holder.detached
-    ? `process ${holder.pid} on ${holder.host || "an unknown host"}`
-    : holder.host === "" || holder.host !== self.host
-    ? `process ${holder.pid} on ${holder.host || "an unknown host"}, another machine`
-    : `process ${holder.pid} on ${holder.host}, which may be another machine of that name`;
+    ? process
+    : otherMachine
+    ? `${process}, another machine`
+    : `${process}, which this process cannot tell from another machine or an earlier boot`;
   return judgeLease(holder, where);
 }
 

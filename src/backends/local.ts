@@ -360,11 +360,11 @@ export class LocalBackend implements StateBackend {
       `Cannot delete workspace "${workspace}" in ${dir}`,
       () =>
         withGuard(dir, async () => {
+          const bytes = await readIfExists(statePath);
+          checkDeletable(workspace, statePath, bytes !== null);
           const record = await this.#readRecord(dir);
           const refused = deleteLockError(workspace, options.lockId, record && lockInfoOf(record));
           if (refused) throw refused;
-          const bytes = await readIfExists(statePath);
-          checkDeletable(workspace, statePath, bytes !== null);
           if (!options.force) {
             checkEmptyForDelete(
               workspace,

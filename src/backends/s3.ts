@@ -572,9 +572,9 @@ export class S3Backend implements StateBackend {
     const key = this.stateKey(workspace);
     if (workspace === DEFAULT_WORKSPACE) checkDeletable(workspace, this.#where(key), true);
     const action = `deleting workspace "${workspace}" (${this.#where(key)})`;
-    await this.#checkLockForWrite(workspace, key, options.lockId, deleteLockError);
     const object = await this.#call("s3", action, () => this.#objects.get(key));
     checkDeletable(workspace, this.#where(key), object !== null);
+    await this.#checkLockForWrite(workspace, key, options.lockId, deleteLockError);
     if (!options.force) {
       checkEmptyForDelete(
         workspace,

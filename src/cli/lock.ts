@@ -76,7 +76,7 @@ export const acquire = handler(
     out.info(
       `Locked workspace "${ws}" with lock ID ${result.lockId}` +
         (expires ? ` (expires after ${formatDuration(flags.ttl!)}, at ${expires}).` : ".") +
-        ` Release it with: ${unlockCommand(ws, result.lockId)}`,
+        ` Release it with "${unlockCommand(ws, result.lockId)}".`,
     );
   },
 );
@@ -165,7 +165,7 @@ export const status = handler(
           `  Version:   ${field("Version")}\n`,
       );
       out.info(
-        `If its holder is gone, release it with: ${forceUnlockCommand(workspace, lockInfo.ID)}`,
+        `If its holder is gone, release it with "${forceUnlockCommand(workspace, lockInfo.ID)}".`,
       );
       return;
     }
