@@ -16,7 +16,7 @@ const PLAIN = /^[A-Za-z0-9_./:@%+,][A-Za-z0-9_./:@%+,=~-]*$/;
  * on a terminal and still means the same bytes when pasted into bash or zsh.
  */
 export function shellQuote(word: string): string {
-  if (PLAIN.test(word)) return word;
+  if (PLAIN.test(word) || word === "-") return word;
   if (CONTROL.test(word)) {
     const escaped = word.replace(ESCAPED, (c) => {
       if (c === "\\" || c === "'") return `\\${c}`;
