@@ -191,9 +191,9 @@ export function unlockCommand(workspace: string, lockId: string): string {
  * @param timeout how long the wait may last, as people read it (such as `30s`)
  */
 export function lockWaitMessage(workspace: string, holder: LockInfo, timeout: string): string {
-  return `Waiting for the lock on workspace "${printable(workspace)}" (${
+  return `Waiting for the lock on workspace "${printable(workspace)}", ${
     describeHolder(holder)
-  }) for up to ${timeout}...`;
+  }, for up to ${timeout}...`;
 }
 
 /** The error for a workspace that another holder has locked. */
