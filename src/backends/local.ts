@@ -96,7 +96,7 @@ interface HeldLock {
  *   died (even by `kill -9`) does not block the next lock: see `_local_lock.ts`.
  *
  * Needs `--allow-read` and `--allow-write` of the root, `--allow-sys=hostname` and read
- * access to `/proc/sys/kernel/random/boot_id` (to tell this machine's lock holders apart).
+ * access to `/etc/machine-id` (to tell this machine's lock holders apart).
  *
  * @example Reading, changing and writing a state under the lock
  * ```ts
