@@ -19,7 +19,8 @@ import {
   validateWorkspaceName,
 } from "../workspace.ts";
 import { StateLockError } from "../errors.ts";
-import { describeHolder, lockWaitMessage, releaseFailedError } from "../lock.ts";
+import { describeHolder, lockWaitMessage, printable, releaseFailedError } from "../lock.ts";
+import { gaibCommand } from "../_command_line.ts";
 import type { GlobalFlags } from "./_context.ts";
 import { formatDuration } from "./_duration.ts";
 import { InterruptedError, signalExitCode, UsageError } from "./_errors.ts";
@@ -169,9 +170,9 @@ export async function withStateLock<T>(
     const info = await backend.getLockInfo(workspace);
     if (info?.ID !== id) {
       throw new StateLockError(
-        `Workspace "${workspace}" is not locked with lock ID ${id} (--lock-id): ${
+        `Workspace "${workspace}" is not locked with lock ID ${printable(id)} (--lock-id): ${
           info ? `the lock is ${describeHolder(info)}` : "it is not locked"
-        }. Take a lock with "gaib-state lock", or leave out --lock-id.`,
+        }. Take a lock with "${gaibCommand(workspace, "lock")}", or leave out --lock-id.`,
         info,
       );
     }
