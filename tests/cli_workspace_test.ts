@@ -147,3 +147,20 @@ Deno.test("gaib-state workspace delete works under a lock taken earlier with --l
   assert.equal((await project.run(["unlock", lockId, "-w", "pr-42"])).code, 0);
   await assert.rejects(Deno.stat(`${project.path}/.gaib/workspaces/pr-42`), Deno.errors.NotFound);
 });
+
+Deno.test("gaib-state workspace delete --force deletes a workspace whose state cannot be read", async () => {
+  await using project = await cliProject();
+  await project.run(["workspace", "new", "broken"]);
+  await project.run(["workspace", "select", "default"]);
+  await Deno.writeTextFile(
+    `${project.path}/.gaib/workspaces/broken/terraform.tfstate`,
+    '{"version": 4, "resources": [',
+  );
+  const refused = await project.run(["workspace", "delete", "broken"]);
+  assert.equal(refused.code, 1);
+  assert.match(refused.stderr, /not valid JSON/);
+  const forced = await project.run(["workspace", "delete", "broken", "--force", "--json"]);
+  assert.equal(forced.code, 0, forced.stderr);
+  assert.deepEqual(parseJson(forced), { workspace: "broken", deleted: true, instances: null });
+  assert.equal((await project.run(["workspace", "list"])).stdout, "* default\n");
+});

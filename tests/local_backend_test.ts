@@ -626,6 +626,11 @@ Deno.test("LocalBackend.deleteState refuses a state that tracks resources unless
   await backend.setState("again", state(1));
   await assert.rejects(backend.deleteState("again", { lockId }), /no longer held/);
   assert.equal((await backend.getState("again"))?.serial, 1);
+  // A state that cannot be read cannot be checked: only force deletes it.
+  await Deno.writeTextFile(backend.statePath("again"), '{"version": 4, "resources": [');
+  await assert.rejects(backend.deleteState("again"), /not valid JSON/);
+  await backend.deleteState("again", { force: true });
+  assert.deepStrictEqual(await backend.listWorkspaces(), ["default"]);
 });
 
 Deno.test("LocalBackend.deleteState checks the state in the same guarded step as the delete", async () => {

@@ -595,23 +595,28 @@ export class S3Backend implements StateBackend {
       "Nothing was deleted.",
     );
     if (empty === null) throw changed;
-    const deleted = await this.#call(
-      "s3",
-      action,
-      () => this.#objects.delete(key, empty),
-      `The state object is now empty ("no state"); delete it again with ` +
-        `"gaib-state workspace delete ${shellQuote(workspace)}".`,
-    );
-    if (!deleted) throw changed;
+    const again = `delete it again with "gaib-state workspace delete --force ${
+      shellQuote(workspace)
+    }"`;
+    // The digest goes before the object: a reader then finds an empty object ("no state")
+    // and no digest, never an object its digest does not describe.
     if (this.#digests) {
       const id = this.#keys.digestId(key);
       await this.#call(
         "dynamodb",
         action,
         () => this.#digests!.delete(id),
-        `The state object was deleted, but its digest item "${id}" was not: delete it by hand.`,
+        `The state object is now empty ("no state") but still has its digest item "${id}": ` +
+          `${again}.`,
       );
     }
+    const deleted = await this.#call(
+      "s3",
+      action,
+      () => this.#objects.delete(key, empty),
+      `The state object is now empty ("no state"); ${again}.`,
+    );
+    if (!deleted) throw changed;
   }
 
   /**

@@ -5,7 +5,7 @@
  */
 
 import { createEmptyState } from "../state.ts";
-import { WorkspaceNotEmptyError } from "../errors.ts";
+import { BackendError, WorkspaceNotEmptyError } from "../errors.ts";
 import {
   DEFAULT_WORKSPACE,
   managedInstanceCount,
@@ -156,7 +156,7 @@ export const remove = handler(
     // the backend deletes, and the backend checks the lock and the resources again in the
     // same step as the delete.
     const instances = await withStateLock(session, flags, out, "workspace delete", async (lock) => {
-      const count = managedInstanceCount(await backend.getState(name));
+      const count = await countForReport(session, name, flags.force === true);
       try {
         await backend.deleteState(name, { lockId: lock.lockId, force: flags.force });
       } catch (error) {
@@ -179,3 +179,21 @@ export const remove = handler(
     );
   },
 );
+
+/**
+ * How many managed resource instances a workspace to delete tracks, for the report. With
+ * --force a state that cannot be read (damaged, or not matching its S3 digest) is deleted all
+ * the same, so the count is then unknown (`null`) instead of an error.
+ */
+async function countForReport(
+  session: Session,
+  name: string,
+  force: boolean,
+): Promise<number | null> {
+  try {
+    return managedInstanceCount(await session.backend.getState(name, { verifyDigest: !force }));
+  } catch (error) {
+    if (force && error instanceof BackendError) return null;
+    throw error;
+  }
+}
