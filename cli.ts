@@ -9,7 +9,7 @@
  *
  * Run it with the permissions the compiled binary gets (see the README):
  * `deno run --no-prompt --allow-read --allow-write=. --allow-net
- * --allow-env=GAIB_*,AWS_*,... --allow-sys=hostname,osRelease jsr:@gaib/state/cli`.
+ * --allow-env=GAIB_*,AWS_*,... --allow-sys=hostname,osRelease,uid jsr:@gaib/state/cli`.
  *
  * @example Lock in one CI step, unlock in a later one
  * ```sh
@@ -218,15 +218,22 @@ function buildApp(): Application<CliContext> {
       }),
       delete: command("workspace delete", {
         brief: "Delete a workspace and its state",
-        description: "Delete a workspace and its state. Refuses the default workspace, the " +
-          "selected workspace, a locked workspace, and a workspace whose state still has " +
-          "resources (unless --force).",
-        usage: "[--force] <NAME>",
+        description: "Delete a workspace and its state, under the workspace lock. Refuses the " +
+          "default workspace, the selected workspace, a workspace locked by someone else, and " +
+          "a workspace whose state still tracks managed resources (unless --force).",
+        usage: "[--force] [--lock-id LOCK_ID] <NAME>",
         examples: [
           ["gaib-state workspace delete pr-42", "Delete an empty workspace."],
           ["gaib-state workspace delete pr-42 --force", "Delete it even though it has resources."],
+          [
+            'gaib-state workspace delete pr-42 --lock-id "$LOCK_ID"',
+            'Delete it under the lock a CI step took with "gaib-state lock -w pr-42".',
+          ],
         ],
-        flags: { force: flag("Delete even if its state still has resources") },
+        flags: {
+          force: flag("Delete even if its state still has resources"),
+          lockId: LOCK_ID_FLAG,
+        },
         positional: { kind: "tuple", parameters: [name("Workspace to delete")] },
         load: async () => (await import("./src/cli/workspace.ts")).remove,
       }),
@@ -241,8 +248,17 @@ function buildApp(): Application<CliContext> {
         brief: "Print the workspace's raw state to stdout",
         description: "Print the workspace's raw state (Terraform format v4) to stdout, " +
           "sensitive values included: treat the output as a secret.",
-        usage: "",
-        examples: [["gaib-state state pull > terraform.tfstate", "Save the state to a file."]],
+        usage: "[--ignore-digest]",
+        examples: [
+          ["gaib-state state pull > terraform.tfstate", "Save the state to a file."],
+          [
+            "gaib-state state pull --ignore-digest | gaib-state state push --force -",
+            "Keep a state another tool uploaded to S3 without its DynamoDB digest.",
+          ],
+        ],
+        flags: {
+          ignoreDigest: flag("Read the state even when it does not match its DynamoDB digest"),
+        },
         load: async () => (await import("./src/cli/state.ts")).pull,
       }),
       push: command("state push", {

@@ -25,7 +25,9 @@
  */
 
 export type {
+  DeleteStateOptions,
   GaibState,
+  GetStateOptions,
   LockInfo,
   LockOptions,
   LockResult,
@@ -52,6 +54,7 @@ export {
   StateLineageError,
   StateLockError,
   StateSerialError,
+  WorkspaceNotEmptyError,
 } from "./src/errors.ts";
 export {
   assertValidState,

@@ -148,8 +148,14 @@ export function judgeLease(
       reason: `Its holder (${who}) stopped renewing its lease (expired ${until}).`,
     };
   }
+  // Whether the holder still runs cannot be seen from here: say what the lease says, never
+  // that the holder renews it (a dead holder's lease runs on until it expires).
+  const takeover = expires === null || Number.isNaN(expires)
+    ? "never"
+    : `from ${new Date(expires + terms.leaseMs).toISOString()}`;
   return {
     expired: false,
-    reason: `Its holder (${who}) renews its lease (valid until ${until}).`,
+    reason: `Only its lease tells whether its holder (${who}) is alive: the lease runs until ` +
+      `${until}, and unless it is renewed the lock can be taken over ${takeover}.`,
   };
 }

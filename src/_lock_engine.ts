@@ -22,6 +22,7 @@
 
 import { judgeLease, type Lease, newLease, renewLease } from "./_lease.ts";
 import type { LockRecord, LockStore, StoredLock } from "./_lock_store.ts";
+import { gaibCommand } from "./_command_line.ts";
 import { BackendConfigError, BackendError, StateLockError } from "./errors.ts";
 import {
   checkLockOptions,
@@ -211,8 +212,9 @@ export class LockEngine {
     const id = record.info.ID;
     const call: StoreCall = {
       action: `locking workspace "${workspace}" (${store.label})`,
-      uncertainOutcome: `The lock may have been taken all the same: if "gaib-state lock ` +
-        `status" shows lock ID ${id}, release it with "${forceUnlockCommand(workspace, id)}".`,
+      uncertainOutcome: `The lock may have been taken all the same: if ` +
+        `"${gaibCommand(workspace, "lock status")}" shows lock ID ${id}, release it with ` +
+        `"${forceUnlockCommand(workspace, id)}".`,
     };
     let last: StoredLock | null = null;
     for (let attempt = 0; attempt < 5; attempt++) {
@@ -380,13 +382,17 @@ export class LockEngine {
 
   /**
    * Checks that a write with `lockId` (or without a lock) may go ahead under the workspace's
-   * current lock. With a lock ID the store taken last tells (it holds a lock only once every
+   * current lock, by `rule` (`deleteLockError` for a delete). With a lock ID the store taken last tells (it holds a lock only once every
    * store does); without one, a lock in any store blocks the write.
    *
    * @throws {StateLockError} when the write does not hold the current lock
    * @throws {BackendError} when a store fails
    */
-  async checkWrite(workspace: string, lockId: string | undefined): Promise<void> {
+  async checkWrite(
+    workspace: string,
+    lockId: string | undefined,
+    rule: typeof writeLockError = writeLockError,
+  ): Promise<void> {
     const { key } = this.#locate(workspace);
     if (this.#stores.length === 0) {
       if (lockId === undefined) return;
@@ -404,7 +410,7 @@ export class LockEngine {
       stores.map((store) => this.#call(store, call, () => store.read(key))),
     );
     const current = observed.find((o) => o !== null) ?? null;
-    const refused = writeLockError(workspace, lockId, current && current.info);
+    const refused = rule(workspace, lockId, current && current.info);
     if (refused) throw refused;
   }
 

@@ -8,6 +8,7 @@
 import { StateLineageError, StateSerialError } from "./errors.ts";
 import { parseStateBytes, serializeState } from "./state.ts";
 import type { GaibState } from "./types.ts";
+import { gaibCommand } from "./_command_line.ts";
 
 /** The stored state's identity, as far as the rules need it. */
 export interface StoredIdentity {
@@ -42,7 +43,7 @@ export async function checkWrite(
       `${where}: its lineage "${next.lineage}" differs from the stored state's lineage ` +
         `"${stored.lineage}", so it is the history of other infrastructure. Check the workspace ` +
         `and the file; to replace the stored state anyway, write with force ` +
-        `("gaib-state state push --force").`,
+        `("${gaibCommand(workspace, "state push --force", "FILE")}", FILE: the state to keep).`,
       stored.lineage,
       next.lineage,
     );
@@ -66,7 +67,8 @@ export async function checkWrite(
   throw new StateSerialError(
     `${where}: its serial ${next.serial} is older than the stored state's ${stored.serial}; ` +
       "writing it would lose updates made since. Read the state again and apply the change to " +
-      'it; to overwrite anyway, write with force ("gaib-state state push --force").',
+      `it; to overwrite anyway, write with force ` +
+      `("${gaibCommand(workspace, "state push --force", "FILE")}", FILE: the state to keep).`,
     stored.serial,
     next.serial,
   );

@@ -139,6 +139,41 @@ export class StateSerialError extends BackendError {
 }
 
 /**
+ * A workspace was not deleted because its state still tracks managed resource instances:
+ * deleting it would leave them running with nothing tracking them. Delete with `force` to do
+ * it anyway.
+ *
+ * @example
+ * ```ts
+ * import { WorkspaceNotEmptyError } from "@gaib/state";
+ *
+ * const error = new WorkspaceNotEmptyError("still has 3 resource instances", "staging", 3);
+ * console.log(error.workspace, error.instances); // "staging" 3
+ * ```
+ */
+export class WorkspaceNotEmptyError extends BackendError {
+  /** The workspace that was not deleted. */
+  readonly workspace: string;
+  /** How many managed resource instances its state tracks. */
+  readonly instances: number;
+
+  /**
+   * Creates the error.
+   *
+   * @param message what failed and what to do about it
+   * @param workspace the workspace
+   * @param instances how many managed resource instances its state tracks
+   * @param options `cause`: the underlying error
+   */
+  constructor(message: string, workspace: string, instances: number, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "WorkspaceNotEmptyError";
+    this.workspace = workspace;
+    this.instances = instances;
+  }
+}
+
+/**
  * A configuration (file, object, environment variable or workspace name) is invalid.
  *
  * `file` names the config file when there is one; `path` is the field path, such as

@@ -9,6 +9,7 @@ import { BackendError, StateLockError } from "./errors.ts";
 import { printable } from "./_printable.ts";
 import type { LockInfo, LockOptions, LockResult, StateBackend } from "./types.ts";
 import { VERSION } from "./version.ts";
+import { gaibCommand } from "./_command_line.ts";
 
 /**
  * Generates a lock ID: a random UUID, as Terraform uses.
@@ -27,22 +28,54 @@ export function generateLockId(): string {
 
 function tryEnv(name: string): string | undefined {
   try {
-    return Deno.env.get(name);
+    return Deno.env.get(name) || undefined;
   } catch {
     return undefined; // no --allow-env for it
   }
 }
 
+/**
+ * The name of the user running this process: `USER`, `USERNAME` or `LOGNAME`, else the name
+ * `/etc/passwd` gives its uid (containers seldom set `USER`), else `uid-<n>`, else `unknown`.
+ * The uid needs `--allow-sys=uid`, the file `--allow-read`; what is not allowed is skipped.
+ */
+export function currentUserName(): string {
+  const fromEnv = tryEnv("USER") ?? tryEnv("USERNAME") ?? tryEnv("LOGNAME");
+  if (fromEnv) return fromEnv;
+  let uid: number | null = null;
+  try {
+    uid = Deno.uid();
+  } catch {
+    // no --allow-sys=uid
+  }
+  if (uid === null) return "unknown"; // Windows, or not allowed
+  return passwdName(uid) ?? `uid-${uid}`;
+}
+
+/** The user name `/etc/passwd` gives `uid`, or `null`. */
+function passwdName(uid: number): string | null {
+  let text: string;
+  try {
+    text = Deno.readTextFileSync("/etc/passwd");
+  } catch {
+    return null; // no such file, or not allowed to read it
+  }
+  for (const line of text.split("\n")) {
+    const [name, , id] = line.split(":");
+    if (name && id !== undefined && Number(id) === uid && /^\d+$/.test(id)) return name;
+  }
+  return null;
+}
+
 /** `user@host` of this process, as Terraform fills `Who`; parts it may not read are left out. */
 export function defaultWho(): string {
-  const user = tryEnv("USER") ?? tryEnv("USERNAME") ?? tryEnv("LOGNAME") ?? "unknown";
   let host = "unknown";
   try {
     host = Deno.hostname();
   } catch {
     // no --allow-sys=hostname
   }
-  return `${user}@${host}`;
+  return `${currentUserName()}@${host}`;
 }
 
 /** Builds the lock info for a new lock on `path`. */
@@ -128,17 +161,30 @@ export function describeHolder(info: LockInfo): string {
   const operation = info.Operation ? `${printable(info.Operation)}, ` : "";
   return `held by ${printable(info.Who) || "an unknown holder"} (${operation}since ${
     printable(info.Created) || "an unknown time"
-  }, lock ID ${printable(info.ID)})`;
+  }, lock ID ${info.ID === "" ? '"" (none recorded)' : printable(info.ID)})`;
 }
 
-/** ` -w NAME` for a command line about a workspace other than `default`. */
-export function workspaceFlag(workspace: string): string {
-  return workspace === "default" ? "" : ` -w ${workspace}`;
-}
-
-/** The exact command that clears a lock: `gaib-state force-unlock ID [-w NAME]`. */
+/** The exact command that clears a lock: `gaib-state force-unlock ID -w NAME`. */
 export function forceUnlockCommand(workspace: string, lockId: string): string {
-  return `gaib-state force-unlock ${printable(lockId)}${workspaceFlag(workspace)}`;
+  return gaibCommand(workspace, "force-unlock", lockId);
+}
+
+/** The exact command that releases a lock: `gaib-state unlock ID -w NAME`. */
+export function unlockCommand(workspace: string, lockId: string): string {
+  return gaibCommand(workspace, "unlock", lockId);
+}
+
+/**
+ * What a command waiting for a busy lock says once, like Terraform's "Acquiring state lock".
+ *
+ * @param workspace the workspace
+ * @param holder the lock in the way
+ * @param timeout how long the wait may last, as people read it (such as `30s`)
+ */
+export function lockWaitMessage(workspace: string, holder: LockInfo, timeout: string): string {
+  return `Waiting for the lock on workspace "${printable(workspace)}", ${
+    describeHolder(holder)
+  }, for up to ${timeout}...`;
 }
 
 /** The error for a workspace that another holder has locked. */
@@ -173,8 +219,9 @@ export function writeLockError(
   workspace: string,
   lockId: string | undefined,
   current: LockInfo | null,
+  action = "write the state of workspace",
 ): StateLockError | null {
-  const where = `Cannot write the state of workspace "${workspace}"`;
+  const where = `Cannot ${action} "${workspace}"`;
   if (current === null) {
     if (lockId === undefined) return null;
     return new StateLockError(
@@ -200,13 +247,26 @@ export function writeLockError(
   return null;
 }
 
-/** The error for deleting a locked workspace. */
-export function deleteLockedError(workspace: string, info: LockInfo): StateLockError {
-  return new StateLockError(
-    `Cannot delete workspace "${workspace}": it is locked, ${describeHolder(info)}. Wait for ` +
-      `the holder to finish, or run "${forceUnlockCommand(workspace, info.ID)}" if it is gone.`,
-    info,
-  );
+/**
+ * The error for a delete whose lock ID does not fit the workspace's current lock (the rules
+ * of {@linkcode writeLockError}), or `null` when the delete may go ahead.
+ *
+ * @param current the current lock, `null` when the workspace is not locked
+ */
+export function deleteLockError(
+  workspace: string,
+  lockId: string | undefined,
+  current: LockInfo | null,
+): StateLockError | null {
+  if (current !== null && lockId === undefined) {
+    return new StateLockError(
+      `Cannot delete workspace "${workspace}": it is locked, ${describeHolder(current)}. Wait ` +
+        `for the holder to finish, delete with that lock's ID, or run ` +
+        `"${forceUnlockCommand(workspace, current.ID)}" if it is gone.`,
+      current,
+    );
+  }
+  return writeLockError(workspace, lockId, current, "delete workspace");
 }
 
 /** The error for an unlock of a workspace that is not locked. */

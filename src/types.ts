@@ -152,7 +152,8 @@ export interface LockOptions {
   signal?: AbortSignal;
   /**
    * Called once, with the holder's lock info, when the lock is busy and the call is going to
-   * wait for it (`timeoutMs` above 0): to tell the user why nothing happens yet.
+   * wait for it (`timeoutMs` > 0): to tell people what the wait is for, as Terraform's
+   * "Acquiring state lock" does. An error it throws ends the wait with that error.
    * @default {undefined}
    */
   onWait?: (holder: LockInfo) => void;
@@ -186,6 +187,34 @@ export interface SetStateOptions {
   force?: boolean;
 }
 
+/** Options for {@linkcode StateBackend.getState}. */
+export interface GetStateOptions {
+  /**
+   * Check the state against the digest the backend keeps beside it (the S3 backend with
+   * `dynamodb_table`: Terraform's `-md5` item), failing when they differ. `false` reads the
+   * state as it is stored: to look at, back up or replace a state that another tool uploaded
+   * without updating the digest. The local backend keeps no digest and ignores it.
+   * @default {true}
+   */
+  verifyDigest?: boolean;
+}
+
+/** Options for {@linkcode StateBackend.deleteState}. */
+export interface DeleteStateOptions {
+  /**
+   * ID of the lock the caller holds. Required while the workspace is locked (the rules of
+   * `setState`); the lock itself stays until it is released.
+   * @default {undefined}
+   */
+  lockId?: string;
+  /**
+   * Delete even when the state still tracks managed resource instances (which are then no
+   * longer tracked anywhere), and even when it cannot be read. The lock is still checked.
+   * @default {false}
+   */
+  force?: boolean;
+}
+
 /**
  * A place that stores states by workspace and guards them with locks.
  *
@@ -198,12 +227,19 @@ export interface StateBackend {
    * Reads a workspace's state.
    * @returns the state, or `null` when the workspace has no state yet.
    */
-  getState(workspace: string): Promise<GaibState | null>;
+  getState(workspace: string, options?: GetStateOptions): Promise<GaibState | null>;
   /** Writes a workspace's state after checking lineage, serial and lock. */
   setState(workspace: string, state: GaibState, options?: SetStateOptions): Promise<void>;
-  /** Deletes a workspace and its state. `default` cannot be deleted. */
-  deleteState(workspace: string): Promise<void>;
-  /** Lists workspaces, always including `default`, sorted. */
+  /**
+   * Deletes a workspace and its state, in one step that checks the lock (as `setState` does)
+   * and, unless `force`, that the state tracks no managed resource instance. `default` cannot
+   * be deleted.
+   */
+  deleteState(workspace: string, options?: DeleteStateOptions): Promise<void>;
+  /**
+   * Lists the workspaces that have a state, always including `default`, sorted. A workspace
+   * that is only locked (no state yet) is not listed.
+   */
   listWorkspaces(): Promise<string[]>;
   /** Locks a workspace. */
   lock(workspace: string, options?: LockOptions): Promise<LockResult>;

@@ -4,7 +4,9 @@
  * @module
  */
 
-import { BackendConfigError, BackendError } from "./errors.ts";
+import { BackendConfigError, BackendError, WorkspaceNotEmptyError } from "./errors.ts";
+import type { GaibState } from "./types.ts";
+import { shellQuote } from "./_command_line.ts";
 
 /** The workspace that always exists. */
 export const DEFAULT_WORKSPACE = "default";
@@ -84,6 +86,42 @@ export function checkDeletable(workspace: string, stored: string, exists: boolea
         'list" to see the workspaces.',
     );
   }
+}
+
+/**
+ * How many managed resource instance objects a state tracks (deposed ones included; data
+ * sources do not count): what Terraform's `workspace delete` refuses to lose.
+ */
+export function managedInstanceCount(state: GaibState | null): number {
+  let count = 0;
+  for (const resource of state?.resources ?? []) {
+    if (resource.mode === "managed") count += resource.instances?.length ?? 0;
+  }
+  return count;
+}
+
+/**
+ * Refuses `deleteState` of a workspace whose state still tracks managed resource instances,
+ * unless `force`.
+ *
+ * @throws {WorkspaceNotEmptyError} naming the count and the way to delete anyway
+ */
+export function checkEmptyForDelete(
+  workspace: string,
+  state: GaibState | null,
+  force: boolean | undefined,
+): void {
+  const instances = managedInstanceCount(state);
+  if (instances === 0 || force) return;
+  throw new WorkspaceNotEmptyError(
+    `Cannot delete workspace "${workspace}": its state still tracks ${instances} managed ` +
+      "resource instance(s), which nothing would track after the delete. Destroy or move them " +
+      `first, or delete it anyway with "gaib-state workspace delete --force ${
+        shellQuote(workspace)
+      }".`,
+    workspace,
+    instances,
+  );
 }
 
 /** Options for {@linkcode readSelectedWorkspace}. */

@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
+import { LocalBackend } from "../mod.ts";
 import { cliProject, cliRunArgs, parseJson } from "./_cli.ts";
+import { pasteCommand, quotedCommands } from "./_paste.ts";
 
 const STATE = new URL("./testdata/cli_small.tfstate", import.meta.url).pathname;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -96,15 +98,17 @@ Deno.test("gaib-state commands that change state wait for a busy lock up to --lo
     const line = result.stderr.trim();
     assert.ok(!line.includes("\n"), `one line: ${result.stderr}`);
     assert.match(line, /^Error: Cannot lock workspace "default": held by .*\(lock, since /);
-    assert.ok(
-      line.includes(`Run "gaib-state force-unlock ${lockId}"`) ||
-        line.includes(`run "gaib-state force-unlock ${lockId}"`),
-      line,
-    );
+    assert.ok(line.includes(`run "gaib-state force-unlock ${lockId} -w default"`), line);
+    assert.doesNotMatch(line, /Waiting for the lock/, "no wait without a timeout");
   });
 
-  await t.step("a short timeout waits, then fails", async () => {
-    const started = Date.now();
+  const waiting = new RegExp(
+    `Waiting for the lock on workspace "default", held by \\S+ \\(lock, since .*, lock ID ` +
+      `${lockId}\\), for up to `,
+    "g",
+  );
+
+  await t.step("a short timeout says once that it waits, then fails", async () => {
     const result = await project.run([
       "state",
       "rm",
@@ -113,7 +117,8 @@ Deno.test("gaib-state commands that change state wait for a busy lock up to --lo
       "700ms",
     ]);
     assert.equal(result.code, 1);
-    assert.ok(Date.now() - started >= 700, "it waited");
+    assert.equal(result.stderr.match(waiting)?.length, 1, result.stderr);
+    assert.match(result.stderr, /for up to 700ms\.\.\./);
     assert.match(result.stderr, /Cannot lock workspace/);
   });
 
@@ -125,11 +130,23 @@ Deno.test("gaib-state commands that change state wait for a busy lock up to --lo
       "--lock-timeout",
       "60s",
     ]);
-    await new Promise((resolve) => setTimeout(resolve, 1000));
+    await waiter.waitForStderr(waiting);
     assert.equal((await project.run(["unlock", lockId])).code, 0);
     const result = await waiter.result();
     assert.equal(result.code, 0, result.stderr);
     assert.match(result.stderr, /Removed discord_role\.admin/);
+    assert.equal(result.stderr.match(waiting)?.length, 1, "said once");
+  });
+
+  await t.step("gaib-state lock says it waits too, and --quiet keeps it quiet", async () => {
+    const again = (await project.run(["lock"])).stdout.trim();
+    const quiet = await project.run(["lock", "--lock-timeout", "300ms", "--quiet"]);
+    assert.equal(quiet.code, 1);
+    assert.doesNotMatch(quiet.stderr, /Waiting for the lock/);
+    const loud = await project.run(["lock", "--lock-timeout", "300ms"]);
+    assert.equal(loud.code, 1);
+    assert.ok(loud.stderr.includes(`lock ID ${again}), for up to 300ms...`), loud.stderr);
+    assert.equal((await project.run(["unlock", again])).code, 0);
   });
 });
 
@@ -297,7 +314,7 @@ Deno.test("gaib-state stops waiting for a lock on SIGINT and leaves the holder's
   assert.equal((await project.run(["state", "push", STATE])).code, 0);
   const lockId = (await project.run(["lock"])).stdout.trim();
   await using waiter = project.spawn(["state", "rm", "discord_role.admin", "--lock-timeout", "5m"]);
-  await new Promise((resolve) => setTimeout(resolve, 1500));
+  await waiter.waitForStderr(/Waiting for the lock on workspace "default"/);
   waiter.child.kill("SIGINT");
   const result = await waiter.result();
   assert.equal(result.code, 130, result.stderr);
@@ -337,4 +354,101 @@ Deno.test("gaib-state state commands work under a lock taken earlier with --lock
   const after = await project.run(["state", "rm", "discord_channel.general", "--lock-id", lockId]);
   assert.equal(after.code, 1);
   assert.match(after.stderr, /it is not locked/);
+});
+
+const WORKER = new URL("./testdata/local_worker.ts", import.meta.url).pathname;
+
+Deno.test("gaib-state takes over at once the lock of a dead holder that ran with other permissions, both ways", async (t) => {
+  await using project = await cliProject();
+  assert.equal((await project.run(["state", "push", STATE])).code, 0);
+  const root = `${project.path}/.gaib`;
+
+  await t.step("held by a deno run -A script, taken by the CLI", async () => {
+    const worker = new Deno.Command(Deno.execPath(), {
+      args: ["run", "--allow-all", WORKER, "hold", root, "default"],
+      stdout: "piped",
+      stderr: "inherit",
+    }).spawn();
+    const lines = worker.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    const { lockId } = JSON.parse((await lines.read()).value!);
+    // Alive, it is seen running (its flock, not its lease, tells).
+    const busy = await project.run(["lock"]);
+    assert.equal(busy.code, 1);
+    assert.match(busy.stderr, /Its holder \(process \d+\) is running\./);
+    worker.kill("SIGKILL");
+    await worker.status;
+    await lines.cancel();
+    // Dead, its lock is taken over without waiting (--lock-timeout is 0s).
+    const taken = await project.run(["lock", "--json"]);
+    assert.equal(taken.code, 0, taken.stdout + taken.stderr);
+    assert.notEqual(parseJson(taken).lockId, lockId);
+    assert.equal((await project.run(["unlock", String(parseJson(taken).lockId)])).code, 0);
+  });
+
+  await t.step("held by the CLI, taken by a deno run -A process", async () => {
+    await using holder = project.spawn(["state", "rm", "discord_role.admin"], {
+      env: { [HOLD]: "60000" },
+    });
+    const stderr = await holder.waitForStderr(/holding lock ([0-9a-f-]{36})/);
+    const lockId = /holding lock ([0-9a-f-]{36})/.exec(stderr)![1];
+    await using backend = new LocalBackend({ path: root }); // this test runs with -A
+    await assert.rejects(backend.lock("default"), /is running/);
+    holder.child.kill("SIGKILL");
+    await holder.result();
+    const { lockId: next } = await backend.lock("default"); // timeoutMs 0: no waiting
+    assert.notEqual(next, lockId);
+    await backend.unlock("default", next);
+  });
+});
+
+Deno.test("gaib-state names the lock holder from the uid when USER is unset, as in most containers", async () => {
+  await using project = await cliProject(); // runs with a cleared environment: no USER
+  const result = await project.run(["lock", "--json"]);
+  assert.equal(result.code, 0, result.stderr);
+  const id = new Deno.Command("id", { args: ["-un"], stdout: "piped" }).outputSync();
+  const user = new TextDecoder().decode(id.stdout).trim();
+  assert.equal((parseJson(result).lockInfo as { Who: string }).Who, `${user}@${Deno.hostname()}`);
+});
+
+Deno.test("gaib-state prints unlock and force-unlock commands that work when pasted, whatever workspace is selected", async (t) => {
+  await using project = await cliProject();
+  assert.equal((await project.run(["state", "push", STATE])).code, 0);
+  assert.equal((await project.run(["workspace", "new", "other"])).code, 0); // selects "other"
+  const locked = async () =>
+    parseJson(await project.run(["lock-info", "-w", "default", "--json"])).locked;
+
+  await t.step("the unlock command gaib-state lock prints", async () => {
+    const lock = await project.run(["lock", "-w", "default"]);
+    assert.equal(lock.code, 0, lock.stderr);
+    const lockId = lock.stdout.trim();
+    const [line] = quotedCommands(lock.stderr);
+    assert.equal(line, `gaib-state unlock ${lockId} -w default`);
+    const pasted = await pasteCommand(line, { cwd: project.path });
+    assert.equal(pasted.code, 0, pasted.stderr);
+    assert.equal(await locked(), false);
+  });
+
+  await t.step("the force-unlock command of a busy-lock error, on a terminal", async () => {
+    const lockId = (await project.run(["lock", "-w", "default"])).stdout.trim();
+    const refused = await project.run(["state", "rm", "-w", "default", "discord_role.admin"]);
+    assert.equal(refused.code, 1);
+    const [line] = quotedCommands(refused.stderr);
+    assert.equal(line, `gaib-state force-unlock ${lockId} -w default`);
+    const pasted = await pasteCommand(line, { cwd: project.path, answer: "y" });
+    assert.equal(pasted.code, 0, pasted.stdout);
+    assert.equal(await locked(), false);
+  });
+
+  await t.step("the force-unlock command lock status prints for a lock without ID", async () => {
+    await Deno.writeTextFile(
+      `${project.path}/.gaib/workspaces/default/.terraform.tfstate.lock.info`,
+      JSON.stringify({ Operation: "apply", Who: "someone@else" }),
+    );
+    const status = await project.run(["lock", "status", "-w", "default"]);
+    const [line] = quotedCommands(status.stderr);
+    assert.equal(line, `gaib-state force-unlock '' -w default`);
+    const pasted = await pasteCommand(line, { cwd: project.path, answer: "y" });
+    assert.equal(pasted.code, 0, pasted.stdout);
+    assert.equal(await locked(), false);
+  });
 });

@@ -7,7 +7,11 @@
  */
 
 import assert from "node:assert/strict";
+import { GetObjectCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
+import { type DynamoDBClient, GetItemCommand } from "@aws-sdk/client-dynamodb";
+import { createHash } from "node:crypto";
 import { type CliProject, cliProject, parseJson } from "./_cli.ts";
+import { pasteCommand, quotedCommands } from "./_paste.ts";
 import {
   type DynamoServerInfo,
   type S3ServerInfo,
@@ -26,6 +30,12 @@ type Mode = "dynamodb" | "lockfile";
 interface S3Project extends AsyncDisposable {
   readonly project: CliProject;
   readonly bucket: string;
+  /** The environment every CLI run of the project gets. */
+  readonly env: Record<string, string>;
+  /** A raw client of the bucket's server, to change objects behind the CLI's back. */
+  readonly s3Client: S3Client;
+  /** The lock table and a raw client of it (DynamoDB mode). */
+  readonly table?: { name: string; client: DynamoDBClient };
 }
 
 /** A temp working directory whose CLI runs use a fresh bucket (and lock table) via GAIB_*. */
@@ -57,6 +67,9 @@ async function s3Project(
   return {
     project,
     bucket: bucket.name,
+    env,
+    s3Client: bucket.client,
+    table: table && { name: table.name, client: table.client },
     async [Symbol.asyncDispose]() {
       await project[Symbol.asyncDispose]();
       await table?.[Symbol.asyncDispose]();
@@ -225,3 +238,81 @@ for (const { mode, needs } of MODES) {
     },
   );
 }
+
+serverTest(
+  "gaib-state on S3 with DynamoDB: after another tool uploads the state without its digest, the commands the error names repair it",
+  { s3: true, dynamodb: true, ...OPTIONS },
+  async (t, servers) => {
+    const s = servers as { s3: S3ServerInfo; dynamodb: DynamoServerInfo };
+    await using fixture = await s3Project("dynamodb", s.s3, s.dynamodb);
+    const { project } = fixture;
+    assert.equal((await project.run(["state", "push", STATE])).code, 0);
+    const key = "servers/terraform.tfstate";
+    const original = JSON.parse(await Deno.readTextFile(STATE));
+    // Another tool uploads a changed state, of the same serial (so not a newer write whose
+    // digest update was lost), and leaves the digest alone.
+    const upload = async (outputValue: string) => {
+      const body = JSON.stringify({
+        ...original,
+        outputs: { ...original.outputs, by_tool: { value: outputValue, type: "string" } },
+      });
+      await fixture.s3Client.send(
+        new PutObjectCommand({ Bucket: fixture.bucket, Key: key, Body: body }),
+      );
+    };
+    const storedMd5 = async () => {
+      const out = await fixture.s3Client.send(
+        new GetObjectCommand({ Bucket: fixture.bucket, Key: key }),
+      );
+      return createHash("md5").update(await out.Body!.transformToByteArray()).digest("hex");
+    };
+    const digest = async () => {
+      const out = await fixture.table!.client.send(
+        new GetItemCommand({
+          TableName: fixture.table!.name,
+          Key: { LockID: { S: `${fixture.bucket}/${key}-md5` } },
+        }),
+      );
+      return out.Item?.Digest?.S;
+    };
+    await upload("first");
+    assert.notEqual(await digest(), await storedMd5());
+    let keep = "";
+
+    await t.step("a read fails and names the commands that repair the digest", async () => {
+      const pull = await project.run(["state", "pull"]);
+      assert.equal(pull.code, 1);
+      assert.match(pull.stderr, /does not match its digest/);
+      const commands = quotedCommands(pull.stderr);
+      keep = commands.find((c) => c.includes("--ignore-digest")) ?? "";
+      assert.equal(
+        keep,
+        "gaib-state state pull --ignore-digest -w default | " +
+          "gaib-state state push --force - -w default",
+      );
+      assert.ok(commands.includes("gaib-state state push --force FILE -w default"));
+    });
+
+    await t.step("pasting the command that keeps the object makes reads work again", async () => {
+      const pasted = await pasteCommand(keep, { cwd: project.path, env: fixture.env });
+      assert.equal(pasted.code, 0, pasted.stderr);
+      const pull = await project.run(["state", "pull"]);
+      assert.equal(pull.code, 0, pull.stderr);
+      assert.equal(JSON.parse(pull.stdout).outputs.by_tool.value, "first");
+      assert.equal(await digest(), await storedMd5(), "the digest describes the object again");
+    });
+
+    await t.step("a forced push replaces an object that does not match its digest", async () => {
+      await upload("second");
+      const push = await project.run(["state", "push", "--force", STATE]);
+      assert.equal(push.code, 0, push.stderr);
+      const backup = /backed up to (\S+)/.exec(push.stderr)?.[1];
+      assert.ok(backup, "the object it replaced is backed up");
+      assert.equal(JSON.parse(await Deno.readTextFile(backup!)).outputs.by_tool.value, "second");
+      const pull = await project.run(["state", "pull"]);
+      assert.equal(pull.code, 0, pull.stderr);
+      assert.deepEqual(JSON.parse(pull.stdout), original);
+      assert.equal(await digest(), await storedMd5());
+    });
+  },
+);

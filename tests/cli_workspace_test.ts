@@ -96,14 +96,14 @@ Deno.test("gaib-state workspace delete refuses default, the selected one and one
   assert.equal(busy.code, 1);
   const error = parseJson(busy).error as Record<string, unknown>;
   assert.equal(error.type, "WorkspaceNotEmpty");
-  assert.equal(error.instances, 5);
-  assert.match(String(error.message), /--force/);
+  assert.equal(error.instances, 4, "managed instances, as Terraform counts: not data sources");
+  assert.match(String(error.message), /"gaib-state workspace delete --force busy"/);
 
   const empty = await project.run(["workspace", "delete", "empty"]);
   assert.equal(empty.code, 0, empty.stderr);
   const forced = await project.run(["workspace", "delete", "busy", "--force"]);
   assert.equal(forced.code, 0, forced.stderr);
-  assert.match(forced.stderr, /forgetting 5 resource instance/);
+  assert.match(forced.stderr, /forgetting 4 managed resource instance/);
   assert.equal((await project.run(["workspace", "list"])).stdout, "* default\n");
 });
 
@@ -119,4 +119,48 @@ Deno.test("gaib-state workspace delete refuses a locked workspace and names the 
   assert.ok(refused.stderr.includes(`gaib-state force-unlock ${lockId} -w ci`), refused.stderr);
   assert.equal((await project.run(["unlock", lockId, "-w", "ci"])).code, 0);
   assert.equal((await project.run(["workspace", "delete", "ci"])).code, 0);
+});
+
+Deno.test("gaib-state workspace delete works under a lock taken earlier with --lock-id, and refuses another", async () => {
+  await using project = await cliProject();
+  await project.run(["workspace", "new", "pr-42"]);
+  await project.run(["workspace", "select", "default"]);
+  const lockId = (await project.run(["lock", "-w", "pr-42"])).stdout.trim();
+  const without = await project.run(["workspace", "delete", "pr-42"]);
+  assert.equal(without.code, 1);
+  assert.ok(without.stderr.includes(`gaib-state force-unlock ${lockId} -w pr-42`), without.stderr);
+  const wrong = await project.run(["workspace", "delete", "pr-42", "--lock-id", "not-it"]);
+  assert.equal(wrong.code, 1);
+  assert.match(wrong.stderr, /not locked with lock ID not-it/);
+  const deleted = await project.run([
+    "workspace",
+    "delete",
+    "pr-42",
+    "--lock-id",
+    lockId,
+    "--json",
+  ]);
+  assert.equal(deleted.code, 0, deleted.stderr);
+  assert.deepEqual(parseJson(deleted), { workspace: "pr-42", deleted: true, instances: 0 });
+  assert.equal((await project.run(["workspace", "list"])).stdout, "* default\n");
+  // The lock stays with its holder, who releases it; nothing is left behind.
+  assert.equal((await project.run(["unlock", lockId, "-w", "pr-42"])).code, 0);
+  await assert.rejects(Deno.stat(`${project.path}/.gaib/workspaces/pr-42`), Deno.errors.NotFound);
+});
+
+Deno.test("gaib-state workspace delete --force deletes a workspace whose state cannot be read", async () => {
+  await using project = await cliProject();
+  await project.run(["workspace", "new", "broken"]);
+  await project.run(["workspace", "select", "default"]);
+  await Deno.writeTextFile(
+    `${project.path}/.gaib/workspaces/broken/terraform.tfstate`,
+    '{"version": 4, "resources": [',
+  );
+  const refused = await project.run(["workspace", "delete", "broken"]);
+  assert.equal(refused.code, 1);
+  assert.match(refused.stderr, /not valid JSON/);
+  const forced = await project.run(["workspace", "delete", "broken", "--force", "--json"]);
+  assert.equal(forced.code, 0, forced.stderr);
+  assert.deepEqual(parseJson(forced), { workspace: "broken", deleted: true, instances: null });
+  assert.equal((await project.run(["workspace", "list"])).stdout, "* default\n");
 });

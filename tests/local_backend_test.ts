@@ -12,7 +12,14 @@ import {
   StateSerialError,
   withBackend,
   withLock,
+  WorkspaceNotEmptyError,
 } from "../mod.ts";
+import {
+  decodeLockRecord,
+  judgeLock,
+  type LockHolder,
+  thisMachine,
+} from "../src/backends/_local_lock.ts";
 import { tempDir } from "./_temp.ts";
 
 const WORKER = new URL("./testdata/local_worker.ts", import.meta.url).pathname;
@@ -213,13 +220,28 @@ Deno.test("LocalBackend.unlock with a wrong ID fails and keeps the lock; forceUn
   await assert.rejects(backend.unlock("default", lockId), /it is not locked/);
 });
 
-Deno.test("LocalBackend.lock() with timeoutMs waits for the holder to release", async () => {
+Deno.test("LocalBackend.lock() with timeoutMs calls onWait once with the holder, then waits for the release", async () => {
   await using dir = await tempDir();
   await using backend = new LocalBackend({ path: dir.path });
-  const first = await backend.lock("default");
-  setTimeout(() => backend.unlock("default", first.lockId), 300);
-  const second = await backend.lock("default", { timeoutMs: 10_000 });
+  const first = await backend.lock("default", { who: "alice@ci" });
+  const seen: string[] = [];
+  let released: Promise<void> | undefined;
+  const second = await backend.lock("default", {
+    timeoutMs: 60_000,
+    onWait: (holder) => {
+      seen.push(`${holder.Who} ${holder.ID}`);
+      released = backend.unlock("default", first.lockId);
+    },
+  });
+  await released;
+  assert.deepEqual(seen, [`alice@ci ${first.lockId}`], "called once, with the holder");
   assert.notEqual(second.lockId, first.lockId);
+  // Without a timeout the call does not wait, so onWait is not called.
+  await assert.rejects(
+    backend.lock("default", { onWait: () => seen.push("waited") }),
+    StateLockError,
+  );
+  assert.equal(seen.length, 1);
   await backend.unlock("default", second.lockId);
 });
 
@@ -228,11 +250,33 @@ Deno.test("LocalBackend.lock() gives up when its signal aborts", async () => {
   await using backend = new LocalBackend({ path: dir.path });
   await backend.lock("default");
   const controller = new AbortController();
-  setTimeout(() => controller.abort(), 200);
   await assert.rejects(
-    backend.lock("default", { timeoutMs: 60_000, signal: controller.signal }),
+    backend.lock("default", {
+      timeoutMs: 60_000,
+      signal: controller.signal,
+      onWait: () => controller.abort(),
+    }),
     /Stopped waiting for the lock/,
   );
+});
+
+Deno.test("a lock without a who names the user from the uid when USER is unset", async () => {
+  await using dir = await tempDir();
+  await using backend = new LocalBackend({ path: dir.path });
+  const saved = Object.fromEntries(
+    ["USER", "USERNAME", "LOGNAME"].map((name) => [name, Deno.env.get(name)]),
+  );
+  const id = new Deno.Command("id", { args: ["-un"], stdout: "piped" }).outputSync();
+  const user = new TextDecoder().decode(id.stdout).trim();
+  try {
+    for (const name of Object.keys(saved)) Deno.env.delete(name);
+    const { lockInfo } = await backend.lock("default");
+    assert.equal(lockInfo.Who, `${user}@${Deno.hostname()}`);
+  } finally {
+    for (const [name, value] of Object.entries(saved)) {
+      if (value !== undefined) Deno.env.set(name, value);
+    }
+  }
 });
 
 Deno.test("withLock releases the lock when the work throws", async () => {
@@ -334,13 +378,84 @@ Deno.test("a lock from another machine is taken over only after its lease expire
       },
     });
   await Deno.writeTextFile(path, record(Date.now() + 5_000));
-  await assert.rejects(backend.lock("default"), /renews its lease/);
+  const onlyTheLease =
+    /Only its lease tells whether its holder \(process 1 on another-machine, another machine\) is alive/;
+  await assert.rejects(backend.lock("default"), onlyTheLease);
   // Expired, but within one lease of skew allowance: still held.
   await Deno.writeTextFile(path, record(Date.now() - 500));
-  await assert.rejects(backend.lock("default"), /renews its lease/);
+  await assert.rejects(backend.lock("default"), onlyTheLease);
   await Deno.writeTextFile(path, record(Date.now() - 5_000));
   const next = await backend.lock("default");
   assert.equal((await backend.getLockInfo("default"))?.ID, next.lockId);
+});
+
+Deno.test("a dead holder on this machine is recognised whatever permissions either process had", async (t) => {
+  const self = thisMachine();
+  assert.ok(self.machine, "this test needs a readable /etc/machine-id");
+  assert.ok(self.boot, "the tests run with --allow-all, which may read the boot ID");
+  const cases: Array<[string, Partial<LockHolder>, RegExp]> = [
+    // Written by the CLI (its permissions cannot read /proc, so no boot ID).
+    ["the CLI's record (no boot ID)", { boot: "" }, /is gone/],
+    ["a deno run -A record", {}, /is gone/],
+    ["a record without machine ID, from this boot", { machine: undefined }, /is gone/],
+    [
+      "another machine of the same name",
+      { machine: "0".repeat(32) },
+      /Only its lease tells .*, another machine\)/,
+    ],
+    [
+      "an earlier boot or a clone of this installation",
+      { boot: "00000000-0000-0000-0000-000000000000" },
+      /Only its lease tells .*cannot tell from another machine or an earlier boot\)/,
+    ],
+    [
+      "an older record without machine ID, from the CLI",
+      { boot: "", machine: undefined },
+      /Only its lease tells/,
+    ],
+  ];
+  for (const [name, holder, verdict] of cases) {
+    await t.step(name, async () => {
+      await using dir = await tempDir();
+      await using backend = new LocalBackend({ path: dir.path });
+      await Deno.mkdir(`${dir.path}/workspaces/default`, { recursive: true });
+      // Nobody holds the record's flock: its holder is gone, if this machine can tell.
+      const record = {
+        ID: "dead-holder",
+        Operation: "apply",
+        Info: "",
+        Who: "ci@here",
+        Version: "0.1.0",
+        Created: new Date().toISOString(),
+        Path: "x",
+        Holder: {
+          host: self.host,
+          boot: self.boot,
+          machine: self.machine,
+          pid: 4242,
+          detached: false,
+          expires: new Date(Date.now() + 60_000).toISOString(),
+          leaseMs: 60_000,
+          ...holder,
+        },
+      };
+      await Deno.writeTextFile(
+        `${dir.path}/workspaces/default/.terraform.tfstate.lock.info`,
+        JSON.stringify(record),
+      );
+      const judged = await judgeLock(
+        decodeLockRecord(new TextEncoder().encode(JSON.stringify(record))),
+        `${dir.path}/workspaces/default/.terraform.tfstate.lock.info`,
+      );
+      assert.match(judged.reason, verdict);
+      if (judged.expired) {
+        const { lockId } = await backend.lock("default"); // at once: no timeout
+        assert.notEqual(lockId, "dead-holder");
+      } else {
+        await assert.rejects(backend.lock("default"), verdict);
+      }
+    });
+  }
 });
 
 Deno.test("a lock written by another tool (no holder record) is never taken over", async () => {
@@ -453,6 +568,106 @@ Deno.test("LocalBackend.deleteState refuses default, missing and locked workspac
   await backend.deleteState("staging");
   assert.deepStrictEqual(await backend.listWorkspaces(), ["default"]);
   await assert.rejects(backend.deleteState("staging"), BackendError);
+});
+
+/** A state that tracks `managed` managed instances and one data source. */
+function withResources(serial: number, managed: number): GaibState {
+  return {
+    ...state(serial),
+    resources: [
+      {
+        mode: "managed",
+        type: "discord_role",
+        name: "r",
+        provider: 'provider["registry.terraform.io/x/discord"]',
+        instances: Array.from({ length: managed }, (_, i) => ({ index_key: i, attributes: {} })),
+      },
+      {
+        mode: "data",
+        type: "discord_guild",
+        name: "g",
+        provider: 'provider["registry.terraform.io/x/discord"]',
+        instances: [{ attributes: {} }],
+      },
+    ],
+  };
+}
+
+Deno.test("LocalBackend.deleteState refuses a state that tracks resources unless forced, and checks the lock like setState", async () => {
+  await using dir = await tempDir();
+  await using backend = new LocalBackend({ path: dir.path });
+  await backend.setState("busy", withResources(1, 2));
+  await assert.rejects(backend.deleteState("busy"), (e: unknown) => {
+    assert.ok(e instanceof WorkspaceNotEmptyError);
+    assert.equal(e.instances, 2, "data sources do not count");
+    assert.match(e.message, /gaib-state workspace delete --force busy/);
+    return true;
+  });
+  assert.equal((await backend.getState("busy"))?.serial, 1);
+  // Only data sources: nothing is lost.
+  await backend.setState("data-only", withResources(1, 0));
+  await backend.deleteState("data-only");
+
+  // While locked only the holder's lock ID may delete, as for setState.
+  const { lockId } = await backend.lock("busy");
+  await assert.rejects(backend.deleteState("busy", { force: true }), /it is locked, held by/);
+  await assert.rejects(
+    backend.deleteState("busy", { force: true, lockId: "not-it" }),
+    /lock not-it is not the current lock/,
+  );
+  await backend.deleteState("busy", { force: true, lockId });
+  assert.equal(await backend.getState("busy"), null);
+  assert.deepStrictEqual(await backend.listWorkspaces(), ["default"], "gone from the list");
+  // The lock stays until its holder releases it, which leaves nothing behind.
+  assert.equal((await backend.getLockInfo("busy"))?.ID, lockId);
+  await backend.unlock("busy", lockId);
+  await assert.rejects(Deno.stat(`${dir.path}/workspaces/busy`), Deno.errors.NotFound);
+  // A lock ID that is no longer held is refused.
+  await backend.setState("again", state(1));
+  await assert.rejects(backend.deleteState("again", { lockId }), /no longer held/);
+  assert.equal((await backend.getState("again"))?.serial, 1);
+  // A state that cannot be read cannot be checked: only force deletes it.
+  await Deno.writeTextFile(backend.statePath("again"), '{"version": 4, "resources": [');
+  await assert.rejects(backend.deleteState("again"), /not valid JSON/);
+  await backend.deleteState("again", { force: true });
+  assert.deepStrictEqual(await backend.listWorkspaces(), ["default"]);
+});
+
+Deno.test("LocalBackend.deleteState checks the state in the same guarded step as the delete", async () => {
+  await using dir = await tempDir();
+  await using backend = new LocalBackend({ path: dir.path });
+  await backend.setState("staging", state(1));
+  // Hold the workspace's guard as a writer in the middle of its step would; the writer gives
+  // the state resources before it lets go.
+  const guard = await Deno.open(`${dir.path}/workspaces/staging/.guard`, { read: true });
+  await guard.lock(true);
+  const deleting = backend.deleteState("staging").then(() => null, (e: unknown) => e);
+  await Deno.writeTextFile(backend.statePath("staging"), serializeState(withResources(2, 1)));
+  guard.close();
+  assert.ok((await deleting) instanceof WorkspaceNotEmptyError);
+  assert.equal((await backend.getState("staging"))?.serial, 2, "the writer's state is kept");
+});
+
+Deno.test("LocalBackend: a lock on a workspace without state leaves no workspace behind", async () => {
+  await using dir = await tempDir();
+  await using backend = new LocalBackend({ path: dir.path });
+  const { lockId } = await backend.lock("ghost");
+  assert.deepStrictEqual(await backend.listWorkspaces(), ["default"], "not listed while locked");
+  await assert.rejects(backend.deleteState("ghost"), /Workspace "ghost" does not exist/);
+  await backend.unlock("ghost", lockId);
+  await assert.rejects(Deno.stat(`${dir.path}/workspaces/ghost`), Deno.errors.NotFound);
+  // The same after a detached lock, a force-unlock and close().
+  const detached = await backend.lock("ghost", { detached: true });
+  await backend.forceUnlock("ghost", detached.lockId);
+  await backend.lock("ghost");
+  await backend.close();
+  await assert.rejects(Deno.stat(`${dir.path}/workspaces/ghost`), Deno.errors.NotFound);
+  // A workspace with a state keeps its directory.
+  await using other = new LocalBackend({ path: dir.path });
+  await other.setState("kept", state(1));
+  const held = await other.lock("kept");
+  await other.unlock("kept", held.lockId);
+  assert.deepStrictEqual(await other.listWorkspaces(), ["default", "kept"]);
 });
 
 Deno.test("an orphaned temp file from a crashed writer is removed by a later write", async () => {

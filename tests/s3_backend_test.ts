@@ -15,15 +15,18 @@ import {
 import { GetItemCommand, PutItemCommand } from "@aws-sdk/client-dynamodb";
 import { createHash } from "node:crypto";
 import {
+  BackendConfigError,
   BackendError,
   StateLineageError,
   StateLockError,
   StateSerialError,
+  WorkspaceNotEmptyError,
 } from "../src/errors.ts";
 import { createEmptyState, serializeState } from "../src/state.ts";
 import type { GaibState } from "../src/types.ts";
 import { clientsOf } from "../src/backends/_aws_clients.ts";
 import { S3Objects } from "../src/backends/_s3_objects.ts";
+import { S3KeyLayout } from "../src/backends/_s3_keys.ts";
 import { BackendFactory } from "../src/factory.ts";
 import { RequestLog, s3Fixture, s3Test } from "./_s3_fixture.ts";
 
@@ -49,6 +52,19 @@ async function keys(
 
 function next(state: GaibState, change: Record<string, unknown> = {}): GaibState {
   return { ...state, serial: state.serial + 1, ...change };
+}
+
+/** The next state of `state`, tracking `count` managed resource instances. */
+function withResources(state: GaibState, count: number): GaibState {
+  return next(state, {
+    resources: [{
+      mode: "managed",
+      type: "discord_role",
+      name: "r",
+      provider: 'provider["registry.terraform.io/x/discord"]',
+      instances: Array.from({ length: count }, (_, i) => ({ index_key: i, attributes: {} })),
+    }],
+  });
 }
 
 s3Test(
@@ -131,33 +147,179 @@ s3Test(
 );
 
 s3Test(
-  "S3Backend.listWorkspaces lists each workspace once, never a lockfile or another key, in one request per 1000",
-  [],
+  "S3Backend.listWorkspaces lists each workspace once, never a lockfile or another key, in one request per 1000 keys",
+  ["conditionalWrites"],
   async () => {
     await using fx = await s3Fixture();
     const log = new RequestLog();
     const backend = fx.backend({ use_lockfile: true }, { onRequest: log.record });
-    const names = Array.from({ length: 1005 }, (_, i) => `ws-${String(i).padStart(4, "0")}`);
+    const names = Array.from({ length: 990 }, (_, i) => `ws-${String(i).padStart(4, "0")}`);
     const put = (Key: string) =>
       fx.s3Client.send(new PutObjectCommand({ Bucket: fx.bucket, Key, Body: "{}" }));
-    // Every workspace has its state and a lockfile: two objects, one entry in the listing.
+    // Every workspace has its state; some are locked (a lockfile beside the state).
     for (let i = 0; i < names.length; i += 50) {
-      await Promise.all(
-        names.slice(i, i + 50).flatMap((n) => [
-          put(`env:/${n}/terraform.tfstate`),
-          put(`env:/${n}/terraform.tfstate.tflock`),
-        ]),
-      );
+      await Promise.all(names.slice(i, i + 50).map((n) => put(`env:/${n}/terraform.tfstate`)));
     }
+    await Promise.all(names.slice(0, 15).map((n) => put(`env:/${n}/terraform.tfstate.tflock`)));
     // Objects that are not workspaces of this key: another project's state in the same
-    // prefix, the default workspace's lockfile, a name Terraform would refuse.
+    // prefix, the default workspace's lockfile, a name Terraform would refuse, and a
+    // workspace that is locked but has no state (as a failed "-w ghost lock" leaves it).
     await put("env:/other-project-only/another.tfstate");
     await put("terraform.tfstate.tflock");
     await put("env:/not a valid name/terraform.tfstate");
+    const ghost = await backend.lock("ghost", { detached: true });
     log.take();
     const listed = await backend.listWorkspaces();
     assert.deepEqual(listed, ["default", ...names]);
+    // Under env:/, 990 states + 15 lockfiles + 3 other keys: just over 1000 keys, two pages.
     assert.deepEqual(log.take(), ["s3:ListObjectsV2", "s3:ListObjectsV2"]);
+    await backend.unlock("ghost", ghost.lockId);
+    assert.equal(await objectText(fx, "env:/ghost/terraform.tfstate.tflock"), null);
+  },
+);
+
+Deno.test("S3KeyLayout refuses every workspace name whose state key is another workspace's lockfile or digest item, in every layout", async (t) => {
+  const bucket = "b";
+  const layouts: Array<{ key: string; prefix?: string }> = [
+    { key: "terraform.tfstate" },
+    { key: "app/terraform.tfstate", prefix: "workspaces" },
+    { key: "states/${workspace}" },
+    { key: "states/${workspace}.tfstate" },
+    { key: "${workspace}" },
+    { key: "${workspace}/x/${workspace}" },
+    { key: "states/${workspace}-md5" },
+    { key: "states/${workspace}.tflock" },
+    { key: "a.tflock" },
+    { key: "x-md5" },
+  ];
+  const suffixes = [".tflock", "-md5"];
+  for (const { key, prefix } of layouts) {
+    await t.step(`${key}${prefix ? ` (prefix ${prefix})` : ""}`, () => {
+      const layout = new S3KeyLayout(bucket, key, prefix);
+      // Names built to collide: bases with every suffix stacked, then every name whose state
+      // key is a derived key of a name found so far.
+      const names = new Set<string>();
+      for (const base of ["default", "a", "prod", "x", "a.b", "-md5", ".tflock", "env:"]) {
+        for (const tail of ["", ...suffixes, ".tflock-md5", "-md5.tflock", "-md5-md5"]) {
+          names.add(base + tail);
+        }
+      }
+      for (let round = 0; round < 3; round++) {
+        for (const name of [...names]) {
+          const stateKey = (() => {
+            try {
+              return layout.stateKey(name);
+            } catch {
+              return null;
+            }
+          })();
+          for (const suffix of suffixes) {
+            const other = stateKey === null ? null : layout.workspaceOf(stateKey + suffix);
+            if (other !== null) names.add(other);
+          }
+        }
+      }
+      const owners = { s3: new Map<string, string>(), dynamodb: new Map<string, string>() };
+      const claim = (space: "s3" | "dynamodb", id: string, name: string) => {
+        const owner = owners[space].get(id);
+        assert.ok(owner === undefined, `${space} "${id}" belongs to "${owner}" and "${name}"`);
+        owners[space].set(id, name);
+      };
+      let accepted = 0;
+      let refused = 0;
+      for (const name of names) {
+        let stateKey: string;
+        try {
+          stateKey = layout.stateKey(name);
+        } catch (error) {
+          assert.ok(error instanceof BackendConfigError, String(error));
+          refused++;
+          continue;
+        }
+        accepted++;
+        assert.equal(layout.workspaceOf(stateKey), name, "the layout is one-to-one");
+        assert.equal(layout.listing().nameOf(stateKey), name, "listed by its state");
+        assert.equal(layout.listing().nameOf(layout.lockfileKey(stateKey)), null);
+        claim("s3", stateKey, name);
+        claim("s3", layout.lockfileKey(stateKey), name);
+        claim("dynamodb", layout.lockPath(stateKey), name);
+        claim("dynamodb", layout.digestId(stateKey), name);
+      }
+      assert.ok(accepted >= 5, `${accepted} accepted, ${refused} refused`);
+    });
+  }
+  await t.step("with key states/${workspace}, X-md5 and X.tflock are refused and X is not", () => {
+    const layout = new S3KeyLayout(bucket, "states/${workspace}");
+    assert.equal(layout.stateKey("X"), "states/X");
+    assert.throws(() => layout.stateKey("X-md5"), /digest item .* of workspace "X"/);
+    assert.throws(() => layout.stateKey("X.tflock"), /lockfile .* of workspace "X"/);
+    assert.throws(() => layout.stateKey("default-md5"), /of workspace "default"/);
+  });
+});
+
+s3Test(
+  "S3Backend.deleteState refuses a state that tracks resources unless forced, and checks the lock like setState",
+  ["dynamodb", "conditionalWrites"],
+  async () => {
+    await using fx = await s3Fixture();
+    const backend = fx.backend({ dynamodb_table: fx.table, use_lockfile: true });
+    await backend.setState("busy", withResources(createEmptyState(), 2));
+    await assert.rejects(backend.deleteState("busy"), (error: Error) => {
+      assert.ok(error instanceof WorkspaceNotEmptyError);
+      assert.equal(error.instances, 2);
+      return true;
+    });
+    assert.equal((await backend.getState("busy"))?.resources?.[0].instances.length, 2);
+    const { lockId } = await backend.lock("busy", { who: "alice@ci" });
+    const other = fx.backend({ dynamodb_table: fx.table, use_lockfile: true });
+    await assert.rejects(
+      other.deleteState("busy", { force: true }),
+      /Cannot delete workspace "busy": it is locked, held by alice@ci/,
+    );
+    await assert.rejects(
+      other.deleteState("busy", { force: true, lockId: "not-it" }),
+      /lock not-it is not the current lock/,
+    );
+    await backend.deleteState("busy", { force: true, lockId });
+    assert.equal(await backend.getState("busy"), null);
+    assert.deepEqual(await backend.listWorkspaces(), ["default"]);
+    assert.deepEqual(await keys(fx), ["env:/busy/terraform.tfstate.tflock"], "lock kept");
+    await backend.unlock("busy", lockId);
+    assert.deepEqual(await keys(fx), []);
+  },
+);
+
+s3Test(
+  "S3Backend.deleteState keeps a state written between its check and its delete",
+  ["dynamodb", "conditionalWrites"],
+  async () => {
+    await using fx = await s3Fixture();
+    const backend = fx.backend({ dynamodb_table: fx.table });
+    const writer = fx.backend({ dynamodb_table: fx.table });
+    await backend.setState("doomed", createEmptyState());
+    const empty = (await writer.getState("doomed"))!;
+    // Right before deleteState's first change of the object, another client writes a state
+    // with resources (as an unlocked push landing at that moment would).
+    let armed = true;
+    clientsOf(backend)!.s3.middlewareStack.add(
+      (nextHandler, context) => async (args) => {
+        const command = context.commandName;
+        if (armed && (command === "PutObjectCommand" || command === "DeleteObjectCommand")) {
+          armed = false;
+          await writer.setState("doomed", withResources(empty, 1));
+        }
+        return nextHandler(args);
+      },
+      { step: "initialize", name: "writeBetweenCheckAndDelete" },
+    );
+    await assert.rejects(backend.deleteState("doomed"), /changed while it was being deleted/);
+    assert.equal(armed, false, "the write happened during deleteState");
+    const kept = await fx.backend({ dynamodb_table: fx.table }).getState("doomed");
+    assert.equal(kept?.serial, empty.serial + 1, "the state written meanwhile is kept");
+    assert.equal(kept?.resources?.length, 1);
+    // Nothing left half-done: the same delete, now checked against the new state, is refused
+    // for its resources.
+    await assert.rejects(backend.deleteState("doomed"), WorkspaceNotEmptyError);
   },
 );
 
@@ -288,10 +450,21 @@ s3Test(
     await assert.rejects(backend.getState("default"), (error: Error) => {
       assert.ok(error instanceof BackendError);
       assert.match(error.message, /does not match its digest/);
-      assert.match(error.message, new RegExp(`set the Digest of item "${fx.bucket}/terraform`));
+      assert.ok(error.message.includes(`item "${fx.bucket}/terraform.tfstate-md5"`));
+      // The ways out, each a command that writes the digest anew (see cli_s3_test.ts).
+      assert.ok(
+        error.message.includes(
+          '"gaib-state state pull --ignore-digest -w default | ' +
+            'gaib-state state push --force - -w default"',
+        ),
+        error.message,
+      );
+      assert.ok(error.message.includes('"gaib-state state push --force FILE -w default"'));
       return true;
     });
     assert.ok(Date.now() - started >= 1000, "it retried before failing");
+    // Read as it is stored, it is there.
+    assert.ok(await backend.getState("default", { verifyDigest: false }));
     // A digest that catches up while the reader retries is accepted.
     const late = setTimeout(() => putDigest(good), 300);
     const reader = fx.backend({ dynamodb_table: fx.table }, { consistencyTimeoutMs: 5000 });

@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import { GetObjectCommand } from "@aws-sdk/client-s3";
 import { GetItemCommand, PutItemCommand } from "@aws-sdk/client-dynamodb";
-import { StateLockError } from "../src/errors.ts";
+import { BackendConfigError, StateLockError } from "../src/errors.ts";
 import { createEmptyState } from "../src/state.ts";
 import type { S3BackendConfig } from "../src/config.ts";
 import { type Need, type S3Fixture, s3Fixture, s3Test } from "./_s3_fixture.ts";
@@ -101,7 +101,8 @@ for (const mode of [DYNAMODB, LOCKFILE, BOTH]) {
         assert.equal(error.lockInfo?.ID, lockId);
         assert.equal(error.lockInfo?.Who, "alice@ci");
         assert.match(error.message, /held by alice@ci \(apply, since .*, lock ID /);
-        assert.match(error.message, /renews its lease/);
+        assert.match(error.message, /Only its lease tells whether its holder .* is alive/);
+        assert.doesNotMatch(error.message, /renews its lease/);
         return true;
       });
       await first.unlock("default", lockId);
@@ -293,20 +294,92 @@ for (const mode of [DYNAMODB, LOCKFILE, BOTH]) {
   );
 }
 
+for (const mode of [DYNAMODB, LOCKFILE]) {
+  s3Test(
+    `S3Backend.lock (${mode.name}) with timeoutMs calls onWait once with the holder, then waits until it releases the lock`,
+    mode.needs,
+    async () => {
+      await using fx = await s3Fixture();
+      const holder = fx.backend(mode.config(fx));
+      const waiter = fx.backend(mode.config(fx));
+      const { lockId } = await holder.lock("default", { who: "alice@ci" });
+      const seen: string[] = [];
+      let released: Promise<void> | undefined;
+      const got = await waiter.lock("default", {
+        timeoutMs: 60_000,
+        onWait: (info) => {
+          seen.push(`${info.Who} ${info.ID}`);
+          released = holder.unlock("default", lockId);
+        },
+      });
+      await released;
+      assert.deepEqual(seen, [`alice@ci ${lockId}`]);
+      assert.notEqual(got.lockId, lockId);
+      await waiter.unlock("default", got.lockId);
+    },
+  );
+}
+
 s3Test(
-  "S3Backend.lock with timeoutMs waits until the holder releases the lock",
+  "S3Backend with key states/${workspace} and DynamoDB refuses workspace X-md5, whose lock item is X's digest item",
   ["dynamodb"],
   async () => {
     await using fx = await s3Fixture();
-    const holder = fx.backend(DYNAMODB.config(fx));
-    const waiter = fx.backend(DYNAMODB.config(fx));
-    const { lockId } = await holder.lock("default");
-    const release = setTimeout(() => holder.unlock("default", lockId), 400);
-    const started = Date.now();
-    const got = await waiter.lock("default", { timeoutMs: 5000 });
-    clearTimeout(release);
-    assert.ok(Date.now() - started >= 300);
-    assert.notEqual(got.lockId, lockId);
+    const config = { ...DYNAMODB.config(fx), key: "states/${workspace}" };
+    const backend = fx.backend(config);
+    for (
+      const attempt of [
+        () => backend.lock("X-md5"),
+        () => backend.setState("X-md5", createEmptyState()),
+        () => backend.getState("X-md5"),
+      ]
+    ) {
+      await assert.rejects(attempt(), (error: Error) => {
+        assert.ok(error instanceof BackendConfigError, String(error));
+        assert.match(error.message, /digest item .* of workspace "X"/);
+        return true;
+      });
+    }
+    // X itself works, and its digest is where X-md5's lock would have been.
+    const { lockId } = await backend.lock("X");
+    await backend.setState("X", createEmptyState(), { lockId });
+    await backend.unlock("X", lockId);
+    const digest = await lockItem(fx, `${fx.bucket}/states/X-md5`);
+    assert.match(digest?.Digest?.S ?? "", /^[0-9a-f]{32}$/);
+  },
+);
+
+s3Test(
+  "S3Backend.unlock and forceUnlock release a DynamoDB lock item without Info (such as a digest where a lock was)",
+  ["dynamodb"],
+  async () => {
+    await using fx = await s3Fixture();
+    const backend = fx.backend(DYNAMODB.config(fx));
+    const plant = () =>
+      fx.dynamoClient!.send(
+        new PutItemCommand({
+          TableName: fx.table,
+          Item: {
+            LockID: { S: `${fx.bucket}/terraform.tfstate` },
+            Digest: { S: "0123456789abcdef0123456789abcdef" },
+          },
+        }),
+      );
+    for (const release of ["unlock", "forceUnlock"] as const) {
+      await plant();
+      const error = await backend.lock("default").then(() => null, (e: Error) => e);
+      assert.ok(error instanceof StateLockError, String(error));
+      assert.equal(error.lockInfo?.ID, "");
+      // The printed command names the empty ID so that it can be pasted.
+      assert.ok(
+        error.message.includes(`"gaib-state force-unlock '' -w default"`),
+        error.message,
+      );
+      await backend[release]("default", "");
+      assert.equal(await lockItem(fx, `${fx.bucket}/terraform.tfstate`), undefined, release);
+      const { lockId } = await backend.lock("default");
+      await backend.unlock("default", lockId);
+    }
   },
 );
 

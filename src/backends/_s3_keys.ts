@@ -1,7 +1,6 @@
 /**
  * Where the S3 backend keeps each workspace: the state object's key, its lockfile, the
- * DynamoDB item IDs, and how `listWorkspaces` finds the workspaces with one listing per 1000
- * workspaces.
+ * DynamoDB item IDs, and how `listWorkspaces` finds the workspaces.
  *
  * Two layouts:
  * - a `key` containing `${workspace}`: every workspace (`default` included) at the key with
@@ -9,6 +8,14 @@
  * - Terraform's layout otherwise: `default` at `key`, another workspace at
  *   `<workspace_key_prefix>/<name>/<key>` (prefix `env:` by default), so gaib-state and
  *   Terraform read and write the same objects.
+ *
+ * Every workspace W owns four names: its state object K(W) and lockfile K(W)`.tflock` in the
+ * bucket, its lock item `<bucket>/`K(W) and digest item `<bucket>/`K(W)`-md5` in the lock
+ * table. Two workspaces collide when the state key of one is the lockfile or the digest of
+ * the other (`key: states/${workspace}`: workspace `X-md5`'s lock item is `X`'s digest item,
+ * so every write to `X` would replace a lock on `X-md5`). Such a name is refused: a name whose
+ * state key is another workspace's state key plus `.tflock` or `-md5`. (The layouts are
+ * one-to-one, so no two names share a state key; every other pair of names differs in K.)
  *
  * @module
  */
@@ -23,18 +30,18 @@ export const LOCKFILE_SUFFIX = ".tflock";
 /** Suffix of the digest item's `LockID`, after `<bucket>/<state key>`. */
 export const DIGEST_SUFFIX = "-md5";
 
-/** How to list workspaces: one ListObjectsV2 prefix and delimiter, and how to read a name. */
+/** The suffixes a layout derives from a state key, and what each names. */
+const DERIVED: ReadonlyArray<{ suffix: string; what: string }> = [
+  { suffix: LOCKFILE_SUFFIX, what: "lockfile (S3 object)" },
+  { suffix: DIGEST_SUFFIX, what: "digest item (in the DynamoDB table, where its lock item is)" },
+];
+
+/** How to list workspaces: one ListObjectsV2 prefix, and how to read a name from a key. */
 export interface WorkspaceListing {
   /** `Prefix` of the listing. */
   prefix: string;
-  /**
-   * `Delimiter` of the listing: each workspace's objects roll up into one common prefix, so
-   * the listing returns one entry per workspace however many objects it has. Undefined when
-   * the key ends with the placeholder (the names are then read from the object keys).
-   */
-  delimiter: string | undefined;
-  /** The workspace name of a common prefix (or an object key without delimiter), or null. */
-  nameOf(entry: string): string | null;
+  /** The workspace whose state object `key` is, or null (a lockfile, another project's key). */
+  nameOf(key: string): string | null;
 }
 
 /** The key layout of one backend config. */
@@ -43,8 +50,8 @@ export class S3KeyLayout {
   readonly #key: string;
   readonly #prefix: string;
   readonly #templated: boolean;
-  /** The text after the first placeholder, up to the next one (templated layout). */
-  readonly #after: string;
+  /** The key split at its placeholders (templated layout). */
+  readonly #parts: string[];
 
   /**
    * @param bucket the bucket
@@ -56,13 +63,7 @@ export class S3KeyLayout {
     this.#key = key;
     this.#prefix = workspaceKeyPrefix;
     this.#templated = key.includes(PLACEHOLDER);
-    if (this.#templated) {
-      const rest = key.slice(key.indexOf(PLACEHOLDER) + PLACEHOLDER.length);
-      const next = rest.indexOf(PLACEHOLDER);
-      this.#after = next === -1 ? rest : rest.slice(0, next);
-    } else {
-      this.#after = "/" + key;
-    }
+    this.#parts = key.split(PLACEHOLDER);
   }
 
   /** Whether the key has the `${workspace}` placeholder. */
@@ -70,37 +71,63 @@ export class S3KeyLayout {
     return this.#templated;
   }
 
-  /**
-   * The state object's key of a workspace.
-   *
-   * @throws {BackendConfigError} when the name is invalid, or cannot be told apart in a
-   *   listing of this layout
-   */
-  stateKey(workspace: string): string {
-    validateWorkspaceName(workspace);
-    if (this.#templated) {
-      // A name containing the text that follows the placeholder would be cut short by the
-      // listing's delimiter (impossible when that text has a "/", since names have none).
-      if (this.#after !== "" && !this.#after.includes("/") && workspace.includes(this.#after)) {
-        throw new BackendConfigError(
-          `The workspace name "${workspace}" contains "${this.#after}", which follows ` +
-            `\${workspace} in backend.key "${this.#key}", so it could not be listed. Choose ` +
-            "another name.",
-          { path: "workspace" },
-        );
-      }
-      if (this.#after === "" && workspace.endsWith(LOCKFILE_SUFFIX)) {
-        throw new BackendConfigError(
-          `The workspace name "${workspace}" ends with "${LOCKFILE_SUFFIX}", which would make ` +
-            `its state look like a lockfile with backend.key "${this.#key}". Choose another name.`,
-          { path: "workspace" },
-        );
-      }
-      return this.#key.replaceAll(PLACEHOLDER, workspace);
-    }
+  /** The state key of a name, unchecked. */
+  #keyOf(workspace: string): string {
+    if (this.#templated) return this.#parts.join(workspace);
     return workspace === DEFAULT_WORKSPACE
       ? this.#key
       : `${this.#prefix}/${workspace}/${this.#key}`;
+  }
+
+  /**
+   * The state object's key of a workspace.
+   *
+   * @throws {BackendConfigError} when the name is invalid, or its state key is another
+   *   workspace's lockfile or digest item in this layout
+   */
+  stateKey(workspace: string): string {
+    validateWorkspaceName(workspace);
+    const key = this.#keyOf(workspace);
+    for (const { suffix, what } of DERIVED) {
+      if (!key.endsWith(suffix)) continue;
+      const other = this.workspaceOf(key.slice(0, key.length - suffix.length));
+      if (other === null) continue;
+      throw new BackendConfigError(
+        `The workspace name "${workspace}" cannot be used with backend.key "${this.#key}": its ` +
+          `state key "${key}" is also the ${what} of workspace "${other}", so the two would ` +
+          `overwrite each other's records. Choose a name that does not end with "${suffix}".`,
+        { path: "workspace" },
+      );
+    }
+    return key;
+  }
+
+  /**
+   * The workspace name whose state key `key` is in this layout, or `null`. The name is
+   * checked for syntax only (it may still be refused by {@linkcode S3KeyLayout.stateKey}).
+   */
+  workspaceOf(key: string): string | null {
+    let name: string;
+    if (this.#templated) {
+      const parts = this.#parts;
+      const fixed = parts.reduce((n, part) => n + part.length, 0);
+      const count = parts.length - 1;
+      const length = (key.length - fixed) / count;
+      if (!Number.isInteger(length) || length <= 0) return null;
+      name = key.slice(parts[0].length, parts[0].length + length);
+    } else {
+      if (key === this.#key) return DEFAULT_WORKSPACE;
+      const head = `${this.#prefix}/`;
+      const tail = `/${this.#key}`;
+      if (!key.startsWith(head) || !key.endsWith(tail)) return null;
+      name = key.slice(head.length, key.length - tail.length);
+    }
+    try {
+      validateWorkspaceName(name);
+    } catch {
+      return null; // not a name this layout could have written
+    }
+    return this.#keyOf(name) === key ? name : null;
   }
 
   /** The lockfile key of a state key. */
@@ -118,32 +145,25 @@ export class S3KeyLayout {
     return `${this.#bucket}/${stateKey}${DIGEST_SUFFIX}`;
   }
 
-  /** The listing that finds the workspaces other than `default`. */
+  /**
+   * The listing that finds the workspaces: every key under the layout's prefix, of which the
+   * state objects of usable names count (as Terraform lists them). No delimiter: one would
+   * roll a workspace's lockfile up with its state, and a workspace that is only locked would
+   * then look like one that has a state.
+   */
   listing(): WorkspaceListing {
-    const prefix = this.#templated
-      ? this.#key.slice(0, this.#key.indexOf(PLACEHOLDER))
-      : `${this.#prefix}/`;
-    const after = this.#after;
-    const delimiter = after === "" ? undefined : after;
-    const valid = (name: string): string | null => {
-      try {
-        return validateWorkspaceName(name);
-      } catch {
-        return null; // not something this layout could have written
-      }
-    };
+    const prefix = this.#templated ? this.#parts[0] : `${this.#prefix}/`;
     return {
       prefix,
-      delimiter,
-      nameOf(entry: string): string | null {
-        if (!entry.startsWith(prefix)) return null;
-        const rest = entry.slice(prefix.length);
-        if (delimiter === undefined) {
-          // Object keys: the state (`<prefix><name>`) or a lockfile (`<prefix><name>.tflock`).
-          return rest.endsWith(LOCKFILE_SUFFIX) ? null : valid(rest);
+      nameOf: (key: string): string | null => {
+        const name = this.workspaceOf(key);
+        if (name === null) return null;
+        try {
+          this.stateKey(name);
+          return name;
+        } catch {
+          return null; // a lockfile or digest-like name: not a workspace
         }
-        if (!rest.endsWith(delimiter)) return null; // an object key, not a common prefix
-        return valid(rest.slice(0, rest.length - delimiter.length));
       },
     };
   }

@@ -12,7 +12,7 @@ import { BackendError } from "../errors.ts";
 import {
   checkLockOptions,
   closedError,
-  deleteLockedError,
+  deleteLockError,
   liveHolderError,
   lockBusyError,
   lockMismatchError,
@@ -23,14 +23,21 @@ import {
 } from "../lock.ts";
 import { assertValidState, parseStateBytes, serializeState } from "../state.ts";
 import type {
+  DeleteStateOptions,
   GaibState,
+  GetStateOptions,
   LockInfo,
   LockOptions,
   LockResult,
   SetStateOptions,
   StateBackend,
 } from "../types.ts";
-import { checkDeletable, DEFAULT_WORKSPACE, validateWorkspaceName } from "../workspace.ts";
+import {
+  checkDeletable,
+  checkEmptyForDelete,
+  DEFAULT_WORKSPACE,
+  validateWorkspaceName,
+} from "../workspace.ts";
 import {
   createTempFile,
   discardTempFile,
@@ -98,7 +105,7 @@ interface HeldLock {
  * (`../_lease.ts`), the lock errors (`../lock.ts`) and the write rules (`../_write_rules.ts`).
  *
  * Needs `--allow-read` and `--allow-write` of the root, `--allow-sys=hostname` and read
- * access to `/proc/sys/kernel/random/boot_id` (to tell this machine's lock holders apart).
+ * access to `/etc/machine-id` (to tell this machine's lock holders apart).
  *
  * @example Reading, changing and writing a state under the lock
  * ```ts
@@ -157,10 +164,11 @@ export class LocalBackend implements StateBackend {
    * Reads a workspace's state.
    *
    * @param workspace the workspace
+   * @param _options ignored: this backend keeps no digest beside the state
    * @returns the state, or `null` when there is none yet
    * @throws {StateFormatError} when the stored file is not a valid state
    */
-  async getState(workspace: string): Promise<GaibState | null> {
+  async getState(workspace: string, _options?: GetStateOptions): Promise<GaibState | null> {
     const path = this.statePath(workspace);
     const bytes = await readIfExists(path);
     return bytes === null ? null : parseStateBytes(bytes, `state file ${path}`);
@@ -218,7 +226,7 @@ export class LocalBackend implements StateBackend {
     options: SetStateOptions,
   ): Promise<void> {
     // The slow part, writing and syncing the bytes, happens outside the guard.
-    const temp = await createTempFile(dir, "state", new TextEncoder().encode(text));
+    const temp = await this.#createTemp(dir, "state", new TextEncoder().encode(text));
     try {
       await withGuard(dir, async () => {
         await this.#checkLockForWrite(workspace, dir, options.lockId);
@@ -309,6 +317,22 @@ export class LocalBackend implements StateBackend {
       return true;
     }
   }
+  /**
+   * Creates a temp file in a workspace directory, creating the directory when missing. An
+   * unlock of a workspace without state removes its directory, so it may vanish between the
+   * two steps: then both are tried again.
+   */
+  async #createTemp(dir: string, purpose: string, data: Uint8Array): Promise<TempFile> {
+    for (let attempt = 0;; attempt++) {
+      await this.#ensureDir(dir);
+      try {
+        return await createTempFile(dir, purpose, data);
+      } catch (error) {
+        if (!(error instanceof Deno.errors.NotFound) || attempt >= 4) throw error;
+      }
+    }
+  }
+
   /** Removes a workspace directory that holds nothing but its guard (under the guard). */
   async #removeIfEmpty(dir: string): Promise<void> {
     try {
@@ -325,47 +349,74 @@ export class LocalBackend implements StateBackend {
   }
 
   /**
-   * Deletes a workspace: its state, backup and directory.
+   * Deletes a workspace: its state, backup and directory. Under the workspace's guard, in one
+   * step: the lock is checked (as `setState` checks it) and, unless `force`, the state must
+   * track no managed resource instance, so that no write can land between the check and the
+   * delete. Deleted under a lock (`lockId`), the lock record stays until it is released.
    *
    * @param workspace the workspace; not `default`
-   * @throws {BackendError} for `default` or a workspace that does not exist
-   * @throws {StateLockError} when the workspace is locked
+   * @param options `lockId` (required while the workspace is locked) and `force`
+   * @throws {BackendError} for `default` or a workspace that has no state
+   * @throws {StateLockError} when the workspace is locked and `lockId` is not that lock's
+   * @throws {WorkspaceNotEmptyError} when the state tracks resources and `force` is not set
+   * @throws {StateFormatError} when the state cannot be read and `force` is not set
    */
-  async deleteState(workspace: string): Promise<void> {
+  async deleteState(workspace: string, options: DeleteStateOptions = {}): Promise<void> {
     const dir = this.#dir(workspace);
-    checkDeletable(
-      workspace,
-      `${dir}/${STATE_FILE}`,
-      workspace !== DEFAULT_WORKSPACE && await exists(dir),
-    );
+    const statePath = `${dir}/${STATE_FILE}`;
+    checkDeletable(workspace, statePath, workspace !== DEFAULT_WORKSPACE && await exists(dir));
     await fileSystemStep(
       `Cannot delete workspace "${workspace}" in ${dir}`,
       () =>
         withGuard(dir, async () => {
+          const bytes = await readIfExists(statePath);
+          checkDeletable(workspace, statePath, bytes !== null);
           const record = await this.#readRecord(dir);
-          if (record !== null) throw deleteLockedError(workspace, lockInfoOf(record));
-          await Deno.remove(dir, { recursive: true });
-          await fsyncDir(`${this.#root}/workspaces`);
+          const refused = deleteLockError(workspace, options.lockId, record && lockInfoOf(record));
+          if (refused) throw refused;
+          if (!options.force) {
+            checkEmptyForDelete(
+              workspace,
+              parseStateBytes(bytes!, `state file ${statePath}`),
+              false,
+            );
+          }
+          if (record === null) {
+            await Deno.remove(dir, { recursive: true });
+            await fsyncDir(`${this.#root}/workspaces`);
+            return;
+          }
+          // Deleted under its lock: the record stays for its holder to release, and the
+          // release removes the directory, which no longer holds a state.
+          await Deno.remove(statePath);
+          await Deno.remove(`${dir}/${BACKUP_FILE}`).catch((error) => {
+            if (!(error instanceof Deno.errors.NotFound)) throw error;
+          });
+          await fsyncDir(dir);
         }),
     );
   }
 
   /**
-   * Lists the workspaces: `default` and every workspace directory.
+   * Lists the workspaces: `default` and every workspace directory that holds a state. A
+   * workspace that is only locked (its directory holds a lock record but no state yet) is not
+   * listed.
    *
    * @returns sorted names
    */
   async listWorkspaces(): Promise<string[]> {
     if (this.#closed) throw closedError();
     const names = new Set([DEFAULT_WORKSPACE]);
+    const parent = `${this.#root}/workspaces`;
     try {
-      for await (const entry of Deno.readDir(`${this.#root}/workspaces`)) {
+      for await (const entry of Deno.readDir(parent)) {
         if (!entry.isDirectory) continue;
         try {
-          names.add(validateWorkspaceName(entry.name));
+          validateWorkspaceName(entry.name);
         } catch {
-          // not a workspace this library could have created
+          continue; // not a workspace this library could have created
         }
+        if (await exists(`${parent}/${entry.name}/${STATE_FILE}`)) names.add(entry.name);
       }
     } catch (error) {
       if (!(error instanceof Deno.errors.NotFound)) throw error;
@@ -401,8 +452,7 @@ export class LocalBackend implements StateBackend {
       leaseMs: this.#leaseMs,
     });
     const recordPath = `${dir}/${LOCK_FILE}`;
-    await this.#ensureDir(dir);
-    const temp = await createTempFile(dir, "lock", encodeLockRecord(record));
+    const temp = await this.#createTemp(dir, "lock", encodeLockRecord(record));
     let kept = false;
     try {
       await withGuard(dir, async () => {
@@ -546,7 +596,27 @@ export class LocalBackend implements StateBackend {
       await Deno.remove(`${dir}/${LOCK_FILE}`);
       await fsyncDir(dir);
       if (held && mine) this.#release(dir, held);
+      await this.#removeIfOnlyGuard(dir);
     });
+  }
+
+  /**
+   * Removes the directory of a workspace that holds nothing but its guard (a workspace that
+   * was locked but never got a state), so that a lock leaves no workspace behind. Runs under
+   * the guard: waiters on it notice the removal and start again (see `withGuard`).
+   */
+  async #removeIfOnlyGuard(dir: string): Promise<void> {
+    for await (const entry of Deno.readDir(dir)) {
+      if (entry.name !== ".guard") return;
+    }
+    try {
+      await Deno.remove(`${dir}/.guard`);
+      await Deno.remove(dir);
+      await fsyncDir(`${this.#root}/workspaces`);
+    } catch (error) {
+      // Another process created a file meanwhile (outside the guard): the directory stays.
+      if (!(error instanceof Deno.errors.NotFound) && !isNotEmpty(error)) throw error;
+    }
   }
 
   /**
@@ -609,6 +679,11 @@ async function fileSystemStep<T>(action: string, fn: () => Promise<T>): Promise<
       : "Check the state directory and its file system, then retry.";
     throw new BackendError(`${action}: ${error.message}. ${fix}`, { cause: error });
   }
+}
+
+function isNotEmpty(error: unknown): boolean {
+  const code = (error as { code?: unknown }).code;
+  return code === "ENOTEMPTY" || code === "EEXIST";
 }
 
 async function exists(path: string): Promise<boolean> {

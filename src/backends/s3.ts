@@ -39,17 +39,20 @@ import { checkWrite, type StoredIdentity } from "../_write_rules.ts";
 import { readStateHeader } from "../_state_header.ts";
 import type { S3BackendConfig } from "../config.ts";
 import { BackendConfigError, BackendError, StateSerialError } from "../errors.ts";
-import { closedError, deleteLockedError } from "../lock.ts";
+import { closedError, deleteLockError } from "../lock.ts";
 import { assertValidState, parseStateBytes, serializeState } from "../state.ts";
 import type {
+  DeleteStateOptions,
   GaibState,
+  GetStateOptions,
   LockInfo,
   LockOptions,
   LockResult,
   SetStateOptions,
   StateBackend,
 } from "../types.ts";
-import { checkDeletable, DEFAULT_WORKSPACE } from "../workspace.ts";
+import { checkDeletable, checkEmptyForDelete, DEFAULT_WORKSPACE } from "../workspace.ts";
+import { gaibCommand, shellQuote } from "../_command_line.ts";
 import { type AwsClients, createClients, registerClients } from "./_aws_clients.ts";
 import { awsFailure } from "./_aws_errors.ts";
 import { DynamoDbDigests, type StoredDigest } from "./_dynamodb_digest.ts";
@@ -61,7 +64,9 @@ import { md5, S3Objects, type WriteCondition } from "./_s3_objects.ts";
 export type { S3BackendRequest } from "./_aws_clients.ts";
 export type { S3BackendConfig, S3BackendEndpoints } from "../config.ts";
 export type {
+  DeleteStateOptions,
   GaibState,
+  GetStateOptions,
   LockInfo,
   LockOptions,
   LockResult,
@@ -250,11 +255,13 @@ export class S3Backend implements StateBackend {
   /**
    * Reads a workspace's state. With `dynamodb_table`, the bytes must match Terraform's digest
    * item; while they do not (an upload not visible yet), the read is retried for
-   * `consistencyTimeoutMs`.
+   * `consistencyTimeoutMs`. With `verifyDigest: false` the object is read as it is.
    *
    * @param workspace the workspace
+   * @param options `verifyDigest: false` to skip the digest check
    * @returns the state, or `null` when there is none yet
-   * @throws {BackendError} when S3 or DynamoDB fails, or the digest never matches
+   * @throws {BackendError} when S3 or DynamoDB fails, or the digest never matches (the
+   *   message names the commands that repair it)
    * @throws {StateFormatError} when the stored object is not a valid state
    *
    * @example
@@ -263,15 +270,16 @@ export class S3Backend implements StateBackend {
    * console.log(state?.serial);
    * ```
    */
-  async getState(workspace: string): Promise<GaibState | null> {
+  async getState(workspace: string, options: GetStateOptions = {}): Promise<GaibState | null> {
     const key = this.stateKey(workspace);
     const action = `reading the state of workspace "${workspace}" (${this.#where(key)})`;
+    const digests = options.verifyDigest === false ? null : this.#digests;
     const deadline = Date.now() + this.#consistencyMs;
     for (;;) {
       const [object, digest] = await Promise.all([
         this.#call("s3", action, () => this.#objects.get(key)),
-        this.#digests
-          ? this.#call("dynamodb", action, () => this.#digests!.get(this.#keys.digestId(key)))
+        digests
+          ? this.#call("dynamodb", action, () => digests.get(this.#keys.digestId(key)))
           : null,
       ]);
       const actual = object ? md5(object.bytes).hex : null;
@@ -292,12 +300,12 @@ export class S3Backend implements StateBackend {
         } else {
           throw new BackendError(
             `The state of workspace "${workspace}" in ${this.#where(key)} does not match its ` +
-              `digest in DynamoDB table "${this.#config.dynamodb_table}" (stored MD5 ${digest.md5}, ` +
-              `the object's ${actual ?? "none: the object is missing"}), even after ` +
-              `${this.#consistencyMs / 1000} s. An upload may still be on its way, or the object ` +
-              "or the digest was changed by hand. Retry in a minute; if it persists, check the " +
-              `object and then set the Digest of item "${this.#keys.digestId(key)}" to ` +
-              `${actual ?? "(delete the item)"}, or write the state again.`,
+              `digest in DynamoDB table "${this.#config.dynamodb_table}" (item ` +
+              `"${this.#keys.digestId(key)}": MD5 ${digest.md5}; the object's: ` +
+              `${actual ?? "none, the object is missing"}), even after ` +
+              `${this.#consistencyMs / 1000} s. The object was changed without its digest (by ` +
+              "another tool, or by hand), or an upload is still on its way. Check the object, " +
+              this.#digestRepair(workspace, actual !== null),
           );
         }
       }
@@ -313,6 +321,18 @@ export class S3Backend implements StateBackend {
       });
       return state;
     }
+  }
+
+  /** The commands that make a state and its digest agree again (each writes the digest). */
+  #digestRepair(workspace: string, objectExists: boolean): string {
+    const replace = `to replace it with a state file, run "${
+      gaibCommand(workspace, "state push --force", "FILE")
+    }" (FILE: the state to keep).`;
+    if (!objectExists) return `then, ${replace}`;
+    const keep = `${gaibCommand(workspace, "state pull --ignore-digest")} | ${
+      gaibCommand(workspace, "state push --force", "-")
+    }`;
+    return `then, to keep the object as it is, run "${keep}"; ${replace}`;
   }
 
   /**
@@ -407,8 +427,9 @@ export class S3Backend implements StateBackend {
         action,
         () => this.#objects.put(key, bytes, condition, sum.base64),
         "The state was not changed.",
-        `The write may or may not have reached S3: read the state (gaib-state state pull) to ` +
-          `see whether serial ${state.serial} is stored before retrying.`,
+        `The write may or may not have reached S3: read the state ` +
+          `("${gaibCommand(workspace, "state pull")}") to see whether serial ${state.serial} ` +
+          "is stored before retrying.",
       );
       if (etag === null) {
         // The object changed since it was checked: check again against what is there now.
@@ -434,8 +455,8 @@ export class S3Backend implements StateBackend {
           `updating the digest of workspace "${workspace}"`,
           () => this.#digests!.put(id, sum.hex, state),
           "The state object WAS written, but its digest was not updated, so reads (here and " +
-            "in Terraform) will fail until it matches: write the state again, or set the " +
-            `Digest of item "${id}" to ${sum.hex}.`,
+            `in Terraform) may fail until it matches: set the Digest of item "${id}" to ` +
+            `${sum.hex}, or ${this.#digestRepair(workspace, true)}`,
         );
       }
       return;
@@ -475,44 +496,83 @@ export class S3Backend implements StateBackend {
   }
 
   /**
-   * Deletes a workspace: its state object and its digest item.
+   * Deletes a workspace: its state object and its digest item. The lock is checked (as
+   * `setState` checks it) and, unless `force`, the state must track no managed resource
+   * instance; the delete is then conditional on exactly the object that was checked, so a
+   * write that lands after the check makes the delete fail instead of being deleted. Because
+   * some servers (Ceph RGW) ignore `If-Match` on DELETE, the object is first replaced by an
+   * empty one (read as "no state") with a conditional PUT, which every server with
+   * conditional writes honours, and that empty object is what is deleted.
    *
    * @param workspace the workspace; not `default`
-   * @throws {BackendError} for `default` or a workspace that does not exist
-   * @throws {StateLockError} when the workspace is locked
+   * @param options `lockId` (required while the workspace is locked) and `force`
+   * @throws {BackendError} for `default` or a workspace that has no state, or when the state
+   *   changed while it was being deleted (nothing is deleted then)
+   * @throws {StateLockError} when the workspace is locked and `lockId` is not that lock's
+   * @throws {WorkspaceNotEmptyError} when the state tracks resources and `force` is not set
+   * @throws {StateFormatError} when the state cannot be read and `force` is not set
    *
    * @example
    * ```ts ignore
    * await backend.deleteState("feature-x");
    * ```
    */
-  async deleteState(workspace: string): Promise<void> {
+  async deleteState(workspace: string, options: DeleteStateOptions = {}): Promise<void> {
     const key = this.stateKey(workspace);
     if (workspace === DEFAULT_WORKSPACE) checkDeletable(workspace, this.#where(key), true);
     const action = `deleting workspace "${workspace}" (${this.#where(key)})`;
-    const [lock, exists] = await Promise.all([
-      this.#locks.getLockInfo(workspace, { action }),
-      this.#call("s3", action, () => this.#objects.exists(key)),
-    ]);
-    if (lock) throw deleteLockedError(workspace, lock);
-    checkDeletable(workspace, this.#where(key), exists);
-    await this.#call("s3", action, () => this.#objects.delete(key));
+    const object = await this.#call("s3", action, () => this.#objects.get(key));
+    checkDeletable(workspace, this.#where(key), object !== null);
+    await this.#locks.checkWrite(workspace, options.lockId, deleteLockError);
+    if (!options.force) {
+      checkEmptyForDelete(
+        workspace,
+        parseStateBytes(object!.bytes, `state ${this.#where(key)}`),
+        false,
+      );
+    }
+    const changed = new BackendError(
+      `Cannot delete workspace "${workspace}": its state in ${this.#where(key)} changed while ` +
+        "it was being deleted (another writer is active), so it was kept. Look at it again " +
+        "before deleting.",
+    );
     this.#known.delete(key);
+    const empty = await this.#call(
+      "s3",
+      action,
+      () => this.#objects.put(key, new Uint8Array(), { ifMatch: object!.etag }),
+      "Nothing was deleted.",
+    );
+    if (empty === null) throw changed;
+    const again = `delete it again with "gaib-state workspace delete --force ${
+      shellQuote(workspace)
+    }"`;
+    // The digest goes before the object: a reader then finds an empty object ("no state")
+    // and no digest, never an object its digest does not describe.
     if (this.#digests) {
       const id = this.#keys.digestId(key);
       await this.#call(
         "dynamodb",
         action,
         () => this.#digests!.delete(id),
-        `The state object was deleted, but its digest item "${id}" was not: delete it by hand.`,
+        `The state object is now empty ("no state") but still has its digest item "${id}": ` +
+          `${again}.`,
       );
     }
+    const deleted = await this.#call(
+      "s3",
+      action,
+      () => this.#objects.delete(key, empty),
+      `The state object is now empty ("no state"); ${again}.`,
+    );
+    if (!deleted) throw changed;
   }
 
   /**
-   * Lists the workspaces: `default` and every workspace with a state object (or a lockfile,
-   * while a new workspace is locked). One ListObjectsV2 request per 1000 workspaces, however
-   * many objects each has.
+   * Lists the workspaces: `default` and every workspace with a state object, as Terraform
+   * lists them. A workspace that is only locked (a lockfile, no state yet) is not listed.
+   * One ListObjectsV2 request per 1000 keys under the layout's prefix: one per workspace,
+   * plus one per lockfile while it is locked.
    *
    * @returns sorted names
    * @throws {BackendError} when S3 fails
@@ -531,13 +591,10 @@ export class S3Backend implements StateBackend {
       const page = await this.#call(
         "s3",
         `listing the workspaces under ${this.#where(listing.prefix)}`,
-        () => this.#objects.list(listing.prefix, listing.delimiter, token),
+        () => this.#objects.list(listing.prefix, undefined, token),
       );
-      const entries = listing.delimiter === undefined
-        ? (page.Contents ?? []).map((c) => c.Key ?? "")
-        : (page.CommonPrefixes ?? []).map((p) => p.Prefix ?? "");
-      for (const entry of entries) {
-        const name = listing.nameOf(entry);
+      for (const object of page.Contents ?? []) {
+        const name = listing.nameOf(object.Key ?? "");
         if (name !== null) names.add(name);
       }
       token = page.IsTruncated ? page.NextContinuationToken : undefined;

@@ -20,9 +20,10 @@ import {
   validateWorkspaceName,
 } from "../workspace.ts";
 import { StateLockError } from "../errors.ts";
-import { describeHolder, releaseFailedError } from "../lock.ts";
+import { describeHolder, lockWaitMessage, printable, releaseFailedError } from "../lock.ts";
+import { gaibCommand, shellQuote } from "../_command_line.ts";
 import type { GlobalFlags } from "./_context.ts";
-import { shellQuote } from "./_addresses.ts";
+import { formatDuration } from "./_duration.ts";
 import { CliError, InterruptedError, signalExitCode, UsageError } from "./_errors.ts";
 import { envGet, type Output } from "./_output.ts";
 
@@ -272,9 +273,9 @@ export async function withStateLock<T>(
     const info = await backend.getLockInfo(workspace);
     if (info?.ID !== id) {
       throw new StateLockError(
-        `Workspace "${workspace}" is not locked with lock ID ${id} (--lock-id): ${
+        `Workspace "${workspace}" is not locked with lock ID ${printable(id)} (--lock-id): ${
           info ? `the lock is ${describeHolder(info)}` : "it is not locked"
-        }. Take a lock with "gaib-state lock acquire", or leave out --lock-id.`,
+        }. Take a lock with "${gaibCommand(workspace, "lock acquire")}", or leave out --lock-id.`,
         info,
       );
     }
@@ -329,6 +330,8 @@ export async function withStateLock<T>(
         info: options.info,
         timeoutMs: flags.lockTimeout ?? 0,
         signal: controller.signal,
+        onWait: (holder) =>
+          out.info(lockWaitMessage(workspace, holder, formatDuration(flags.lockTimeout ?? 0))),
       });
       lockId = result.lockId;
     } catch (error) {

@@ -5,7 +5,13 @@
  */
 
 import { StateLockError } from "../errors.ts";
-import { describeHolder, forceUnlockCommand, printable, workspaceFlag } from "../lock.ts";
+import {
+  describeHolder,
+  forceUnlockCommand,
+  lockWaitMessage,
+  printable,
+  unlockCommand,
+} from "../lock.ts";
 import type { LockInfo } from "../types.ts";
 import { type CommandRun, type GlobalFlags, handler } from "./_context.ts";
 import { formatDuration } from "./_duration.ts";
@@ -39,6 +45,8 @@ export const acquire = handler(
         info: flags.info ?? "",
         timeoutMs: flags.lockTimeout ?? 0,
         signal: controller.signal,
+        onWait: (holder) =>
+          out.info(lockWaitMessage(ws, holder, formatDuration(flags.lockTimeout ?? 0))),
       });
     } catch (error) {
       if (received) {
@@ -68,7 +76,7 @@ export const acquire = handler(
     out.info(
       `Locked workspace "${ws}" with lock ID ${result.lockId}` +
         (expires ? ` (expires after ${formatDuration(flags.ttl!)}, at ${expires}).` : ".") +
-        ` Release it with: gaib-state unlock ${result.lockId}${workspaceFlag(ws)}`,
+        ` Release it with "${unlockCommand(ws, result.lockId)}".`,
     );
   },
 );
@@ -159,7 +167,7 @@ export const status = handler(
           `  Version:   ${field("Version")}\n`,
       );
       out.info(
-        `If its holder is gone, release it with: ${forceUnlockCommand(workspace, lockInfo.ID)}`,
+        `If its holder is gone, release it with "${forceUnlockCommand(workspace, lockInfo.ID)}".`,
       );
       return;
     }

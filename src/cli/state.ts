@@ -36,9 +36,10 @@ function noState(session: Session): CliError {
 }
 
 /** `state pull`: the raw state to stdout. */
-export const pull = handler(async ({ out }: CommandRun, flags: GlobalFlags) => {
+export const pull = handler(async ({ out }: CommandRun, flags: PullFlags) => {
   await using session = await openSession(flags, out);
-  const state = await session.backend.getState(session.workspace);
+  const verifyDigest = flags.ignoreDigest !== true;
+  const state = await session.backend.getState(session.workspace, { verifyDigest });
   if (state === null) {
     if (out.json) out.line("null");
     else out.info(`Workspace "${session.workspace}" has no state yet.`);
@@ -73,6 +74,8 @@ async function readStateFile(file: string): Promise<Uint8Array> {
     );
   }
 }
+/** `state pull`'s own flag: `--ignore-digest` reads a state that does not match its digest. */
+type PullFlags = GlobalFlags & { ignoreDigest?: boolean };
 
 /** `state push FILE|-`: replace the state, with lineage and serial checks unless `--force`. */
 export const push = handler(
@@ -93,7 +96,9 @@ export const push = handler(
     });
     const ws = session.workspace;
     const done = await withStateLock(session, flags, out, "state push", async (lock) => {
-      const previous = await session.backend.getState(ws);
+      // A forced push replaces the state whatever it is, so it also replaces one that no
+      // longer matches its digest (uploaded by another tool), and writes the digest anew.
+      const previous = await session.backend.getState(ws, { verifyDigest: flags.force !== true });
       // Like Terraform, an empty state may be replaced whatever its lineage and serial.
       const force = flags.force === true || (previous !== null && isEmptyState(previous));
       if (previous === null) {

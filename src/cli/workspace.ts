@@ -5,7 +5,14 @@
  */
 
 import { createEmptyState } from "../state.ts";
-import { DEFAULT_WORKSPACE, validateWorkspaceName, writeSelectedWorkspace } from "../workspace.ts";
+import { BackendError, WorkspaceNotEmptyError } from "../errors.ts";
+import {
+  DEFAULT_WORKSPACE,
+  managedInstanceCount,
+  validateWorkspaceName,
+  writeSelectedWorkspace,
+} from "../workspace.ts";
+import { shellQuote } from "../_command_line.ts";
 import { type CommandRun, type GlobalFlags, handler } from "./_context.ts";
 import { CliError, UsageError } from "./_errors.ts";
 import { envGet, type Output } from "./_output.ts";
@@ -71,7 +78,9 @@ async function createWorkspace(
 
 function exists(name: string): CliError {
   return new CliError(
-    `Workspace "${name}" already exists. Select it with "gaib-state workspace select ${name}".`,
+    `Workspace "${name}" already exists. Select it with "gaib-state workspace select ${
+      shellQuote(name)
+    }".`,
     "WorkspaceExists",
     { workspace: name },
   );
@@ -99,7 +108,7 @@ export const select = handler(
       if (!flags.orCreate) {
         throw new CliError(
           `Workspace "${name}" does not exist. Create it with "gaib-state workspace new ` +
-            `${name}", or select it with --or-create.`,
+            `${shellQuote(name)}", or select it with --or-create.`,
           "NoWorkspace",
           { workspace: name },
         );
@@ -114,9 +123,13 @@ export const select = handler(
   },
 );
 
-/** `workspace delete NAME [--force]`. */
+/** `workspace delete NAME [--force] [--lock-id LOCK_ID]`. */
 export const remove = handler(
-  async ({ out }: CommandRun, flags: GlobalFlags & { force?: boolean }, name: string) => {
+  async (
+    { out }: CommandRun,
+    flags: GlobalFlags & { force?: boolean; lockId?: string },
+    name: string,
+  ) => {
     checkName(name);
     if (name === DEFAULT_WORKSPACE) {
       throw new CliError(
@@ -143,23 +156,48 @@ export const remove = handler(
         { workspace: name },
       );
     }
-    const state = await backend.getState(name);
-    const instances = (state?.resources ?? []).reduce((n, r) => n + r.instances.length, 0);
-    if (instances > 0 && !flags.force) {
-      throw new CliError(
-        `Workspace "${name}" still has ${instances} resource instance(s) in its state; ` +
-          "deleting it would lose track of them. Destroy or move them first, or pass --force.",
-        "WorkspaceNotEmpty",
-        { workspace: name, instances },
-      );
-    }
-    // deleteState refuses a locked workspace, naming the holder and the force-unlock command.
-    await backend.deleteState(name);
+    // Under the workspace lock (or the one --lock-id names): the count read here is the one
+    // the backend deletes, and the backend checks the lock and the resources again in the
+    // same step as the delete.
+    const instances = await withStateLock(session, flags, out, "workspace delete", async (lock) => {
+      const count = await countForReport(session, name, flags.force === true);
+      try {
+        await backend.deleteState(name, { lockId: lock.lockId, force: flags.force });
+      } catch (error) {
+        if (!(error instanceof WorkspaceNotEmptyError)) throw error;
+        throw new CliError(
+          `Workspace "${name}" still tracks ${error.instances} managed resource instance(s) in ` +
+            "its state; deleting it would lose track of them. Destroy or move them first, or " +
+            `pass --force ("gaib-state workspace delete --force ${shellQuote(name)}").`,
+          "WorkspaceNotEmpty",
+          { workspace: name, instances: error.instances },
+        );
+      }
+      return count;
+    }, { workspace: name, heldLockId: flags.lockId });
     if (out.json) return out.jsonDocument({ workspace: name, deleted: true, instances });
     out.info(
       `Deleted workspace "${name}"${
-        instances ? ` (forgetting ${instances} resource instance(s))` : ""
+        instances ? ` (forgetting ${instances} managed resource instance(s))` : ""
       }.`,
     );
   },
 );
+
+/**
+ * How many managed resource instances a workspace to delete tracks, for the report. With
+ * --force a state that cannot be read (damaged, or not matching its S3 digest) is deleted all
+ * the same, so the count is then unknown (`null`) instead of an error.
+ */
+async function countForReport(
+  session: Session,
+  name: string,
+  force: boolean,
+): Promise<number | null> {
+  try {
+    return managedInstanceCount(await session.backend.getState(name, { verifyDigest: !force }));
+  } catch (error) {
+    if (force && error instanceof BackendError) return null;
+    throw error;
+  }
+}

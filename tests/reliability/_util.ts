@@ -71,7 +71,7 @@ export const SCRIPT_FLAGS: readonly string[] = [
   "--allow-read",
   "--allow-write",
   "--allow-env",
-  "--allow-sys=hostname,osRelease",
+  "--allow-sys=hostname,osRelease,uid",
   "--allow-net=127.0.0.1",
 ];
 
