@@ -15,8 +15,7 @@ export const REDACTED = "[redacted]";
  * up to the last `@` before the next white space, quote or angle bracket. Taking everything up to
  * the last `@` also covers an `@` or a `/` inside an unencoded password.
  */
-const USER_INFO_IN_TEXT =
-  /\b([a-z][a-z0-9+.-]*:\/\/|(?:https?|wss?|ftp):[\\/]*)[^\s"'<>`]*@/gi;
+const USER_INFO_IN_TEXT = /\b([a-z][a-z0-9+.-]*:\/\/|(?:https?|wss?|ftp):[\\/]*)[^\s"'<>`]*@/gi;
 
 /**
  * Redacts the user info of every URL in a text (error messages, stack traces, free text).

@@ -49,6 +49,8 @@ function secretValues(): string[] {
 export function redactSecrets(text: string): string {
   let out = text;
   for (const value of secretValues()) out = out.split(value).join("[redacted]");
-  for (const pattern of PATTERNS) out = out.replace(pattern, (_m, head: string) => `${head}[redacted]`);
+  for (const pattern of PATTERNS) {
+    out = out.replace(pattern, (_m, head: string) => `${head}[redacted]`);
+  }
   return redactUrlsInText(out);
 }
