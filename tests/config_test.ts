@@ -163,6 +163,7 @@ Deno.test("values of fields that may hold a secret are never quoted in an error"
 
 Deno.test("quoted values have control characters escaped", () => {
   const error = configError(S3 + '  region: "eu\\u001b]0;pwned\\u0007"\n');
+  // deno-lint-ignore no-control-regex
   assert.ok(!/[\x00-\x1f]/.test(error.message), JSON.stringify(error.message));
   assert.match(error.message, /found the string "eu\\u001b\]0;pwned\\u0007"/);
 });

@@ -10,6 +10,7 @@ import { CliError } from "./_errors.ts";
 import { envGet } from "./_output.ts";
 import { redactSecrets } from "./_redact.ts";
 import { redactUrl } from "../_url.ts";
+import { printable } from "../lock.ts";
 import { resolveConfig, selectedWorkspace } from "./_session.ts";
 
 /** Where the backend type came from; each setting names its own origin. */
@@ -45,14 +46,6 @@ const URL_FIELDS = new Set(["endpoint", "endpoints.s3", "endpoints.dynamodb"]);
 function redactValue(key: string, value: unknown): unknown {
   if (typeof value !== "string") return value;
   return redactSecrets(URL_FIELDS.has(key) ? redactUrl(value) : value);
-}
-
-/** Text for the terminal: control characters escaped (paths can contain anything). */
-function printable(text: string): string {
-  return text.replace(
-    /[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g,
-    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
-  );
 }
 
 /** `config show`: the effective backend, each value's origin, secrets redacted. */
