@@ -165,7 +165,7 @@ export function composeBackend(
     if (fromFile !== undefined && fileType !== undefined) {
       notes.push(
         `${typeVar!.variable} selects the ${typeVar!.value} backend, so the ${fileType} ` +
-          `backend section of ${file} is not used.`,
+          `backend of ${file} is not used.`,
       );
     }
   }

@@ -494,7 +494,7 @@ Deno.test("GAIB_BACKEND of another type than the file's uses the variables alone
   assert.equal(local.file, file);
   assert.deepStrictEqual(local.origins, { type: "GAIB_BACKEND", path: "default" });
   assert.deepStrictEqual(local.notes, [
-    `GAIB_BACKEND selects the local backend, so the s3 backend section of ${file} is not used.`,
+    `GAIB_BACKEND selects the local backend, so the s3 backend of ${file} is not used.`,
     "GAIB_S3_KEY is ignored: it is not a setting of the local backend.",
   ]);
   await Deno.writeTextFile(file, 'version: "1"\nbackend:\n  type: local\n  path: st\n');
