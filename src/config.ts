@@ -1,6 +1,7 @@
 /**
- * Configuration types, with the keys as written in `gaib.yaml` (snake_case). The zod schemas
- * in `schema.ts` are checked against these interfaces.
+ * Configuration types, with the keys as written in `gaib.yaml` (snake_case). The rules in
+ * `_config_rules.ts` (behind the schemas of `schema.ts`) are typed by these interfaces, so the
+ * compiler checks that they produce exactly these shapes.
  *
  * @module
  */

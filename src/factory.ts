@@ -1,44 +1,59 @@
 /**
- * Builds backends from config objects, `gaib.yaml` files or the environment. The YAML parser
- * and zod are loaded only when a config file or variable is actually read, and the AWS SDK
- * only for an S3 backend, so local-only use starts fast.
+ * Builds backends from config objects, `gaib.yaml` files or the environment. The usual
+ * `gaib.yaml` is read without the YAML parser (see `_config_load.ts`), and the AWS SDK is
+ * loaded only for an S3 backend, so local-only use starts fast. Nothing is cached: every run
+ * reads the config file itself.
  *
  * @module
  */
 
-import { readCachedConfig, writeCachedConfig } from "./_config_cache.ts";
 import { dirname, join } from "./_path.ts";
-import type { BackendConfig, GaibConfig, S3BackendConfig } from "./config.ts";
+import type { BackendConfig } from "./config.ts";
 import { BackendConfigError } from "./errors.ts";
 import type { StateBackend } from "./types.ts";
 import { LocalBackend } from "./backends/local.ts";
+import { readEnvironment } from "./_config_env.ts";
+import { displayPath, loadConfigFast, loadConfigFull, type LoadedConfig } from "./_config_load.ts";
+import { backendRule } from "./_config_rules.ts";
+import { readConfigFile, searchConfigFile } from "./_config_search.ts";
 
-/** Config file names looked for, in order, in each directory from `cwd` up. */
-export const CONFIG_FILE_NAMES: readonly string[] = [
-  "gaib.yaml",
-  "gaib.yml",
-  ".gaib.yaml",
-  ".gaib.yml",
-];
+export { CONFIG_FILE_NAMES } from "./_config_search.ts";
+export { ENVIRONMENT_VARIABLES } from "./_config_env.ts";
 
-/** Where a resolved backend config came from. */
+/** Where a resolved backend config's type came from. */
 export type ConfigSource = "environment" | "file" | "default";
 
 /** A backend config with its origin, before any backend is created. */
 export interface ResolvedBackendConfig {
   /** The config, with a local `path` made absolute or relative to `cwd`. */
   config: BackendConfig;
-  /** Where it came from. */
+  /**
+   * Where the backend type came from: a `GAIB_*` variable, the config file, or the default.
+   * Each field's own origin is in `origins`.
+   */
   source: ConfigSource;
-  /** The config file, when `source` is `"file"` (also when found but the env won). */
+  /**
+   * The config file that was read, if any (also when `GAIB_BACKEND` selects another backend
+   * type, so that only the file's other sections apply).
+   */
   file?: string;
   /**
    * The state root: a local backend's `path`, else `.gaib` next to the config file (or in
    * `cwd`). It holds `.current-workspace` for every backend type.
    */
   stateRoot: string;
-  /** For each config field, where its value came from (an env var name or the file). */
+  /**
+   * For each backend field (dotted, such as `endpoints.dynamodb`): the config file's path, the
+   * environment variable that set it, or `"default"`.
+   */
   origins: Record<string, string>;
+  /**
+   * Config files found but not used, and why: a file in a shared directory such as `/tmp`,
+   * which any user could have put there.
+   */
+  skipped: { file: string; reason: string }[];
+  /** Remarks on how the config was put together, such as a variable that does not apply. */
+  notes: string[];
 }
 
 /** Options for {@linkcode BackendFactory.resolve} and {@linkcode BackendFactory.auto}. */
@@ -54,31 +69,12 @@ export interface ResolveOptions {
    */
   env?: { get(name: string): string | undefined };
   /**
-   * Use this config file instead of looking for one (as `--config` does).
+   * Use this config file instead of looking for one (as `--config` does). It is used whoever
+   * owns it: you named it.
    * @default {undefined}
    */
   configFile?: string;
 }
-
-/** Environment variables read by {@linkcode BackendFactory.fromEnvironment}. */
-export const ENVIRONMENT_VARIABLES: Readonly<Record<string, string>> = {
-  GAIB_BACKEND: "type",
-  GAIB_STATE_PATH: "path",
-  GAIB_S3_BUCKET: "bucket",
-  GAIB_S3_KEY: "key",
-  GAIB_S3_REGION: "region",
-  GAIB_DYNAMODB_TABLE: "dynamodb_table",
-  GAIB_S3_USE_LOCKFILE: "use_lockfile",
-  GAIB_S3_WORKSPACE_KEY_PREFIX: "workspace_key_prefix",
-  GAIB_S3_ENCRYPT: "encrypt",
-  GAIB_S3_KMS_KEY_ID: "kms_key_id",
-  GAIB_S3_PROFILE: "profile",
-  GAIB_S3_ENDPOINT: "endpoint",
-  GAIB_DYNAMODB_ENDPOINT: "endpoints.dynamodb",
-  GAIB_S3_FORCE_PATH_STYLE: "force_path_style",
-  GAIB_S3_MAX_RETRIES: "max_retries",
-};
-const BOOLEAN_FIELDS = new Set(["use_lockfile", "encrypt", "force_path_style"]);
 
 async function isFile(path: string): Promise<boolean> {
   try {
@@ -91,27 +87,26 @@ async function isFile(path: string): Promise<boolean> {
   }
 }
 
-/**
- * Reads and checks a config file; an unchanged file comes from the cache without loading the
- * YAML parser and zod. Other encodings than UTF-8 are refused, not silently replaced.
- */
-async function readConfigFile(file: string): Promise<GaibConfig> {
-  const bytes = await Deno.readFile(file);
-  const cached = await readCachedConfig(file, bytes);
-  if (cached) return cached;
-  let text: string;
+/** The file's text; other encodings than UTF-8 are refused, not silently replaced. */
+function decode(bytes: Uint8Array, file: string): string {
   try {
-    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
   } catch (error) {
     throw new BackendConfigError(
       `${file} is not UTF-8 text, so its values cannot be read reliably. Save it as UTF-8.`,
       { file, cause: error },
     );
   }
-  const { parseGaibConfig } = await import("./schema.ts");
-  const config = parseGaibConfig(text, file);
-  await writeCachedConfig(file, bytes, config);
-  return config;
+}
+
+/** Reads and checks a config: the fast reader, else the full YAML parser (loaded then). */
+async function load(
+  input: { text?: string; file?: string; env: ResolveOptions["env"] & object },
+): Promise<LoadedConfig> {
+  const fast = loadConfigFast(input);
+  if (fast) return fast;
+  const { readYamlConfig } = await import("./_config_yaml.ts");
+  return loadConfigFull(input, readYamlConfig);
 }
 
 /**
@@ -142,135 +137,138 @@ export class BackendFactory {
    * ```
    */
   static async create(config: BackendConfig): Promise<StateBackend> {
-    if (config?.type === "local") {
-      if (config.path !== undefined && (typeof config.path !== "string" || !config.path)) {
-        throw new BackendConfigError("backend.path must be a non-empty string.", {
-          path: "backend.path",
-        });
-      }
-      return new LocalBackend({ path: config.path ?? ".gaib" });
+    const checked = backendRule(config, [], {});
+    if (!checked.ok) {
+      const { issue } = checked;
+      const path = issue.key !== undefined && issue.code === "unrecognized_keys"
+        ? [...issue.path, issue.key]
+        : issue.path;
+      const field = displayPath(path);
+      throw new BackendConfigError(
+        `backend config: ${field ? field + ": " : ""}${issue.message}.`,
+        {
+          path: field || undefined,
+        },
+      );
     }
-    if (config?.type === "s3") {
-      const { parseBackendConfig } = await import("./schema.ts");
-      const checked = parseBackendConfig(config) as S3BackendConfig;
-      const { S3Backend } = await import("./backends/s3.ts");
-      return new S3Backend(checked);
+    if (checked.value.type === "local") {
+      return new LocalBackend({ path: checked.value.path ?? ".gaib" });
     }
-    throw new BackendConfigError(
-      `Unknown backend type ${JSON.stringify((config as { type?: unknown })?.type)}: ` +
-        'use "local" or "s3".',
-      { path: "backend.type" },
-    );
+    const { S3Backend } = await import("./backends/s3.ts");
+    return new S3Backend(checked.value);
   }
 
   /**
-   * Finds the config file: `gaib.yaml`, `gaib.yml`, `.gaib.yaml` or `.gaib.yml`, in `cwd`
-   * or the nearest parent directory that has one.
+   * Finds the config file that applies: `gaib.yaml`, `gaib.yml`, `.gaib.yaml` or
+   * `.gaib.yml`, in `cwd` or the nearest parent directory that has one, provided that no
+   * other user could have written it (see "Configuration" in the README: the file and every
+   * directory from `cwd` up to it must be yours or root's and not writable by every user).
    *
    * @param cwd where to start
-   * @returns the file's path, or `null` when there is none
+   * @returns the file's path, or `null` when there is none (or only one in a shared
+   * directory such as `/tmp`)
+   * @throws {BackendConfigError} when the nearest config file may have been written by another
+   * user
    */
   static async findConfigFile(cwd: string = Deno.cwd()): Promise<string | null> {
-    let dir = cwd.replace(/\/+$/, "") || "/";
-    for (;;) {
-      for (const name of CONFIG_FILE_NAMES) {
-        const path = join(dir, name);
-        if (await isFile(path)) return path;
-      }
-      const parent = dirname(dir);
-      if (parent === dir || dir === ".") return null;
-      dir = parent;
-    }
+    return (await searchConfigFile(cwd)).file;
   }
 
   /**
-   * Works out which backend config applies, without creating a backend: the environment
-   * (`GAIB_BACKEND` or `GAIB_S3_BUCKET` set), else the config file, else the local default.
+   * Works out which backend config applies, without creating a backend: the config file (see
+   * {@linkcode BackendFactory.findConfigFile}), with each `GAIB_*` variable that is set
+   * replacing its one field; `GAIB_BACKEND` (or `GAIB_S3_BUCKET` alone) selecting another type
+   * than the file's makes a config of the variables alone. Relative paths: `path` from the
+   * file is relative to the file's directory, `GAIB_STATE_PATH` to `cwd`.
    *
    * @param options `cwd`, `env`, `configFile`
-   * @returns the config, where it came from, and the state root
-   * @throws {BackendConfigError} when the environment or the file is invalid
+   * @returns the config, where each field came from, and the state root
+   * @throws {BackendConfigError} when the environment or the file is invalid, or the file may
+   * have been written by another user
    */
   static async resolve(options: ResolveOptions = {}): Promise<ResolvedBackendConfig> {
     const cwd = options.cwd ?? Deno.cwd();
     const env = options.env ?? Deno.env;
-    const file = options.configFile ?? await BackendFactory.findConfigFile(cwd);
-    if (options.configFile !== undefined && !(await isFile(options.configFile))) {
-      throw new BackendConfigError(
-        `Config file ${options.configFile} does not exist. Check the --config path.`,
-        { file: options.configFile },
-      );
-    }
-    const base = file ? dirname(file) : cwd;
-    const fromEnv = await readEnvironmentConfig(env);
-    if (fromEnv) {
-      const local = fromEnv.config.type === "local" ? fromEnv.config : null;
-      const stateRoot = join(cwd, local?.path ?? ".gaib");
-      if (local) fromEnv.config = { ...local, path: stateRoot };
-      return { ...fromEnv, source: "environment", stateRoot, file: file ?? undefined };
-    }
-    if (file) {
-      const parsed = await readConfigFile(file);
-      const config: BackendConfig = parsed.backend ?? { type: "local" };
-      const origins: Record<string, string> = {};
-      for (const key of Object.keys(config)) origins[key] = file;
-      if (config.type === "local") {
-        const stateRoot = join(base, config.path ?? ".gaib");
-        return {
-          config: { ...config, path: stateRoot },
-          source: "file",
-          file,
-          stateRoot,
-          origins,
-        };
+    let file: string | null;
+    let skipped: ResolvedBackendConfig["skipped"] = [];
+    if (options.configFile !== undefined) {
+      file = options.configFile;
+      if (!(await isFile(file))) {
+        throw new BackendConfigError(
+          `Config file ${file} does not exist. Check the --config path.`,
+          { file },
+        );
       }
-      return { config, source: "file", file, stateRoot: join(base, ".gaib"), origins };
+    } else {
+      ({ file, skipped } = await searchConfigFile(cwd));
     }
-    const stateRoot = join(cwd, ".gaib");
+    const text = file === null
+      ? undefined
+      : decode(await readConfigFile(file, options.configFile === undefined), file);
+    const loaded = await load({ text, file: file ?? undefined, env });
+    const backend = loaded.config.backend!;
+    const origins = { ...loaded.origins };
+    // Relative paths from the file (and the default .gaib) sit next to the file; a path from
+    // GAIB_STATE_PATH is relative to where the command runs, like a command-line argument.
+    const base = file === null ? cwd : dirname(file);
+    let config: BackendConfig = backend;
+    let stateRoot = join(base, ".gaib");
+    if (backend.type === "local") {
+      stateRoot = join(origins.path === "GAIB_STATE_PATH" ? cwd : base, backend.path ?? ".gaib");
+      config = { ...backend, path: stateRoot };
+    }
+    const source: ConfigSource = origins.type === "default"
+      ? "default"
+      : origins.type === file
+      ? "file"
+      : "environment";
     return {
-      config: { type: "local", path: stateRoot },
-      source: "default",
+      config,
+      source,
+      file: file ?? undefined,
       stateRoot,
-      origins: { type: "default", path: "default" },
+      origins,
+      skipped,
+      notes: loaded.notes,
     };
   }
 
   /**
    * Creates the backend the config file describes (a local backend next to the file when it
-   * has no `backend` section).
+   * has no `backend` section), ignoring the environment.
    *
    * @param cwd where to start looking for the file
    * @returns the backend, or `null` when there is no config file
-   * @throws {BackendConfigError} when the file is invalid
+   * @throws {BackendConfigError} when the file is invalid or may have been written by another
+   * user
    */
   static async fromConfig(cwd: string = Deno.cwd()): Promise<StateBackend | null> {
-    const file = await BackendFactory.findConfigFile(cwd);
-    if (!file) return null;
-    const resolved = await BackendFactory.resolve({
-      cwd,
-      configFile: file,
-      env: { get: () => undefined },
-    });
-    return BackendFactory.create(resolved.config);
+    const resolved = await BackendFactory.resolve({ cwd, env: { get: () => undefined } });
+    return resolved.file === undefined ? null : BackendFactory.create(resolved.config);
   }
 
   /**
-   * Creates the backend the `GAIB_*` environment variables describe.
+   * Creates the backend the `GAIB_*` environment variables describe, without any config file.
+   * A relative `GAIB_STATE_PATH` is relative to the working directory.
    *
    * @param env the environment
-   * @returns the backend, or `null` when neither `GAIB_BACKEND` nor `GAIB_S3_BUCKET` is set
+   * @returns the backend, or `null` when none of `GAIB_BACKEND`, `GAIB_S3_BUCKET` and
+   * `GAIB_STATE_PATH` is set
    * @throws {BackendConfigError} naming the variable that is wrong
    */
   static async fromEnvironment(
     env: { get(name: string): string | undefined } = Deno.env,
   ): Promise<StateBackend | null> {
-    const found = await readEnvironmentConfig(env);
-    return found ? BackendFactory.create(found.config) : null;
+    const selecting = new Set(["type", "bucket", "path"]);
+    if (!readEnvironment(env).some((v) => selecting.has(v.field))) return null;
+    const loaded = await load({ env });
+    return BackendFactory.create(loaded.config.backend!);
   }
 
   /**
-   * Creates the backend that applies here: environment, then config file, then the local
-   * default (`.gaib` in `cwd`).
+   * Creates the backend that applies here (see {@linkcode BackendFactory.resolve}): the
+   * config file with the `GAIB_*` variables over it, else the local default (`.gaib` in
+   * `cwd`).
    *
    * @param options `cwd`, `env`, `configFile`
    * @returns the backend
@@ -288,72 +286,5 @@ export class BackendFactory {
    */
   static async getBackendType(cwd: string = Deno.cwd()): Promise<"local" | "s3"> {
     return (await BackendFactory.resolve({ cwd })).config.type;
-  }
-}
-
-function envGet(env: { get(name: string): string | undefined }, name: string): string | undefined {
-  try {
-    const value = env.get(name);
-    return value === "" ? undefined : value;
-  } catch {
-    return undefined; // not allowed to read it
-  }
-}
-
-/** Reads the `GAIB_*` variables into a checked config, or `null` when none selects one. */
-async function readEnvironmentConfig(
-  env: { get(name: string): string | undefined },
-): Promise<{ config: BackendConfig; origins: Record<string, string> } | null> {
-  const type = envGet(env, "GAIB_BACKEND") ?? (envGet(env, "GAIB_S3_BUCKET") ? "s3" : undefined);
-  if (type === undefined) return null;
-  const raw: Record<string, unknown> = { type };
-  const origins: Record<string, string> = {
-    type: envGet(env, "GAIB_BACKEND") ? "GAIB_BACKEND" : "GAIB_S3_BUCKET",
-  };
-  for (const [name, field] of Object.entries(ENVIRONMENT_VARIABLES)) {
-    if (field === "type") continue;
-    const value = envGet(env, name);
-    if (value === undefined) continue;
-    if (type === "local" ? field !== "path" : field === "path") continue;
-    let parsed: unknown = value;
-    if (BOOLEAN_FIELDS.has(field)) {
-      const lower = value.toLowerCase();
-      if (["1", "true", "yes", "on"].includes(lower)) parsed = true;
-      else if (["0", "false", "no", "off"].includes(lower)) parsed = false;
-      else {
-        throw new BackendConfigError(
-          `Environment variable ${name}=${JSON.stringify(value)} is not a boolean: use true or ` +
-            "false.",
-          { path: name },
-        );
-      }
-    } else if (field === "max_retries") {
-      parsed = /^\d+$/.test(value) ? Number(value) : value;
-    }
-    if (field.startsWith("endpoints.")) {
-      raw.endpoints = { ...(raw.endpoints as object ?? {}), [field.slice(10)]: parsed };
-    } else raw[field] = parsed;
-    origins[field] = name;
-  }
-  if (type === "s3" && raw.region === undefined) {
-    const region = envGet(env, "AWS_REGION") ?? envGet(env, "AWS_DEFAULT_REGION");
-    if (region) {
-      raw.region = region;
-      origins.region = envGet(env, "AWS_REGION") ? "AWS_REGION" : "AWS_DEFAULT_REGION";
-    }
-  }
-  const { parseBackendConfig } = await import("./schema.ts");
-  try {
-    return { config: parseBackendConfig(raw, "the environment"), origins };
-  } catch (error) {
-    if (!(error instanceof BackendConfigError)) throw error;
-    const field = error.path ?? "";
-    const variable = Object.entries(ENVIRONMENT_VARIABLES).find(([, f]) => f === field)?.[0];
-    throw new BackendConfigError(
-      variable
-        ? `${error.message} Set ${variable}.`.replace("the environment:", variable + ":")
-        : error.message,
-      { path: variable ?? field, cause: error },
-    );
   }
 }

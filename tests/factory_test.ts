@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { BackendConfigError, BackendFactory, LocalBackend } from "../mod.ts";
+import { BackendConfigError, BackendFactory, LocalBackend, VERSION } from "../mod.ts";
 import { tempDir } from "./_temp.ts";
 
 const DENO_JSON = new URL("../deno.json", import.meta.url).pathname;
@@ -17,7 +17,7 @@ Deno.test("BackendFactory.create({ type: 'local', path }) gives a LocalBackend r
 Deno.test("BackendFactory.create refuses unknown types and invalid S3 configs", async () => {
   await assert.rejects(
     BackendFactory.create({ type: "gcs" } as never),
-    /Unknown backend type "gcs"/,
+    /type must be "local" or "s3", found the string "gcs"/,
   );
   await assert.rejects(
     BackendFactory.create({ type: "s3", bucket: "b", key: "k" }),
@@ -109,13 +109,16 @@ Deno.test("an invalid environment variable is named in the error", async () => {
     BackendFactory.fromEnvironment(envOf({ GAIB_BACKEND: "s3", GAIB_S3_BUCKET: "bkt" })),
     (e: unknown) =>
       e instanceof BackendConfigError && e.path === "GAIB_S3_KEY" &&
-      e.message.includes("Set GAIB_S3_KEY"),
+      e.message === "backend.key is required: set GAIB_S3_KEY.",
   );
   await assert.rejects(
     BackendFactory.fromEnvironment(
       envOf({ GAIB_S3_BUCKET: "bkt", GAIB_S3_KEY: "k", GAIB_S3_ENCRYPT: "maybe" }),
     ),
-    /GAIB_S3_ENCRYPT="maybe" is not a boolean/,
+    (e: unknown) =>
+      e instanceof BackendConfigError && e.path === "GAIB_S3_ENCRYPT" &&
+      e.message === "Environment variable GAIB_S3_ENCRYPT (backend.encrypt): expected a " +
+          'boolean (true or false), found the string "maybe". Fix or unset GAIB_S3_ENCRYPT.',
   );
   assert.equal(await BackendFactory.fromEnvironment(noEnv), null);
 });
@@ -174,31 +177,357 @@ ${body}`,
   };
 }
 
-Deno.test("the local default loads no npm package (no YAML, zod or AWS SDK)", async () => {
+Deno.test("the usual gaib.yaml is read without any npm package; other YAML loads the parser", async () => {
   await using dir = await tempDir();
-  const run = await factoryProbe(dir.path, "auto");
-  assert.deepStrictEqual(await run(dir.path, "--no-npm"), { ok: true, stdout: "default" });
-  // The probe has teeth: with a config file the YAML parser is needed, and --no-npm stops it.
-  await Deno.mkdir(`${dir.path}/with-config`);
-  await Deno.writeTextFile(`${dir.path}/with-config/gaib.yaml`, 'version: "1"\n');
-  assert.equal((await run(`${dir.path}/with-config`, "--no-npm")).ok, false);
+  const run = await factoryProbe(dir.path, "resolve");
+  assert.deepStrictEqual(await run(dir.path, "--no-npm"), {
+    ok: true,
+    stdout: `${dir.path}/.gaib`,
+  });
+  const simple = `${dir.path}/simple`;
+  await Deno.mkdir(simple);
+  await Deno.writeTextFile(
+    `${simple}/gaib.yaml`,
+    '# the state\nversion: "1"\nbackend:\n  type: local\n  path: st # next to this file\n',
+  );
+  assert.deepStrictEqual(await run(simple, "--no-npm"), { ok: true, stdout: `${simple}/st` });
+  // The probe has teeth: a flow mapping needs the YAML parser, which --no-npm stops.
+  const flow = `${dir.path}/flow`;
+  await Deno.mkdir(flow);
+  await Deno.writeTextFile(
+    `${flow}/gaib.yaml`,
+    'version: "1"\nbackend: { type: local, path: st }\n',
+  );
+  assert.equal((await run(flow, "--no-npm")).ok, false);
+  assert.deepStrictEqual(await run(flow), { ok: true, stdout: `${flow}/st` });
 });
 
-Deno.test("an unchanged config file is read from the cache without the YAML parser or zod", async () => {
+const S3_FILE =
+  'version: "1"\nbackend:\n  type: s3\n  bucket: real-bucket\n  key: gaib/terraform.tfstate\n' +
+  "  region: eu-west-1\n  dynamodb_table: file-locks\n  use_lockfile: true\n";
+const S3_FILE_CONFIG = {
+  type: "s3",
+  bucket: "real-bucket",
+  key: "gaib/terraform.tfstate",
+  region: "eu-west-1",
+  dynamodb_table: "file-locks",
+  use_lockfile: true,
+};
+
+Deno.test("a planted .gaib/.config-cache.json cannot change what gaib.yaml says", async () => {
   await using dir = await tempDir();
-  const probe = await factoryProbe(dir.path, "resolve");
-  const project = `${dir.path}/project`;
-  const run = (...flags: string[]) => probe(project, ...flags);
-  await Deno.mkdir(project);
-  const config = `${project}/gaib.yaml`;
-  await Deno.writeTextFile(config, 'version: "1"\nbackend:\n  type: local\n  path: st\n');
-  assert.equal((await run("--no-npm")).ok, false, "the first read needs the parser");
-  assert.deepStrictEqual(await run(), { ok: true, stdout: `${project}/st` });
-  assert.deepStrictEqual(await run("--no-npm"), { ok: true, stdout: `${project}/st` });
-  assert.equal((await Deno.stat(`${project}/.gaib/.config-cache.json`)).mode! & 0o777, 0o600);
-  // Any change to the file is checked again.
-  await Deno.writeTextFile(config, 'version: "1"\nbackend:\n  type: local\n  path: other\n');
-  assert.equal((await run("--no-npm")).ok, false, "a changed file is parsed again");
-  await Deno.writeTextFile(config, 'version: "1"\nbackend:\n  type: lokal\n');
-  assert.equal((await run()).ok, false, "an invalid file is refused, never served from cache");
+  const file = `${dir.path}/gaib.yaml`;
+  await Deno.writeTextFile(file, S3_FILE);
+  // What the removed cache accepted: this file's path, its SHA-256 and the library version.
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(S3_FILE));
+  const sha256 = Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join(
+    "",
+  );
+  await Deno.mkdir(`${dir.path}/.gaib`);
+  const planted = {
+    version: VERSION,
+    file,
+    sha256,
+    config: {
+      version: "1",
+      backend: {
+        type: "s3",
+        bucket: "attacker-bucket",
+        key: "k",
+        endpoint: "http://attacker.test",
+      },
+    },
+  };
+  await Deno.writeTextFile(`${dir.path}/.gaib/.config-cache.json`, JSON.stringify(planted));
+  const resolved = await BackendFactory.resolve({ cwd: dir.path, env: noEnv });
+  assert.deepStrictEqual(resolved.config, S3_FILE_CONFIG);
+  assert.deepStrictEqual(
+    [...Deno.readDirSync(`${dir.path}/.gaib`)].map((e) => e.name),
+    [".config-cache.json"],
+    "nothing is written beside the config",
+  );
+});
+
+/** A config that would send the state to another server. */
+const PLANTED = 'version: "1"\nbackend:\n  type: s3\n  bucket: planted\n  key: k\n' +
+  "  endpoint: http://127.0.0.1:9\n";
+const NOBODY = 65534;
+
+async function plant(path: string, text = PLANTED, uid = NOBODY): Promise<void> {
+  await Deno.writeTextFile(path, text);
+  await Deno.chown(path, uid, uid);
+}
+
+function untrusted(file: string, reason: RegExp) {
+  return (e: unknown) => {
+    assert.ok(e instanceof BackendConfigError, String(e));
+    assert.equal(e.file, file);
+    assert.ok(e.message.startsWith(`Not using ${file}: `), e.message);
+    assert.match(e.message, reason);
+    assert.match(e.message, new RegExp(`pass it explicitly with --config ${file}`));
+    return true;
+  };
+}
+
+Deno.test("a config file owned by another user is refused with its owner; --config still uses it", async () => {
+  await using dir = await tempDir();
+  const file = `${dir.path}/gaib.yaml`;
+  await plant(file);
+  const me = Deno.uid();
+  const reason = new RegExp(`it is owned by uid ${NOBODY}, not by you \\(uid ${me}\\) or root`);
+  await assert.rejects(
+    BackendFactory.resolve({ cwd: dir.path, env: noEnv }),
+    untrusted(file, reason),
+  );
+  await assert.rejects(BackendFactory.findConfigFile(dir.path), untrusted(file, reason));
+  const named = await BackendFactory.resolve({ cwd: dir.path, env: noEnv, configFile: file });
+  assert.equal((named.config as { bucket: string }).bucket, "planted");
+});
+
+Deno.test("a config in another user's directory is refused, also found from below it", async () => {
+  await using dir = await tempDir();
+  await Deno.mkdir(`${dir.path}/theirs/checkout/sub`, { recursive: true });
+  await Deno.chown(`${dir.path}/theirs`, NOBODY, NOBODY);
+  const file = `${dir.path}/theirs/gaib.yaml`;
+  await plant(file, PLANTED, 0); // even a root-owned file: its directory's owner can replace it
+  await assert.rejects(
+    BackendFactory.resolve({ cwd: `${dir.path}/theirs/checkout/sub`, env: noEnv }),
+    untrusted(file, new RegExp(`its directory ${dir.path}/theirs is owned by uid ${NOBODY}`)),
+  );
+  // A directory of theirs between the working directory and the config.
+  await Deno.chown(`${dir.path}/theirs`, 0, 0);
+  await Deno.chown(`${dir.path}/theirs/checkout`, NOBODY, NOBODY);
+  await assert.rejects(
+    BackendFactory.resolve({ cwd: `${dir.path}/theirs/checkout/sub`, env: noEnv }),
+    untrusted(
+      file,
+      new RegExp(`the search for it passed through ${dir.path}/theirs/checkout, which is owned`),
+    ),
+  );
+});
+
+Deno.test("a config writable by every user, or in such a directory without the sticky bit, is refused", async () => {
+  await using dir = await tempDir();
+  await Deno.mkdir(`${dir.path}/open/proj`, { recursive: true });
+  const file = `${dir.path}/open/gaib.yaml`;
+  await plant(file, PLANTED, 0);
+  await Deno.chmod(`${dir.path}/open`, 0o777);
+  await assert.rejects(
+    BackendFactory.resolve({ cwd: `${dir.path}/open/proj`, env: noEnv }),
+    untrusted(file, /its directory .*\/open is writable by every user \(mode 0777\).*chmod o-w/),
+  );
+  await Deno.chmod(`${dir.path}/open`, 0o755);
+  await Deno.chmod(file, 0o666);
+  await assert.rejects(
+    BackendFactory.resolve({ cwd: `${dir.path}/open/proj`, env: noEnv }),
+    untrusted(file, /it is writable by every user \(mode 0666\)/),
+  );
+  // Write access for the group is allowed.
+  await Deno.chmod(file, 0o664);
+  await Deno.chmod(`${dir.path}/open`, 0o775);
+  const resolved = await BackendFactory.resolve({ cwd: `${dir.path}/open/proj`, env: noEnv });
+  assert.equal(resolved.file, file);
+});
+
+Deno.test("a shared directory such as /tmp ends the search quietly; the planted file is listed as skipped", async () => {
+  await using dir = await tempDir();
+  const shared = `${dir.path}/shared`;
+  await Deno.mkdir(`${shared}/proj`, { recursive: true });
+  await Deno.chmod(shared, 0o1777);
+  await plant(`${shared}/gaib.yaml`);
+  const resolved = await BackendFactory.resolve({ cwd: `${shared}/proj`, env: noEnv });
+  assert.equal(resolved.source, "default");
+  assert.equal(resolved.file, undefined);
+  assert.deepStrictEqual(resolved.config, { type: "local", path: `${shared}/proj/.gaib` });
+  assert.equal(resolved.skipped.length, 1);
+  assert.equal(resolved.skipped[0].file, `${shared}/gaib.yaml`);
+  assert.match(
+    resolved.skipped[0].reason,
+    /shared directory \(every user may create files in it, mode 1777\)/,
+  );
+  // A config above the shared directory is not used either.
+  await Deno.remove(`${shared}/gaib.yaml`);
+  await plant(`${dir.path}/gaib.yaml`, PLANTED, 0);
+  const above = await BackendFactory.resolve({ cwd: `${shared}/proj`, env: noEnv });
+  assert.equal(above.source, "default");
+  assert.match(
+    above.skipped[0].reason,
+    new RegExp(`the search stops at ${shared}, a shared directory`),
+  );
+  // One in the project itself, below the shared directory, is used.
+  await Deno.writeTextFile(
+    `${shared}/proj/gaib.yaml`,
+    'version: "1"\nbackend:\n  type: local\n  path: st\n',
+  );
+  const own = await BackendFactory.resolve({ cwd: `${shared}/proj`, env: noEnv });
+  assert.equal(own.file, `${shared}/proj/gaib.yaml`);
+  assert.deepStrictEqual(own.skipped, []);
+});
+
+Deno.test("a symbolic link to a config is judged by the file it points to", async () => {
+  await using dir = await tempDir();
+  await plant(`${dir.path}/theirs.yaml`);
+  await Deno.symlink(`${dir.path}/theirs.yaml`, `${dir.path}/gaib.yaml`);
+  await assert.rejects(
+    BackendFactory.resolve({ cwd: dir.path, env: noEnv }),
+    untrusted(`${dir.path}/gaib.yaml`, new RegExp(`it is owned by uid ${NOBODY}`)),
+  );
+  await Deno.chown(`${dir.path}/theirs.yaml`, 0, 0);
+  assert.equal(
+    (await BackendFactory.resolve({ cwd: dir.path, env: noEnv })).file,
+    `${dir.path}/gaib.yaml`,
+  );
+});
+
+Deno.test("owners are checked only when a config is found, and without --allow-sys=uid the error says so", async () => {
+  await using dir = await tempDir();
+  const script = `${dir.path}/probe.ts`;
+  const factory = new URL("../src/factory.ts", import.meta.url).href;
+  await Deno.writeTextFile(
+    script,
+    `import { BackendFactory } from "${factory}";
+try {
+  console.log((await BackendFactory.resolve({ cwd: Deno.args[0], env: { get: () => undefined } })).stateRoot);
+} catch (error) {
+  console.log(String(error));
+}`,
+  );
+  const run = async (cwd: string) => {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--config",
+        DENO_JSON,
+        "--no-prompt",
+        "--allow-read",
+        "--allow-env",
+        script,
+        cwd,
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    return new TextDecoder().decode(out.stdout).trim();
+  };
+  await Deno.mkdir(`${dir.path}/none`);
+  assert.equal(await run(`${dir.path}/none`), `${dir.path}/none/.gaib`);
+  await Deno.mkdir(`${dir.path}/some`);
+  await Deno.writeTextFile(`${dir.path}/some/gaib.yaml`, 'version: "1"\n');
+  assert.match(
+    await run(`${dir.path}/some`),
+    /Found .*\/some\/gaib\.yaml, but cannot check who owns it: that needs --allow-sys=uid/,
+  );
+});
+
+Deno.test("GAIB_STATE_PATH alone sets the local path, relative to the working directory", async () => {
+  await using dir = await tempDir();
+  const alone = await BackendFactory.resolve({
+    cwd: dir.path,
+    env: envOf({ GAIB_STATE_PATH: "elsewhere" }),
+  });
+  assert.deepStrictEqual(alone.config, { type: "local", path: `${dir.path}/elsewhere` });
+  assert.deepStrictEqual(alone.origins, { type: "default", path: "GAIB_STATE_PATH" });
+  // Over a file: the file's path is relative to the file, the variable's to the cwd.
+  await Deno.mkdir(`${dir.path}/sub`);
+  await Deno.writeTextFile(
+    `${dir.path}/gaib.yaml`,
+    'version: "1"\nbackend:\n  type: local\n  path: st\n',
+  );
+  const fromFile = await BackendFactory.resolve({ cwd: `${dir.path}/sub`, env: noEnv });
+  assert.equal(fromFile.stateRoot, `${dir.path}/st`);
+  const over = await BackendFactory.resolve({
+    cwd: `${dir.path}/sub`,
+    env: envOf({ GAIB_STATE_PATH: "mine" }),
+  });
+  assert.equal(over.stateRoot, `${dir.path}/sub/mine`);
+  assert.equal(over.source, "file");
+  assert.deepStrictEqual(over.origins, { type: `${dir.path}/gaib.yaml`, path: "GAIB_STATE_PATH" });
+});
+
+Deno.test("each GAIB_* variable replaces its one field of the file: GAIB_DYNAMODB_TABLE, GAIB_S3_BUCKET", async () => {
+  await using dir = await tempDir();
+  const file = `${dir.path}/gaib.yaml`;
+  await Deno.writeTextFile(file, S3_FILE);
+  const table = await BackendFactory.resolve({
+    cwd: dir.path,
+    env: envOf({ GAIB_DYNAMODB_TABLE: "env-locks" }),
+  });
+  assert.deepStrictEqual(table.config, { ...S3_FILE_CONFIG, dynamodb_table: "env-locks" });
+  assert.equal(table.origins.dynamodb_table, "GAIB_DYNAMODB_TABLE");
+  assert.equal(table.origins.bucket, file);
+  const bucket = await BackendFactory.resolve({
+    cwd: dir.path,
+    env: envOf({ GAIB_S3_BUCKET: "env-bucket", AWS_REGION: "us-east-2" }),
+  });
+  assert.deepStrictEqual(bucket.config, { ...S3_FILE_CONFIG, bucket: "env-bucket" });
+  assert.equal(bucket.source, "environment", "GAIB_S3_BUCKET also names the type");
+  assert.deepStrictEqual(bucket.origins, {
+    type: "GAIB_S3_BUCKET",
+    bucket: "GAIB_S3_BUCKET",
+    key: file,
+    region: file,
+    dynamodb_table: file,
+    use_lockfile: file,
+  });
+  const region = await BackendFactory.resolve({
+    cwd: dir.path,
+    env: envOf({ GAIB_S3_REGION: "ap-south-1", GAIB_DYNAMODB_ENDPOINT: "http://127.0.0.1:8000" }),
+  });
+  assert.equal((region.config as { region: string }).region, "ap-south-1");
+  assert.deepStrictEqual((region.config as { endpoints: unknown }).endpoints, {
+    dynamodb: "http://127.0.0.1:8000",
+  });
+  assert.equal(region.origins["endpoints.dynamodb"], "GAIB_DYNAMODB_ENDPOINT");
+});
+
+Deno.test("GAIB_BACKEND of another type than the file's uses the variables alone", async () => {
+  await using dir = await tempDir();
+  await Deno.mkdir(`${dir.path}/sub`);
+  const file = `${dir.path}/gaib.yaml`;
+  await Deno.writeTextFile(file, S3_FILE);
+  const local = await BackendFactory.resolve({
+    cwd: `${dir.path}/sub`,
+    env: envOf({ GAIB_BACKEND: "local", GAIB_S3_KEY: "other/key" }),
+  });
+  assert.deepStrictEqual(local.config, { type: "local", path: `${dir.path}/.gaib` });
+  assert.equal(local.source, "environment");
+  assert.equal(local.file, file);
+  assert.deepStrictEqual(local.origins, { type: "GAIB_BACKEND", path: "default" });
+  assert.deepStrictEqual(local.notes, [
+    `GAIB_BACKEND selects the local backend, so the s3 backend of ${file} is not used.`,
+    "GAIB_S3_KEY is ignored: it is not a setting of the local backend.",
+  ]);
+  await Deno.writeTextFile(file, 'version: "1"\nbackend:\n  type: local\n  path: st\n');
+  await assert.rejects(
+    BackendFactory.resolve({ cwd: dir.path, env: envOf({ GAIB_BACKEND: "s3" }) }),
+    (e: unknown) =>
+      e instanceof BackendConfigError &&
+      e.message === "backend.bucket is required: set GAIB_S3_BUCKET.",
+  );
+  const s3 = await BackendFactory.resolve({
+    cwd: dir.path,
+    env: envOf({ GAIB_BACKEND: "s3", GAIB_S3_BUCKET: "bkt", GAIB_S3_KEY: "k" }),
+  });
+  assert.deepStrictEqual(s3.config, { type: "s3", bucket: "bkt", key: "k" });
+});
+
+Deno.test("a wrong-typed GAIB_* value says what was expected and what was found", async () => {
+  await using dir = await tempDir();
+  await Deno.writeTextFile(`${dir.path}/gaib.yaml`, S3_FILE);
+  await assert.rejects(
+    BackendFactory.resolve({ cwd: dir.path, env: envOf({ GAIB_S3_MAX_RETRIES: "five" }) }),
+    (e: unknown) =>
+      e instanceof BackendConfigError && e.path === "GAIB_S3_MAX_RETRIES" &&
+      e.message === "Environment variable GAIB_S3_MAX_RETRIES (backend.max_retries): expected a " +
+          'whole number from 0 to 20, found the string "five". Fix or unset GAIB_S3_MAX_RETRIES.',
+  );
+  await assert.rejects(
+    BackendFactory.resolve({
+      cwd: dir.path,
+      env: envOf({ GAIB_S3_ENDPOINT: "ftp://admin:hunter2hunter2@s3.test" }),
+    }),
+    (e: unknown) =>
+      e instanceof BackendConfigError && e.path === "GAIB_S3_ENDPOINT" &&
+      !e.message.includes("hunter2") && /must be an http:\/\/ or https:\/\/ URL/.test(e.message),
+  );
 });

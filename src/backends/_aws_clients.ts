@@ -9,6 +9,7 @@
 import { S3Client, type S3ClientConfig } from "@aws-sdk/client-s3";
 import { DynamoDBClient, type DynamoDBClientConfig } from "@aws-sdk/client-dynamodb";
 import type { S3BackendConfig } from "../config.ts";
+import { redactUrl } from "../_url.ts";
 
 /** One HTTP request the backend sent (each retry counts as a request of its own). */
 export interface S3BackendRequest {
@@ -22,9 +23,12 @@ export interface S3BackendRequest {
 export interface AwsClients {
   s3: S3Client;
   dynamodb: DynamoDBClient | null;
-  /** Where S3 requests go, for messages (`AWS` when the SDK picks the endpoint). */
+  /**
+   * Where S3 requests go, for messages (`AWS` when the SDK picks the endpoint), without the
+   * URL's user info.
+   */
   s3Endpoint: string;
-  /** Where DynamoDB requests go, for messages. */
+  /** Where DynamoDB requests go, for messages, without the URL's user info. */
   dynamodbEndpoint: string;
 }
 
@@ -81,8 +85,9 @@ export function createClients(config: S3BackendConfig, options: AwsClientOptions
   return {
     s3,
     dynamodb,
-    s3Endpoint: s3Endpoint ?? "AWS",
-    dynamodbEndpoint: dynamodbEndpoint ?? "AWS",
+    // Messages show these: never with a credential from the URL's user info.
+    s3Endpoint: s3Endpoint === undefined ? "AWS" : redactUrl(s3Endpoint),
+    dynamodbEndpoint: dynamodbEndpoint === undefined ? "AWS" : redactUrl(dynamodbEndpoint),
   };
 }
 

@@ -8,12 +8,14 @@
 
 import { BackendConfigError, BackendError } from "../errors.ts";
 import { describeError, errorName, httpStatus, isNetworkError, neverSent } from "./_aws_clients.ts";
+import { redactUrl } from "../_url.ts";
 
 /** What was being done when an SDK call failed. */
 export interface FailureContext {
   service: "s3" | "dynamodb";
   /** Such as `writing the state of workspace "prod" (s3://b/k)`. */
   action: string;
+  /** The endpoint URL; shown without its user info. */
   endpoint: string;
   bucket: string;
   table?: string;
@@ -48,6 +50,7 @@ const ACCESS = new Set([
  */
 export function awsFailure(error: unknown, ctx: FailureContext): Error {
   if (error instanceof BackendError) return error;
+  ctx = { ...ctx, endpoint: redactUrl(ctx.endpoint) };
   const service = ctx.service === "s3" ? "S3" : "DynamoDB";
   const name = errorName(error);
   const status = httpStatus(error);

@@ -1,9 +1,12 @@
 /**
  * Keeps credentials out of everything the CLI prints: the values of the AWS credential
- * variables and the signature parts of presigned URLs and `Authorization` headers.
+ * variables, the signature parts of presigned URLs and `Authorization` headers, and the user
+ * info of every URL (`https://TOKEN@host`, `https://user:pa@ss@host`...).
  *
  * @module
  */
+
+import { redactUrlsInText } from "../_url.ts";
 
 /** Environment variables whose values are never printed. */
 export const SECRET_VARIABLES: readonly string[] = [
@@ -21,7 +24,6 @@ const PATTERNS: readonly RegExp[] = [
   /(Credential=)[^,\s"']+/gi,
   /(aws_secret_access_key\s*[=:]\s*)\S+/gi,
   /(aws_session_token\s*[=:]\s*)\S+/gi,
-  /(https?:\/\/[^:/\s@]+:)[^@/\s]+(@)/gi,
 ];
 
 function secretValues(): string[] {
@@ -48,11 +50,7 @@ export function redactSecrets(text: string): string {
   let out = text;
   for (const value of secretValues()) out = out.split(value).join("[redacted]");
   for (const pattern of PATTERNS) {
-    out = out.replace(
-      pattern,
-      (_m, head: string, tail?: string) =>
-        typeof tail === "string" && tail === "@" ? `${head}[redacted]@` : `${head}[redacted]`,
-    );
+    out = out.replace(pattern, (_m, head: string) => `${head}[redacted]`);
   }
-  return out;
+  return redactUrlsInText(out);
 }

@@ -9,12 +9,15 @@ import { type CommandRun, type GlobalFlags, handler } from "./_context.ts";
 import { CliError } from "./_errors.ts";
 import { envGet } from "./_output.ts";
 import { redactSecrets } from "./_redact.ts";
+import { redactUrl } from "../_url.ts";
+import { printable } from "../lock.ts";
 import { resolveConfig, selectedWorkspace } from "./_session.ts";
 
+/** Where the backend type came from; each setting names its own origin. */
 const SOURCES: Record<string, string> = {
   environment: "the GAIB_* environment variables",
   file: "the config file",
-  default: "the default (no config file, no GAIB_* variables)",
+  default: "the default (no config file, no GAIB_BACKEND or GAIB_S3_BUCKET)",
 };
 
 /** Credential-related variables: only whether they are set is ever shown. */
@@ -37,8 +40,12 @@ function flatten(value: unknown, prefix = ""): Array<[string, unknown]> {
   return [[prefix, value]];
 }
 
-function redactValue(value: unknown): unknown {
-  return typeof value === "string" ? redactSecrets(value) : value;
+/** Fields that hold URLs: shown without their user info. */
+const URL_FIELDS = new Set(["endpoint", "endpoints.s3", "endpoints.dynamodb"]);
+
+function redactValue(key: string, value: unknown): unknown {
+  if (typeof value !== "string") return value;
+  return redactSecrets(URL_FIELDS.has(key) ? redactUrl(value) : value);
 }
 
 /** `config show`: the effective backend, each value's origin, secrets redacted. */
@@ -47,7 +54,7 @@ export const show = handler(async ({ out }: CommandRun, flags: GlobalFlags) => {
   const workspace = await selectedWorkspace(flags, resolved.stateRoot);
   const settings = flatten(resolved.config).map(([key, value]) => ({
     key,
-    value: redactValue(value),
+    value: redactValue(key, value),
     origin: resolved.origins[key] ?? resolved.origins[key.split(".")[0]] ??
       (resolved.source === "file" ? resolved.file : resolved.source),
   }));
@@ -61,9 +68,8 @@ export const show = handler(async ({ out }: CommandRun, flags: GlobalFlags) => {
       if (value) credentials[name] = redactSecrets(value);
     }
   }
-  const fileNote = resolved.file && resolved.source !== "file"
-    ? " (found, but the environment takes precedence)"
-    : "";
+  const skipped = resolved.skipped.map((s) => ({ file: s.file, reason: redactSecrets(s.reason) }));
+  const notes = resolved.notes.map(redactSecrets);
   if (out.json) {
     return out.jsonDocument({
       backend: {
@@ -74,6 +80,8 @@ export const show = handler(async ({ out }: CommandRun, flags: GlobalFlags) => {
         settings: Object.fromEntries(
           settings.map((s) => [s.key, { value: s.value, origin: s.origin }]),
         ),
+        skipped,
+        notes,
       },
       workspace: { name: workspace.name, source: workspace.source },
       credentials: resolved.config.type === "s3" ? credentials : null,
@@ -82,15 +90,19 @@ export const show = handler(async ({ out }: CommandRun, flags: GlobalFlags) => {
   const width = Math.max(...settings.map((s) => s.key.length));
   const lines = [
     `Backend:     ${resolved.config.type} (from ${SOURCES[resolved.source] ?? resolved.source})`,
-    `Config file: ${resolved.file ?? "none found"}${fileNote}`,
-    `State root:  ${resolved.stateRoot}`,
+    `Config file: ${resolved.file ? printable(resolved.file) : "none found"}`,
+    ...skipped.map((s) => `Skipped:     ${printable(s.file)}: ${printable(s.reason)}`),
+    `State root:  ${printable(resolved.stateRoot)}`,
     `Workspace:   ${workspace.name} (from ${workspace.source})`,
     "",
     "Settings:",
     ...settings.map((s) =>
-      `  ${s.key.padEnd(width)} = ${JSON.stringify(s.value)}  (from ${s.origin})`
+      `  ${s.key.padEnd(width)} = ${printable(JSON.stringify(s.value))}  (from ${
+        printable(s.origin ?? "")
+      })`
     ),
   ];
+  if (notes.length) lines.push("", "Notes:", ...notes.map((n) => `  ${printable(n)}`));
   if (resolved.config.type === "s3") {
     lines.push("", "AWS credentials and region (values of credentials are never shown):");
     const names = Object.keys(credentials);

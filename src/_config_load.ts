@@ -1,0 +1,234 @@
+/**
+ * Reading a config: the file's text (fast reader first, the full YAML parser when needed),
+ * the `GAIB_*` variables over it, the rules, and errors that point at the file's line and
+ * column or name the variable.
+ *
+ * There is no cache: every run reads the file itself, so nothing but the file can say what the
+ * config is. The usual `gaib.yaml` is read by `_simple_yaml.ts` and checked by
+ * `_config_rules.ts`, which need neither the YAML parser nor zod; the full parser reads the
+ * rest, and reads again any file with a problem, to report where it is.
+ *
+ * @module
+ */
+
+import type { BackendConfig, GaibConfig } from "./config.ts";
+import {
+  composeBackend,
+  type Environment,
+  isVariableOrigin,
+  readEnvironment,
+  variableFor,
+} from "./_config_env.ts";
+import {
+  backendRule,
+  type CheckContext,
+  type ConfigIssue,
+  gaibConfigRule,
+  quote,
+} from "./_config_rules.ts";
+import type { YamlConfig } from "./_config_yaml.ts";
+import { parseSimpleYaml } from "./_simple_yaml.ts";
+import { BackendConfigError } from "./errors.ts";
+
+/** A config file larger than this is refused before it is parsed. */
+export const MAX_CONFIG_BYTES = 1024 * 1024;
+
+/** What to read. */
+export interface ConfigInput {
+  /** The config file's text, or `undefined` when there is no file. */
+  text?: string;
+  /** The file's name, for errors and origins. */
+  file?: string;
+  /**
+   * Put the `GAIB_*` variables over the file's backend (see `_config_env.ts`). Without it the
+   * file is taken as it is.
+   */
+  env?: Environment;
+}
+
+/** A checked config and how it was put together. */
+export interface LoadedConfig {
+  /** The checked config. With `env`, `backend` is always set. */
+  config: GaibConfig;
+  /** For each backend field: a variable's name, the file, or "default" (with `env` only). */
+  origins: Record<string, string>;
+  /** Remarks on how the config was put together. */
+  notes: string[];
+  /** Whether the file's backend section is used. */
+  fileBackendUsed: boolean;
+}
+
+/** The full YAML reader, passed in so that only its callers load the YAML parser. */
+export type YamlReader = (text: string, file: string) => YamlConfig;
+
+type Attempt = { ok: true; loaded: LoadedConfig } | {
+  ok: false;
+  issue: ConfigIssue;
+  origins: Record<string, string>;
+  fileBackendUsed: boolean;
+};
+
+/**
+ * Refuses a config text over {@linkcode MAX_CONFIG_BYTES}.
+ *
+ * @param size the size in bytes
+ * @param file names the file
+ */
+export function checkConfigSize(size: number, file: string): void {
+  if (size > MAX_CONFIG_BYTES) {
+    throw new BackendConfigError(
+      `${file} is ${(size / 1024 / 1024).toFixed(1)} MB; a gaib config is at most ` +
+        `${MAX_CONFIG_BYTES / 1024 / 1024} MB. Is this the right file?`,
+      { file },
+    );
+  }
+}
+
+function attempt(
+  fileValue: Record<string, unknown> | undefined,
+  input: ConfigInput,
+  ctx: CheckContext,
+): Attempt {
+  const whole: Record<string, unknown> = fileValue ? { ...fileValue } : { version: "1" };
+  // `version: 1` (a number) is what people type; it means "1".
+  if (whole.version === 1) whole.version = "1";
+  let origins: Record<string, string> = {};
+  let notes: string[] = [];
+  let fileBackendUsed = fileValue !== undefined && fileValue.backend !== undefined;
+  if (input.env) {
+    const composed = composeBackend(
+      fileValue?.backend,
+      fileValue === undefined ? undefined : input.file,
+      readEnvironment(input.env),
+      input.env,
+    );
+    whole.backend = composed.backend;
+    ({ origins, notes, fileBackendUsed } = composed);
+  }
+  const checked = gaibConfigRule(whole, [], ctx);
+  if (!checked.ok) return { ok: false, issue: checked.issue, origins, fileBackendUsed };
+  return { ok: true, loaded: { config: checked.value, origins, notes, fileBackendUsed } };
+}
+
+/**
+ * Reads and checks a config with the fast reader only.
+ *
+ * @param input the text and the environment
+ * @returns the config, or `null` when the full YAML parser is needed (to read the text, or to
+ * say where a problem is)
+ */
+export function loadConfigFast(input: ConfigInput): LoadedConfig | null {
+  let fileValue: Record<string, unknown> | undefined;
+  if (input.text !== undefined) {
+    checkConfigSize(new TextEncoder().encode(input.text).length, input.file ?? "gaib.yaml");
+    const parsed = parseSimpleYaml(input.text);
+    if (parsed === null) return null;
+    fileValue = parsed;
+  }
+  const result = attempt(fileValue, input, {});
+  return result.ok ? result.loaded : null;
+}
+
+/**
+ * Reads and checks a config with the full YAML parser, reporting any problem with its position
+ * or the variable that caused it.
+ *
+ * @param input the text and the environment
+ * @param readYaml the full reader (`readYamlConfig` of `_config_yaml.ts`)
+ * @returns the config
+ * @throws {BackendConfigError} naming the file, line, column and field, or the variable
+ */
+export function loadConfigFull(input: ConfigInput, readYaml: YamlReader): LoadedConfig {
+  const file = input.file ?? "gaib.yaml";
+  let yaml: YamlConfig | undefined;
+  if (input.text !== undefined) {
+    checkConfigSize(new TextEncoder().encode(input.text).length, file);
+    yaml = readYaml(input.text, file);
+  }
+  const result = attempt(yaml?.value, input, { sourceOf: yaml?.sourceOf });
+  if (result.ok) return result.loaded;
+  throw issueError(result.issue, {
+    file: yaml ? file : undefined,
+    yaml,
+    origins: result.origins,
+    fileBackendUsed: result.fileBackendUsed,
+  });
+}
+
+/** A path for messages: plain keys as they are, others quoted. */
+export function displayPath(path: readonly string[]): string {
+  return path.map((p) => /^[A-Za-z0-9_$-]+$/.test(p) ? p : quote(p)).join(".");
+}
+
+/** The dotted path of an issue's field (with the key, for an unknown key). */
+export function issueField(issue: ConfigIssue): string {
+  return displayPath(
+    issue.key !== undefined && issue.code === "unrecognized_keys"
+      ? [...issue.path, issue.key]
+      : issue.path,
+  );
+}
+
+/**
+ * Checks a backend config object.
+ *
+ * @param config any value
+ * @param source names where it came from in errors
+ * @returns the checked config
+ * @throws {BackendConfigError} naming the field and the problem
+ */
+export function checkBackendConfig(config: unknown, source: string): BackendConfig {
+  const checked = backendRule(config, [], {});
+  if (checked.ok) return checked.value;
+  const field = issueField(checked.issue);
+  throw new BackendConfigError(`${source}: ${field ? field + ": " : ""}${checked.issue.message}.`, {
+    path: field || undefined,
+  });
+}
+
+/**
+ * The error for an issue: at the file's line and column, or naming the variable that set the
+ * field.
+ */
+function issueError(
+  issue: ConfigIssue,
+  where: {
+    file?: string;
+    yaml?: YamlConfig;
+    origins: Record<string, string>;
+    fileBackendUsed: boolean;
+  },
+): BackendConfigError {
+  const fieldPath = issue.key !== undefined && issue.code === "unrecognized_keys"
+    ? [...issue.path, issue.key]
+    : issue.path;
+  const field = issueField(issue);
+  const backendField = fieldPath[0] === "backend" ? fieldPath.slice(1).join(".") : undefined;
+  const origin = backendField === undefined ? undefined : where.origins[backendField];
+  if (isVariableOrigin(origin)) {
+    return new BackendConfigError(
+      `Environment variable ${origin} (${field}): ${issue.message}. Fix or unset ${origin}.`,
+      { path: origin },
+    );
+  }
+  const variable = backendField === undefined ? undefined : variableFor(backendField);
+  if (
+    backendField !== undefined && issue.missing &&
+    (!where.fileBackendUsed || where.file === undefined)
+  ) {
+    // The backend came from the environment alone: the variable is the way to set the field.
+    return new BackendConfigError(
+      `${field} is required${variable ? `: set ${variable}` : ""}.`,
+      { path: variable ?? field },
+    );
+  }
+  if (where.file === undefined) {
+    return new BackendConfigError(`${field}: ${issue.message}.`, { path: field });
+  }
+  const at = where.yaml?.locate(issue) ?? where.file;
+  const alternative = issue.missing && variable ? `; add it to the file or set ${variable}` : "";
+  return new BackendConfigError(`${at}: ${field}: ${issue.message}${alternative}.`, {
+    file: where.file,
+    path: field,
+  });
+}
