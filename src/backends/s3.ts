@@ -33,7 +33,8 @@
  * @module
  */
 
-import { DescribeTableCommand } from "@aws-sdk/client-dynamodb";
+import { DescribeTableCommand, type DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import type { S3Client } from "@aws-sdk/client-s3";
 import { checkWrite, type StoredIdentity } from "../_write_rules.ts";
 import { readStateHeader } from "../_state_header.ts";
 import type { S3BackendConfig } from "../config.ts";
@@ -62,7 +63,7 @@ import type {
   StateBackend,
 } from "../types.ts";
 import { checkDeletable, DEFAULT_WORKSPACE } from "../workspace.ts";
-import { type AwsClients, createClients, registerClients } from "./_aws_clients.ts";
+import { type AwsClients, createClients } from "./_aws_clients.ts";
 import { awsFailure } from "./_aws_errors.ts";
 import { DynamoDbDigests, type StoredDigest } from "./_dynamodb_digest.ts";
 import { DynamoDbLocker } from "./_dynamodb_lock.ts";
@@ -72,7 +73,6 @@ import type { Locker } from "./_s3_locker.ts";
 import { S3Lockfile } from "./_s3_lockfile.ts";
 import { md5, S3Objects, type WriteCondition } from "./_s3_objects.ts";
 
-export type { S3BackendRequest } from "./_aws_clients.ts";
 export type { S3BackendConfig, S3BackendEndpoints } from "../config.ts";
 export type {
   GaibState,
@@ -85,8 +85,6 @@ export type {
   StateResource,
   StateResourceInstance,
 } from "../types.ts";
-
-import type { S3BackendRequest } from "./_aws_clients.ts";
 
 /** Bytes read from the start of a state to find its lineage and serial. */
 const HEADER_BYTES = 64 * 1024;
@@ -112,11 +110,29 @@ export interface S3BackendOptions {
    */
   requestTimeoutMs?: number;
   /**
-   * Called for every HTTP request sent (each retry too), with the service and operation: for
-   * request counts and metrics. Never receives credentials or bodies.
+   * SDK clients to use instead of the ones the backend builds from the config: to add SDK
+   * middleware (metrics, tracing, request counts), or another HTTP handler or credential
+   * provider. They are used as given: the config's `region`, `profile`, `endpoint(s)`,
+   * `force_path_style` and `max_retries` do not apply to them (the endpoints still name the
+   * servers in messages), and `close()` leaves them open, since the caller owns them.
+   * @default {{}}
+   */
+  clients?: S3BackendClients;
+}
+
+/** SDK clients for {@linkcode S3BackendOptions.clients}. */
+export interface S3BackendClients {
+  /**
+   * The S3 client. For S3-compatible stores that refuse `aws-chunked` uploads (Ceph), build it
+   * with `requestChecksumCalculation: "WHEN_REQUIRED"`, as the backend does.
    * @default {undefined}
    */
-  onRequest?: (request: S3BackendRequest) => void;
+  s3?: S3Client;
+  /**
+   * The DynamoDB client, used when `dynamodb_table` is set.
+   * @default {undefined}
+   */
+  dynamodb?: DynamoDBClient;
 }
 
 /** What this instance last read or wrote of a state object. */
@@ -169,6 +185,9 @@ export class S3Backend implements StateBackend {
   readonly #config: S3BackendConfig;
   readonly #keys: S3KeyLayout;
   readonly #clients: AwsClients;
+  /** Whether the clients were built here (and are destroyed by `close()`). */
+  readonly #ownsS3: boolean;
+  readonly #ownsDynamo: boolean;
   readonly #objects: S3Objects;
   readonly #lockfile: S3Lockfile | null;
   readonly #dynamo: DynamoDbLocker | null;
@@ -185,7 +204,7 @@ export class S3Backend implements StateBackend {
    * Creates the backend; no request is sent until an operation needs one.
    *
    * @param config the backend config (keys as in `gaib.yaml`)
-   * @param options lease, timeouts and the request observer
+   * @param options lease, timeouts and SDK clients of your own
    * @throws {BackendConfigError} when `bucket` or `key` is missing
    */
   constructor(config: S3BackendConfig, options: S3BackendOptions = {}) {
@@ -199,10 +218,11 @@ export class S3Backend implements StateBackend {
     this.#consistencyMs = options.consistencyTimeoutMs ?? 10_000;
     this.#keys = new S3KeyLayout(config.bucket, config.key, config.workspace_key_prefix);
     this.#clients = createClients(config, {
-      onRequest: options.onRequest,
       requestTimeoutMs: options.requestTimeoutMs ?? 60_000,
+      given: options.clients,
     });
-    registerClients(this, this.#clients);
+    this.#ownsS3 = options.clients?.s3 === undefined;
+    this.#ownsDynamo = options.clients?.dynamodb === undefined;
     this.#objects = new S3Objects(this.#clients.s3, config.bucket, {
       encrypt: config.encrypt === true || config.kms_key_id !== undefined,
       kmsKeyId: config.kms_key_id,
@@ -899,7 +919,7 @@ export class S3Backend implements StateBackend {
 
   /**
    * Stops lease renewals, releases the locks this instance still holds, and destroys the SDK
-   * clients. Safe to call twice.
+   * clients it built (not those passed in `options.clients`). Safe to call twice.
    *
    * @example
    * ```ts ignore
@@ -917,8 +937,8 @@ export class S3Backend implements StateBackend {
       this.#drop(key, held);
     }
     this.#closed = true;
-    this.#clients.s3.destroy();
-    this.#clients.dynamodb?.destroy();
+    if (this.#ownsS3) this.#clients.s3.destroy();
+    if (this.#ownsDynamo) this.#clients.dynamodb?.destroy();
   }
 
   /**
