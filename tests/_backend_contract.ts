@@ -124,6 +124,11 @@ function deleteWith(
   return call.call(backend, workspace, options);
 }
 
+/** A promise's outcome as a value (never an unhandled rejection while other awaits run). */
+function settle<T>(promise: Promise<T>): Promise<{ value: T } | { error: unknown }> {
+  return promise.then((value) => ({ value }), (error) => ({ error }));
+}
+
 function assertHolder(error: unknown, holder: LockInfo): true {
   assert.ok(error instanceof StateLockError, `a StateLockError, not ${error}`);
   assert.deepEqual(error.lockInfo, holder, "the error carries the holder's lock info");
@@ -476,13 +481,15 @@ export function backendContract(name: string, options: BackendContractOptions): 
     const waiter = store.open();
     const probe = store.open();
     const { lockId } = await holder.lock("default", { who: "holder" });
-    const waiting = waiter.lock("default", { who: "waiter", timeoutMs: 60_000 });
+    // Settled into a value at once, so an early failure is this rule's, not an unhandled one.
+    const waiting = settle(waiter.lock("default", { who: "waiter", timeoutMs: 60_000 }));
     // The waiter's first attempt is under way; the probe's refusal shows the lock is still
     // held when the holder lets go. (With LockOptions.onWait, release from it instead.)
     await assert.rejects(probe.lock("default"), StateLockError);
     await holder.unlock("default", lockId);
     const got = await waiting;
-    assert.notEqual(got.lockId, lockId);
+    assert.ok("value" in got, `the waiter failed: ${"error" in got ? got.error : ""}`);
+    assert.notEqual(got.value.lockId, lockId);
     assert.equal((await probe.getLockInfo("default"))?.Who, "waiter");
   });
 
