@@ -27,12 +27,17 @@ export interface LockHolder extends AsyncDisposable {
  * Starts a holder and waits until it holds the lock.
  *
  * @param options what to lock, and how
+ * @param env environment variables beside this process's (such as AWS credentials)
  * @returns the holder; `await using` kills it if it still runs
  * @throws {Error} when the holder exits without taking the lock (with its stderr)
  */
-export async function spawnLockHolder(options: HolderOptions): Promise<LockHolder> {
+export async function spawnLockHolder(
+  options: HolderOptions,
+  env: Record<string, string> = {},
+): Promise<LockHolder> {
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "--allow-all", "--quiet", SCRIPT, JSON.stringify(options)],
+    env,
     stdin: "piped",
     stdout: "piped",
     stderr: "piped",
