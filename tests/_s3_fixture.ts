@@ -21,6 +21,7 @@ import {
   type S3Capability,
   s3Server,
   type S3ServerInfo,
+  serversDisabled,
   serverTest,
   tempBucket,
   tempLockTable,
@@ -39,8 +40,16 @@ Deno.env.set("AWS_SECRET_ACCESS_KEY", TEST_CREDENTIALS.secretAccessKey);
 Deno.env.set("AWS_REGION", TEST_CREDENTIALS.region);
 Deno.env.delete("AWS_PROFILE");
 
-/** What a test can need beside S3: S3 capabilities, DynamoDB, Debian's AWS CLI. */
-export type Need = S3Capability | "dynamodb" | "returnValuesOnConditionCheckFailure" | "awscli";
+/**
+ * What a test can need beside S3: S3 capabilities, DynamoDB, Debian's AWS CLI, or servers of
+ * its own (fault tests stop and restart them; `GAIB_TEST_SERVERS=none` asks for none).
+ */
+export type Need =
+  | S3Capability
+  | "dynamodb"
+  | "returnValuesOnConditionCheckFailure"
+  | "awscli"
+  | "privateServers";
 
 /** Debian's AWS CLI (another `aws` may come first on PATH). */
 export const AWS_CLI = "/usr/bin/aws";
@@ -77,13 +86,17 @@ export function s3Test(
     ? true as const
     : undefined;
   const cli = needs.includes("awscli") ? awsCliProblem() : undefined;
-  if (cli !== undefined) {
+  const own = needs.includes("privateServers") && serversDisabled()
+    ? "starts servers of its own, and GAIB_TEST_SERVERS=none asks for none"
+    : undefined;
+  const problem = cli ?? own;
+  if (problem !== undefined) {
     if (isCi()) {
       Deno.test(name, () => {
-        throw new Error(`"${name}" ${cli}. Under CI=true a missing tool fails the test`);
+        throw new Error(`"${name}" ${problem}. Under CI=true a test that would skip fails`);
       });
     } else {
-      console.warn(`skip "${name}": ${cli}`);
+      console.warn(`skip "${name}": ${problem}`);
       Deno.test({ name, ignore: true, fn: () => {} });
     }
     return;
@@ -178,5 +191,3 @@ export async function s3Fixture(): Promise<S3Fixture> {
     },
   };
 }
-
-export { RequestLog } from "./_aws_requests.ts";
