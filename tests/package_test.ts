@@ -92,6 +92,7 @@ const EXPORTS: Record<string, string[]> = {
     "writeSelectedWorkspace: function",
   ],
   "./s3": [
+    "AwsSdkClient: interface",
     "GaibState: interface",
     "LockInfo: interface",
     "LockOptions: interface",

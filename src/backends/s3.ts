@@ -123,16 +123,28 @@ export interface S3BackendOptions {
 /** SDK clients for {@linkcode S3BackendOptions.clients}. */
 export interface S3BackendClients {
   /**
-   * The S3 client. For S3-compatible stores that refuse `aws-chunked` uploads (Ceph), build it
-   * with `requestChecksumCalculation: "WHEN_REQUIRED"`, as the backend does.
+   * An `S3Client` of `@aws-sdk/client-s3`. For S3-compatible stores that refuse `aws-chunked`
+   * uploads (Ceph), build it with `requestChecksumCalculation: "WHEN_REQUIRED"`, as the
+   * backend does.
    * @default {undefined}
    */
-  s3?: S3Client;
+  s3?: AwsSdkClient;
   /**
-   * The DynamoDB client, used when `dynamodb_table` is set.
+   * A `DynamoDBClient` of `@aws-sdk/client-dynamodb`, used when `dynamodb_table` is set.
    * @default {undefined}
    */
-  dynamodb?: DynamoDBClient;
+  dynamodb?: AwsSdkClient;
+}
+
+/**
+ * An AWS SDK for JavaScript v3 client (`S3Client`, `DynamoDBClient`). Only the part every such
+ * client has is spelled out, so that these docs do not take in the SDK's.
+ */
+export interface AwsSdkClient {
+  /** Sends a command: the client's `send`. */
+  send(command: never, options?: never): Promise<unknown>;
+  /** Closes the client's connections: the client's `destroy`. */
+  destroy(): void;
 }
 
 /** What this instance last read or wrote of a state object. */
@@ -219,7 +231,8 @@ export class S3Backend implements StateBackend {
     this.#keys = new S3KeyLayout(config.bucket, config.key, config.workspace_key_prefix);
     this.#clients = createClients(config, {
       requestTimeoutMs: options.requestTimeoutMs ?? 60_000,
-      given: options.clients,
+      // S3BackendClients spells the SDK's types structurally (see AwsSdkClient).
+      given: options.clients as { s3?: S3Client; dynamodb?: DynamoDBClient } | undefined,
     });
     this.#ownsS3 = options.clients?.s3 === undefined;
     this.#ownsDynamo = options.clients?.dynamodb === undefined;
