@@ -137,8 +137,6 @@ export async function runCli(args: string[], options: CliOptions): Promise<CliRe
 export interface CliProcess extends AsyncDisposable {
   /** The process. */
   readonly child: Deno.ChildProcess;
-  /** Resolves when stderr has shown a line matching `pattern`; returns stderr so far. */
-  waitForStderr(pattern: RegExp, timeoutMs?: number): Promise<string>;
   /** Waits for the exit; returns the code and all output. */
   result(): Promise<CliResult>;
 }
@@ -152,47 +150,17 @@ export interface CliProcess extends AsyncDisposable {
  */
 export function spawnCli(args: string[], options: CliOptions): CliProcess {
   const child = command(args, options, "null").spawn();
-  const decoder = new TextDecoder();
-  let stdout = "";
-  let stderr = "";
-  const waiters: Array<() => void> = [];
-  const pump = async (stream: ReadableStream<Uint8Array>, into: (s: string) => void) => {
-    for await (const chunk of stream) {
-      into(decoder.decode(chunk, { stream: true }));
-      for (const w of waiters.splice(0)) w();
-    }
-  };
-  const done = Promise.all([
-    pump(child.stdout, (s) => stdout += s),
-    pump(child.stderr, (s) => stderr += s),
-  ]);
+  // Read from the start, so a child that writes a lot never blocks on a full pipe.
+  const stdout = new Response(child.stdout).text();
+  const stderr = new Response(child.stderr).text();
   let finished: Promise<CliResult> | undefined;
   const result = () =>
     finished ??= (async () => {
       const status = await child.status;
-      await done;
-      for (const w of waiters.splice(0)) w();
-      return { code: status.code, stdout, stderr };
+      return { code: status.code, stdout: await stdout, stderr: await stderr };
     })();
   return {
     child,
-    async waitForStderr(pattern, timeoutMs = 30_000) {
-      const deadline = Date.now() + timeoutMs;
-      let exited = false;
-      result().then(() => exited = true);
-      while (!pattern.test(stderr)) {
-        if (exited) throw new Error(`the CLI exited before printing ${pattern}: ${stderr}`);
-        if (Date.now() > deadline) throw new Error(`timed out waiting for ${pattern}: ${stderr}`);
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, 100);
-          waiters.push(() => {
-            clearTimeout(timer);
-            resolve();
-          });
-        });
-      }
-      return stderr;
-    },
     result,
     async [Symbol.asyncDispose]() {
       try {
