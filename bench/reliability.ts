@@ -54,7 +54,7 @@ async function contention(name: string, config: S3BackendConfig | { type: "local
   const race = await unlockedRace(config, "bench-race", K, M);
   row(
     `unlocked race ${name}: ${K} x ${M} attempts`,
-    `${race.landed} landed, ${race.refused} refused, 0 lost ` +
+    `${race.landed} landed, ${race.refused} refused, ${race.lost} lost ` +
       `(${(K * M / (race.elapsedMs / 1000)).toFixed(1)} attempts/s)`,
   );
 }

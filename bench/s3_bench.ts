@@ -1,7 +1,8 @@
 /**
  * Latency and request counts of the S3 backend against the local test servers, per lock mode:
  * `lock`, `getState`, `setState`, `unlock` and the whole locked cycle, median and p90 of N
- * rounds, and the requests each operation sends (counted by the backend's `onRequest` hook).
+ * rounds, and the requests each operation sends (counted by an SDK middleware on the
+ * backend's clients, passed in as `clients`).
  *
  *   deno run --allow-all bench/s3_bench.ts [--rounds N]
  *
@@ -12,13 +13,13 @@
  * @module
  */
 
-import { S3Backend } from "../src/backends/s3.ts";
 import type { S3BackendConfig } from "../src/config.ts";
 import { createEmptyState } from "../src/state.ts";
 import type { GaibState } from "../src/types.ts";
 import { TEST_CREDENTIALS } from "../tests/_servers.ts";
 import { benchServers } from "./_servers.ts";
 import { tempBucket, tempLockTable } from "../tests/_server_env.ts";
+import { observedS3Backend } from "../tests/_aws_requests.ts";
 
 type Op = "lock" | "getState" | "setState" | "unlock" | "cycle";
 const OPS: Op[] = ["lock", "getState", "setState", "unlock", "cycle"];
@@ -83,15 +84,19 @@ async function main(): Promise<void> {
     ];
     for (const [name, extra] of modes) {
       let requests = 0;
-      const backend = new S3Backend({
-        type: "s3",
-        bucket: bucket.name,
-        key: `${name}/terraform.tfstate`,
-        region: TEST_CREDENTIALS.region,
-        endpoints: { s3: s3.endpoint, dynamodb: dynamo.endpoint },
-        force_path_style: true,
-        ...extra,
-      }, { onRequest: () => requests++ });
+      const backend = observedS3Backend(
+        {
+          type: "s3",
+          bucket: bucket.name,
+          key: `${name}/terraform.tfstate`,
+          region: TEST_CREDENTIALS.region,
+          endpoints: { s3: s3.endpoint, dynamodb: dynamo.endpoint },
+          force_path_style: true,
+          ...extra,
+        },
+        {},
+        () => requests++,
+      );
       try {
         await backend.setState("default", sampleState(20));
         const times: Record<Op, number[]> = {

@@ -14,12 +14,17 @@
 
 import { LocalBackend } from "../src/backends/local.ts";
 import { writeAll } from "../src/backends/_fs.ts";
-
-const FIXTURE = new URL("../../shared/fixtures/tfstate/large-20k.tfstate.gz", import.meta.url);
+import { LARGE_FIXTURE } from "../tests/corpus/fixtures.ts";
 
 /** Decompresses the fixture into `dir/terraform.tfstate`. */
 export async function unpackLargeState(path: string): Promise<void> {
-  const source = await Deno.open(FIXTURE);
+  const source = await Deno.open(LARGE_FIXTURE).catch((error) => {
+    throw new Error(
+      `The 45 MB state is in the shared corpus, and ${LARGE_FIXTURE} is missing: put the ` +
+        "shared directory (with fixtures/tfstate) beside the repository.",
+      { cause: error },
+    );
+  });
   const target = await Deno.open(path, { write: true, create: true, truncate: true });
   await source.readable.pipeThrough(new DecompressionStream("gzip")).pipeTo(target.writable);
 }

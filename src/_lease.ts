@@ -150,9 +150,10 @@ export function judgeLease(
   }
   // Whether the holder still runs cannot be seen from here: say what the lease says, never
   // that the holder renews it (a dead holder's lease runs on until it expires).
-  const takeover = expires === null || Number.isNaN(expires)
-    ? "never"
-    : `from ${new Date(expires + terms.leaseMs).toISOString()}`;
+  const end = expires === null ? NaN : expires + terms.leaseMs;
+  const takeover = Number.isFinite(end) && Math.abs(end) <= 8.64e15
+    ? `from ${new Date(end).toISOString()}`
+    : "never";
   return {
     expired: false,
     reason: `Only its lease tells whether its holder (${who}) is alive: the lease runs until ` +

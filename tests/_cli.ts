@@ -137,8 +137,11 @@ export async function runCli(args: string[], options: CliOptions): Promise<CliRe
 export interface CliProcess extends AsyncDisposable {
   /** The process. */
   readonly child: Deno.ChildProcess;
-  /** Resolves when stderr has shown a line matching `pattern`; returns stderr so far. */
-  waitForStderr(pattern: RegExp, timeoutMs?: number): Promise<string>;
+  /**
+   * Waits until stderr matches `pattern` (woken by each chunk the process writes, never by a
+   * timer); fails when the process exits first. Returns stderr so far.
+   */
+  waitForStderr(pattern: RegExp): Promise<string>;
   /** Waits for the exit; returns the code and all output. */
   result(): Promise<CliResult>;
 }
@@ -152,47 +155,45 @@ export interface CliProcess extends AsyncDisposable {
  */
 export function spawnCli(args: string[], options: CliOptions): CliProcess {
   const child = command(args, options, "null").spawn();
-  const decoder = new TextDecoder();
-  let stdout = "";
-  let stderr = "";
-  const waiters: Array<() => void> = [];
-  const pump = async (stream: ReadableStream<Uint8Array>, into: (s: string) => void) => {
-    for await (const chunk of stream) {
-      into(decoder.decode(chunk, { stream: true }));
-      for (const w of waiters.splice(0)) w();
+  // Read from the start, so a child that writes a lot never blocks on a full pipe.
+  const stdout = new Response(child.stdout).text();
+  let stderrSoFar = "";
+  const listeners = new Set<() => void>();
+  const stderr = (async () => {
+    const decoder = new TextDecoder();
+    for await (const chunk of child.stderr) {
+      stderrSoFar += decoder.decode(chunk, { stream: true });
+      for (const listener of listeners) listener();
     }
-  };
-  const done = Promise.all([
-    pump(child.stdout, (s) => stdout += s),
-    pump(child.stderr, (s) => stderr += s),
-  ]);
+    stderrSoFar += decoder.decode();
+    for (const listener of listeners) listener();
+    return stderrSoFar;
+  })();
   let finished: Promise<CliResult> | undefined;
   const result = () =>
     finished ??= (async () => {
       const status = await child.status;
-      await done;
-      for (const w of waiters.splice(0)) w();
-      return { code: status.code, stdout, stderr };
+      return { code: status.code, stdout: await stdout, stderr: await stderr };
     })();
+  const waitForStderr = (pattern: RegExp) =>
+    new Promise<string>((resolve, reject) => {
+      const check = () => {
+        if (pattern.test(stderrSoFar)) {
+          listeners.delete(check);
+          resolve(stderrSoFar);
+        }
+      };
+      listeners.add(check);
+      check();
+      stderr.then(() => {
+        if (listeners.delete(check)) {
+          reject(new Error(`the CLI ended its stderr before printing ${pattern}: ${stderrSoFar}`));
+        }
+      });
+    });
   return {
     child,
-    async waitForStderr(pattern, timeoutMs = 30_000) {
-      const deadline = Date.now() + timeoutMs;
-      let exited = false;
-      result().then(() => exited = true);
-      while (!pattern.test(stderr)) {
-        if (exited) throw new Error(`the CLI exited before printing ${pattern}: ${stderr}`);
-        if (Date.now() > deadline) throw new Error(`timed out waiting for ${pattern}: ${stderr}`);
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, 100);
-          waiters.push(() => {
-            clearTimeout(timer);
-            resolve();
-          });
-        });
-      }
-      return stderr;
-    },
+    waitForStderr,
     result,
     async [Symbol.asyncDispose]() {
       try {

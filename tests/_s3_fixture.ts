@@ -12,7 +12,7 @@
 
 import type { S3Client } from "@aws-sdk/client-s3";
 import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import { S3Backend, type S3BackendOptions, type S3BackendRequest } from "../src/backends/s3.ts";
+import { S3Backend, type S3BackendOptions } from "../src/backends/s3.ts";
 import type { S3BackendConfig } from "../src/config.ts";
 import {
   dynamoServer,
@@ -21,11 +21,18 @@ import {
   type S3Capability,
   s3Server,
   type S3ServerInfo,
+  serversDisabled,
   serverTest,
   tempBucket,
   tempLockTable,
   TEST_CREDENTIALS,
 } from "./_server_env.ts";
+import {
+  type AwsRequest,
+  observedS3Backend,
+  type TestClients,
+  testClients,
+} from "./_aws_requests.ts";
 
 // The backend uses the SDK's default credential chain: give it the test servers' keys.
 Deno.env.set("AWS_ACCESS_KEY_ID", TEST_CREDENTIALS.accessKeyId);
@@ -33,8 +40,16 @@ Deno.env.set("AWS_SECRET_ACCESS_KEY", TEST_CREDENTIALS.secretAccessKey);
 Deno.env.set("AWS_REGION", TEST_CREDENTIALS.region);
 Deno.env.delete("AWS_PROFILE");
 
-/** What a test can need beside S3: S3 capabilities, DynamoDB, Debian's AWS CLI. */
-export type Need = S3Capability | "dynamodb" | "returnValuesOnConditionCheckFailure" | "awscli";
+/**
+ * What a test can need beside S3: S3 capabilities, DynamoDB, Debian's AWS CLI, or servers of
+ * its own (fault tests stop and restart them; `GAIB_TEST_SERVERS=none` asks for none).
+ */
+export type Need =
+  | S3Capability
+  | "dynamodb"
+  | "returnValuesOnConditionCheckFailure"
+  | "awscli"
+  | "privateServers";
 
 /** Debian's AWS CLI (another `aws` may come first on PATH). */
 export const AWS_CLI = "/usr/bin/aws";
@@ -71,13 +86,17 @@ export function s3Test(
     ? true as const
     : undefined;
   const cli = needs.includes("awscli") ? awsCliProblem() : undefined;
-  if (cli !== undefined) {
+  const own = needs.includes("privateServers") && serversDisabled()
+    ? "starts servers of its own, and GAIB_TEST_SERVERS=none asks for none"
+    : undefined;
+  const problem = cli ?? own;
+  if (problem !== undefined) {
     if (isCi()) {
       Deno.test(name, () => {
-        throw new Error(`"${name}" ${cli}. Under CI=true a missing tool fails the test`);
+        throw new Error(`"${name}" ${problem}. Under CI=true a test that would skip fails`);
       });
     } else {
-      console.warn(`skip "${name}": ${cli}`);
+      console.warn(`skip "${name}": ${problem}`);
       Deno.test({ name, ignore: true, fn: () => {} });
     }
     return;
@@ -107,8 +126,22 @@ export interface S3Fixture extends AsyncDisposable {
   readonly dynamoClient: DynamoDBClient | undefined;
   /** A config for this bucket and table, with `overrides`. */
   config(overrides?: Partial<S3BackendConfig>): S3BackendConfig;
-  /** A backend on this bucket, closed when the fixture is disposed. */
-  backend(overrides?: Partial<S3BackendConfig>, options?: S3BackendOptions): S3Backend;
+  /**
+   * A backend on this bucket, closed when the fixture is disposed. With `onRequest`, its
+   * clients are the test's own and report every request (see `tests/_aws_requests.ts`).
+   */
+  backend(overrides?: Partial<S3BackendConfig>, options?: FixtureBackendOptions): S3Backend;
+  /**
+   * SDK clients for this bucket's config with `overrides`, built as the backend builds them,
+   * destroyed when the fixture is disposed: add middleware, then pass them as `clients`.
+   */
+  clients(overrides?: Partial<S3BackendConfig>): TestClients;
+}
+
+/** `S3BackendOptions`, and an observer of the backend's requests. */
+export interface FixtureBackendOptions extends S3BackendOptions {
+  /** Called for every request the backend sends (each retry too). */
+  onRequest?: (request: AwsRequest) => void;
 }
 
 /** Creates a fresh bucket (and, when there is a DynamoDB server, a lock table). */
@@ -118,6 +151,7 @@ export async function s3Fixture(): Promise<S3Fixture> {
   const bucket = await tempBucket(s3, { prefix: "gaib-s3" });
   const table = dynamo ? await tempLockTable(dynamo) : undefined;
   const backends: S3Backend[] = [];
+  const clientSets: TestClients[] = [];
   const config = (overrides: Partial<S3BackendConfig> = {}): S3BackendConfig => ({
     type: "s3",
     bucket: bucket.name,
@@ -137,28 +171,23 @@ export async function s3Fixture(): Promise<S3Fixture> {
     dynamoClient: table?.client,
     config,
     backend(overrides = {}, options = {}) {
-      const backend = new S3Backend(config(overrides), options);
+      const { onRequest, ...backendOptions } = options;
+      const backend = onRequest
+        ? observedS3Backend(config(overrides), backendOptions, onRequest)
+        : new S3Backend(config(overrides), backendOptions);
       backends.push(backend);
       return backend;
     },
+    clients(overrides = {}) {
+      const clients = testClients(config(overrides));
+      clientSets.push(clients);
+      return clients;
+    },
     async [Symbol.asyncDispose]() {
       for (const backend of backends) await backend.close().catch(() => {});
+      for (const clients of clientSets) clients.destroy();
       await table?.[Symbol.asyncDispose]();
       await bucket[Symbol.asyncDispose]();
     },
   };
-}
-
-/** Collects the requests a backend sends, by operation. */
-export class RequestLog {
-  readonly requests: S3BackendRequest[] = [];
-  /** Pass as `onRequest`. */
-  readonly record = (request: S3BackendRequest): void => {
-    this.requests.push(request);
-  };
-
-  /** The requests since the last call, as `service:Operation` strings, and forgets them. */
-  take(): string[] {
-    return this.requests.splice(0).map((r) => `${r.service}:${r.operation}`);
-  }
 }

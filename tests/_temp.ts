@@ -37,6 +37,3 @@ async function chmodTree(path: string): Promise<void> {
     if (entry.isDirectory) await chmodTree(`${path}/${entry.name}`);
   }
 }
-
-/** The shared fixture corpus (`../shared/fixtures/tfstate`). */
-export const FIXTURES: string = new URL("../../shared/fixtures/tfstate", import.meta.url).pathname;

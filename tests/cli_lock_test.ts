@@ -1,11 +1,17 @@
 import assert from "node:assert/strict";
 import { LocalBackend } from "../mod.ts";
-import { cliProject, cliRunArgs, parseJson } from "./_cli.ts";
 import { pasteCommand, quotedCommands } from "./_paste.ts";
+import { type CliProject, cliProject, cliRunArgs, parseJson } from "./_cli.ts";
+import { spawnLockHolder } from "./_lock_holder.ts";
+import { stallNextRead } from "./_stall.ts";
 
 const STATE = new URL("./testdata/cli_small.tfstate", import.meta.url).pathname;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-const HOLD = "GAIB_TEST_HOLD_LOCK_MS";
+
+/** The default workspace's state file of a project on the local backend. */
+function statePath(project: CliProject): string {
+  return `${project.path}/.gaib/workspaces/default/terraform.tfstate`;
+}
 
 Deno.test("gaib-state lock prints only the lock ID, and unlock in another process releases it", async () => {
   await using project = await cliProject();
@@ -55,8 +61,8 @@ Deno.test("gaib-state lock --json reports the lock and its expiry, and a lapsed 
     Date.parse(String(json.expires)) - Date.parse((json.lockInfo as { Created: string }).Created),
     1000,
   );
-  await new Promise((resolve) => setTimeout(resolve, 1500));
-  const next = await project.run(["lock"]);
+  // The next lock waits for the TTL to end (no sleep that could end too soon), then takes it.
+  const next = await project.run(["lock", "--lock-timeout", "60s"]);
   assert.equal(next.code, 0, `an expired detached lock may be taken over: ${next.stderr}`);
   assert.notEqual(next.stdout.trim(), json.lockId);
 });
@@ -153,12 +159,19 @@ Deno.test("gaib-state commands that change state wait for a busy lock up to --lo
 Deno.test("gaib-state two processes racing to change one workspace: one waits, none loses an update", async () => {
   await using project = await cliProject();
   assert.equal((await project.run(["state", "push", STATE])).code, 0);
-  const a = project.spawn(["state", "rm", "discord_role.admin", "--lock-timeout", "60s"], {
-    env: { [HOLD]: "1500" },
-  });
-  const b = project.spawn(["state", "rm", "discord_channel.general", "--lock-timeout", "60s"], {
-    env: { [HOLD]: "1500" },
-  });
+  // The first holds the lock, stalled reading the state; the second then asks for the lock.
+  await using stall = await stallNextRead(statePath(project));
+  await using a = project.spawn(["state", "rm", "discord_role.admin", "--lock-timeout", "60s"]);
+  await stall.reading;
+  await using b = project.spawn([
+    "state",
+    "rm",
+    "discord_channel.general",
+    "--lock-timeout",
+    "60s",
+  ]);
+  await b.waitForStderr(/Waiting for the lock on workspace "default"/);
+  await stall.release();
   const [ra, rb] = await Promise.all([a.result(), b.result()]);
   assert.equal(ra.code, 0, ra.stderr);
   assert.equal(rb.code, 0, rb.stderr);
@@ -174,11 +187,12 @@ Deno.test("gaib-state two processes racing to change one workspace: one waits, n
 Deno.test("gaib-state force-unlock resolves a stuck lock; unlock refuses a live holder's lock", async (t) => {
   await using project = await cliProject();
   assert.equal((await project.run(["state", "push", STATE])).code, 0);
-  await using holder = project.spawn(["state", "rm", "discord_role.admin"], {
-    env: { [HOLD]: "60000" },
+  // A live holder in another process, through the library.
+  await using holder = await spawnLockHolder({
+    backend: { type: "local", path: `${project.path}/.gaib` },
+    workspace: "default",
   });
-  const stderr = await holder.waitForStderr(/holding lock ([0-9a-f-]{36})/);
-  const lockId = /holding lock ([0-9a-f-]{36})/.exec(stderr)![1];
+  const lockId = holder.lockId;
 
   await t.step("unlock of another live process's lock is refused", async () => {
     const result = await project.run(["unlock", lockId]);
@@ -294,10 +308,10 @@ Deno.test("gaib-state releases the lock and exits 130/143 on SIGINT/SIGTERM whil
       await using project = await cliProject();
       assert.equal((await project.run(["state", "push", STATE])).code, 0);
       const before = (await project.run(["state", "pull"])).stdout;
-      await using holder = project.spawn(["state", "rm", "discord_role.admin"], {
-        env: { [HOLD]: "60000" },
-      });
-      await holder.waitForStderr(/holding lock/);
+      // The command takes the lock, then blocks reading the state: it holds the lock then.
+      await using stall = await stallNextRead(statePath(project));
+      await using holder = project.spawn(["state", "rm", "discord_role.admin"]);
+      await stall.reading;
       assert.equal(parseJson(await project.run(["lock-info", "--json"])).locked, true);
       holder.child.kill(signal);
       const result = await holder.result();
@@ -386,11 +400,12 @@ Deno.test("gaib-state takes over at once the lock of a dead holder that ran with
   });
 
   await t.step("held by the CLI, taken by a deno run -A process", async () => {
-    await using holder = project.spawn(["state", "rm", "discord_role.admin"], {
-      env: { [HOLD]: "60000" },
-    });
-    const stderr = await holder.waitForStderr(/holding lock ([0-9a-f-]{36})/);
-    const lockId = /holding lock ([0-9a-f-]{36})/.exec(stderr)![1];
+    // The CLI holds the lock while it is stalled reading the state (a FIFO).
+    await using stall = await stallNextRead(statePath(project));
+    await using holder = project.spawn(["state", "rm", "discord_role.admin"]);
+    await stall.reading;
+    const status = parseJson(await project.run(["lock-info", "--json"]));
+    const lockId = (status.lockInfo as { ID: string }).ID;
     await using backend = new LocalBackend({ path: root }); // this test runs with -A
     await assert.rejects(backend.lock("default"), /is running/);
     holder.child.kill("SIGKILL");

@@ -12,6 +12,9 @@ import { type DynamoDBClient, GetItemCommand } from "@aws-sdk/client-dynamodb";
 import { createHash } from "node:crypto";
 import { type CliProject, cliProject, parseJson } from "./_cli.ts";
 import { pasteCommand, quotedCommands } from "./_paste.ts";
+import type { S3BackendConfig } from "../src/config.ts";
+import { spawnLockHolder } from "./_lock_holder.ts";
+import { stallingProxy } from "./_stall.ts";
 import {
   type DynamoServerInfo,
   type S3ServerInfo,
@@ -22,7 +25,6 @@ import {
 } from "./_server_env.ts";
 
 const STATE = new URL("./testdata/cli_small.tfstate", import.meta.url).pathname;
-const HOLD = "GAIB_TEST_HOLD_LOCK_MS";
 const OPTIONS = { sanitizeOps: false, sanitizeResources: false } as const;
 
 type Mode = "dynamodb" | "lockfile";
@@ -36,6 +38,10 @@ interface S3Project extends AsyncDisposable {
   readonly s3Client: S3Client;
   /** The lock table and a raw client of it (DynamoDB mode). */
   readonly table?: { name: string; client: DynamoDBClient };
+  /** The same backend, as a library config (for a lock holder of the test's own). */
+  readonly config: S3BackendConfig;
+  /** The AWS credentials the CLI runs get. */
+  readonly credentials: Record<string, string>;
 }
 
 /** A temp working directory whose CLI runs use a fresh bucket (and lock table) via GAIB_*. */
@@ -64,12 +70,28 @@ async function s3Project(
     env.GAIB_S3_USE_LOCKFILE = "true";
   }
   const project = await cliProject(env);
+  const config: S3BackendConfig = {
+    type: "s3",
+    bucket: bucket.name,
+    key: "servers/terraform.tfstate",
+    region: TEST_CREDENTIALS.region,
+    endpoints: { s3: s3.endpoint, dynamodb: dynamodb?.endpoint },
+    force_path_style: true,
+    max_retries: 1,
+    ...(table ? { dynamodb_table: table.name } : { use_lockfile: true }),
+  };
   return {
     project,
     bucket: bucket.name,
     env,
     s3Client: bucket.client,
     table: table && { name: table.name, client: table.client },
+    config,
+    credentials: {
+      AWS_ACCESS_KEY_ID: TEST_CREDENTIALS.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: TEST_CREDENTIALS.secretAccessKey,
+      AWS_REGION: TEST_CREDENTIALS.region,
+    },
     async [Symbol.asyncDispose]() {
       await project[Symbol.asyncDispose]();
       await table?.[Symbol.asyncDispose]();
@@ -203,10 +225,17 @@ for (const { mode, needs } of MODES) {
       });
 
       await t.step("SIGTERM while holding the lock releases it", async () => {
+        // S3 through a proxy that holds back the state's GET: the command has taken the lock
+        // and is reading the state when the GET arrives.
+        await using proxy = stallingProxy(
+          s.s3.endpoint,
+          new RegExp(`^GET /${fixture.bucket}/servers/terraform\\.tfstate[? ]`),
+        );
         await using holder = project.spawn(["state", "rm", "discord_role.admin"], {
-          env: { [HOLD]: "60000" },
+          env: { GAIB_S3_ENDPOINT: proxy.endpoint },
         });
-        await holder.waitForStderr(/holding lock/, 60_000);
+        await proxy.stalled;
+        assert.equal(parseJson(await project.run(["lock-info", "--json"])).locked, true);
         holder.child.kill("SIGTERM");
         const result = await holder.result();
         assert.equal(result.code, 143, result.stderr);
@@ -217,13 +246,13 @@ for (const { mode, needs } of MODES) {
       await t.step(
         "a holder killed with SIGKILL leaves a stuck lock that force-unlock clears",
         async () => {
-          const holder = project.spawn(["state", "rm", "discord_role.admin"], {
-            env: { [HOLD]: "60000" },
-          });
-          const stderr = await holder.waitForStderr(/holding lock ([0-9a-f-]{36})/, 60_000);
-          const lockId = /holding lock ([0-9a-f-]{36})/.exec(stderr)![1];
-          holder.child.kill("SIGKILL");
-          await holder.result();
+          // A process-bound lock (30 s lease) whose holder dies: stuck until the lease ends.
+          const holder = await spawnLockHolder(
+            { backend: fixture.config, workspace: "default" },
+            fixture.credentials,
+          );
+          const lockId = holder.lockId;
+          await holder.kill();
           const stuck = await project.run(["state", "rm", "discord_role.admin"]);
           assert.equal(stuck.code, 1);
           assert.ok(stuck.stderr.includes(`gaib-state force-unlock ${lockId}`), stuck.stderr);

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { type CliProject, cliProject, parseJson } from "./_cli.ts";
-import { FIXTURES } from "./_temp.ts";
+import { PACKAGE_FIXTURES } from "./corpus/fixtures.ts";
 
 const STATE = new URL("./testdata/cli_small.tfstate", import.meta.url).pathname;
 const ALL = [
@@ -303,7 +303,7 @@ Deno.test("gaib-state state show masks sensitive attributes and outputs, also wi
 
 Deno.test("gaib-state state show never prints sensitive values of real-world states", async () => {
   await using project = await cliProject();
-  const file = `${FIXTURES}/realworld/rw-opentofu-1.10-platform-stack-checks.tfstate`;
+  const file = `${PACKAGE_FIXTURES}/realworld/rw-opentofu-1.10-platform-stack-checks.tfstate`;
   const push = await project.run(["state", "push", file]);
   assert.equal(push.code, 0, push.stderr);
   const state = JSON.parse(await Deno.readTextFile(file));

@@ -148,8 +148,8 @@ Deno.test("LockEngine.lock refuses a second holder, names the first, and leaves 
   await assert.rejects(b.engine.lock("default", { who: "bob@laptop" }), (error: Error) => {
     heldBy(lockId)(error);
     assert.match(error.message, /^Cannot lock workspace "default": held by alice@ci \(apply, /);
-    assert.match(error.message, /Its holder \(.* pid \d+\) renews its lease/);
-    assert.match(error.message, new RegExp(`run "gaib-state force-unlock ${lockId}"`));
+    assert.match(error.message, /Only its lease tells whether its holder \(.* pid \d+\) is alive/);
+    assert.match(error.message, new RegExp(`run "gaib-state force-unlock ${lockId} -w default"`));
     return true;
   });
   await a.engine.unlock("default", lockId);
@@ -237,7 +237,7 @@ Deno.test("LockEngine takes over a lock whose holder stopped renewing, once a wh
   await w.clock.advance(2 * LEASE); // its lease ended at T0 + LEASE; one more lease of skew allowed
   await assert.rejects(b.engine.lock("default"), (error: Error) => {
     heldBy(old)(error);
-    assert.match(error.message, /renews its lease/);
+    assert.match(error.message, /Only its lease tells whether its holder/);
     return true;
   });
   await w.clock.advance(1);
@@ -378,8 +378,8 @@ Deno.test("LockEngine.lock: an answer lost after the record landed names the loc
   assert.match(error.message, /no answer from store-0/);
   assert.ok(
     error.message.includes(
-      `if "gaib-state lock status" shows lock ID ${landed}, release it with ` +
-        `"gaib-state force-unlock ${landed}"`,
+      `if "gaib-state lock status -w default" shows lock ID ${landed}, release it with ` +
+        `"gaib-state force-unlock ${landed} -w default"`,
     ),
     error.message,
   );

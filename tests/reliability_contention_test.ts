@@ -8,6 +8,7 @@
  * @module
  */
 
+import assert from "node:assert/strict";
 import { lockedContention, unlockedRace } from "./reliability/_contention.ts";
 import { sizes, tempDir } from "./reliability/_util.ts";
 
@@ -39,7 +40,8 @@ Deno.test({
     const result = await unlockedRace({ type: "local", path: dir.path }, "racing", RK, RM);
     console.log(
       `race local: ${RK} x ${RM} unlocked attempts: ${result.landed} landed, ` +
-        `${result.refused} refused with StateSerialError, 0 lost`,
+        `${result.refused} refused with StateSerialError, ${result.lost} lost`,
     );
+    assert.equal(result.lost, 0, "a write that landed was overwritten");
   },
 });

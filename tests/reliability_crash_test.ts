@@ -16,6 +16,7 @@ import assert from "node:assert/strict";
 import { LocalBackend } from "../mod.ts";
 import type { GaibState } from "../mod.ts";
 import { type Profile, template, versionOf, versionText } from "./reliability/_states.ts";
+import { LARGE_FIXTURE, sharedCorpusTest } from "./corpus/fixtures.ts";
 import { Script, sizes, tempDir } from "./reliability/_util.ts";
 
 const WRITER = new URL("./reliability/_crash_writer.ts", import.meta.url).pathname;
@@ -266,14 +267,16 @@ Deno.test({
   },
 });
 
-Deno.test({
-  name: `LocalBackend survives ${SIZES.kills.huge} SIGKILLs of a writer of the 45 MB state ` +
+// The 45 MB state is in the shared corpus only (too big to copy into the package).
+sharedCorpusTest(
+  `LocalBackend survives ${SIZES.kills.huge} SIGKILLs of a writer of the 45 MB state ` +
     "with a complete state and backup",
-  ...OPTIONS,
-  async fn() {
+  LARGE_FIXTURE,
+  async () => {
     report("huge", await crashRun("huge", SIZES.kills.huge, "default"));
   },
-});
+  OPTIONS,
+);
 
 Deno.test({
   name: "LocalBackend leaves no temp file behind when a crash left the backup as a second name " +

@@ -10,6 +10,7 @@
  * @module
  */
 
+import assert from "node:assert/strict";
 import { s3Fixture, s3Test } from "./_s3_fixture.ts";
 import { lockedContention, unlockedRace } from "./reliability/_contention.ts";
 import { sizes } from "./reliability/_util.ts";
@@ -58,7 +59,8 @@ s3Test(
     const result = await unlockedRace(config, "racing", RK, RM);
     console.log(
       `race s3: ${RK} x ${RM} unlocked attempts: ${result.landed} landed, ` +
-        `${result.refused} refused with StateSerialError, 0 lost`,
+        `${result.refused} refused with StateSerialError, ${result.lost} lost`,
     );
+    assert.equal(result.lost, 0, "a write that landed was overwritten");
   },
 );

@@ -17,7 +17,8 @@ import assert from "node:assert/strict";
 import { CreateBucketCommand, GetObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { BackendError, createEmptyState, type GaibState, type S3BackendConfig } from "../mod.ts";
-import { S3Backend, type S3BackendRequest } from "../src/backends/s3.ts";
+import { S3Backend } from "../src/backends/s3.ts";
+import { type AwsRequest, observedS3Backend } from "./_aws_requests.ts";
 import {
   dynamoClientConfig,
   s3ClientConfig,
@@ -70,13 +71,16 @@ function version(world: World, serial: number): GaibState {
   };
 }
 
-function backend(world: World, onRequest?: (r: S3BackendRequest) => void): S3Backend {
-  return new S3Backend(world.config, {
+/** A client of the world's servers; with `onRequest`, every request it sends is reported. */
+function backend(world: World, onRequest?: (r: AwsRequest) => void): S3Backend {
+  const options = {
     leaseMs: 3000,
     requestTimeoutMs: REQUEST_TIMEOUT_MS,
     consistencyTimeoutMs: 2000,
-    onRequest,
-  });
+  };
+  return onRequest
+    ? observedS3Backend(world.config, options, onRequest)
+    : new S3Backend(world.config, options);
 }
 
 async function rawState(world: World, stage: Stage): Promise<string> {

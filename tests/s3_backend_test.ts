@@ -1,6 +1,7 @@
 /**
- * S3Backend storage against real servers: key layouts, workspaces, lineage/serial rules and
- * conditional writes, Terraform's digest, Content-MD5, encryption, errors and request counts.
+ * S3Backend: the `StateBackend` contract (tests/_backend_contract.ts) in each lock mode, then
+ * what only S3 does: key layouts, Terraform's digest, Content-MD5, ETag quoting, encryption,
+ * errors and request counts, against real servers.
  *
  * @module
  */
@@ -12,23 +13,85 @@ import {
   ListObjectsV2Command,
   PutObjectCommand,
 } from "@aws-sdk/client-s3";
-import { GetItemCommand, PutItemCommand } from "@aws-sdk/client-dynamodb";
+import { GetItemCommand, PutItemCommand, ScanCommand } from "@aws-sdk/client-dynamodb";
 import { createHash } from "node:crypto";
-import {
-  BackendConfigError,
-  BackendError,
-  StateLineageError,
-  StateLockError,
-  StateSerialError,
-  WorkspaceNotEmptyError,
-} from "../src/errors.ts";
+import { BackendConfigError, BackendError, WorkspaceNotEmptyError } from "../src/errors.ts";
 import { createEmptyState, serializeState } from "../src/state.ts";
 import type { GaibState } from "../src/types.ts";
-import { clientsOf } from "../src/backends/_aws_clients.ts";
+import type { S3BackendConfig } from "../src/config.ts";
 import { S3Objects } from "../src/backends/_s3_objects.ts";
 import { S3KeyLayout } from "../src/backends/_s3_keys.ts";
 import { BackendFactory } from "../src/factory.ts";
-import { RequestLog, s3Fixture, s3Test } from "./_s3_fixture.ts";
+import { backendContract, type ContractStore } from "./_backend_contract.ts";
+import { RequestLog } from "./_aws_requests.ts";
+import { type Need, type S3Fixture, s3Fixture, s3Test } from "./_s3_fixture.ts";
+
+/** The lock modes, each run through the whole contract. */
+const MODES: { name: string; needs: Need[]; config(fx: S3Fixture): Partial<S3BackendConfig> }[] = [
+  { name: "DynamoDB locks", needs: ["dynamodb"], config: (fx) => ({ dynamodb_table: fx.table }) },
+  { name: "lockfile", needs: ["conditionalWrites"], config: () => ({ use_lockfile: true }) },
+  {
+    name: "lockfile and DynamoDB",
+    needs: ["dynamodb", "conditionalWrites"],
+    config: (fx) => ({ dynamodb_table: fx.table, use_lockfile: true }),
+  },
+];
+
+for (const mode of MODES) {
+  backendContract(`S3Backend (${mode.name})`, {
+    test(name, needs, fn) {
+      // Writers racing without a lock rely on conditional writes in every mode.
+      const extra: Need[] = needs.includes("racingWriters") ? ["conditionalWrites"] : [];
+      s3Test(name, [...new Set([...mode.needs, ...extra])], fn);
+    },
+    async create(): Promise<ContractStore> {
+      const fx = await s3Fixture();
+      const config = mode.config(fx);
+      const layout = fx.backend(config);
+      return {
+        open: () => fx.backend(config),
+        async plant(workspace, bytes) {
+          // As Terraform writes a state: the object, then the digest item (with a lock table).
+          const key = layout.stateKey(workspace);
+          await fx.s3Client.send(
+            new PutObjectCommand({ Bucket: fx.bucket, Key: key, Body: bytes }),
+          );
+          if (config.dynamodb_table) {
+            const digest = createHash("md5").update(bytes).digest("hex");
+            await fx.dynamoClient!.send(
+              new PutItemCommand({
+                TableName: fx.table,
+                Item: { LockID: { S: `${fx.bucket}/${key}-md5` }, Digest: { S: digest } },
+              }),
+            );
+          }
+        },
+        fingerprint: () => storeFingerprint(fx),
+        [Symbol.asyncDispose]: () => fx[Symbol.asyncDispose](),
+      };
+    },
+  });
+}
+
+/** Every object (key -> ETag) and every item of the lock table (LockID -> item). */
+async function storeFingerprint(fx: S3Fixture): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  let token: string | undefined;
+  do {
+    const page = await fx.s3Client.send(
+      new ListObjectsV2Command({ Bucket: fx.bucket, ContinuationToken: token }),
+    );
+    for (const object of page.Contents ?? []) out[`s3:${object.Key}`] = object.ETag ?? "";
+    token = page.IsTruncated ? page.NextContinuationToken : undefined;
+  } while (token !== undefined);
+  if (fx.dynamoClient) {
+    const items = await fx.dynamoClient.send(new ScanCommand({ TableName: fx.table }));
+    for (const item of items.Items ?? []) {
+      out[`dynamodb:${item.LockID?.S}`] = JSON.stringify(item, Object.keys(item).sort());
+    }
+  }
+  return out;
+}
 
 async function objectText(
   fx: { s3Client: import("@aws-sdk/client-s3").S3Client; bucket: string },
@@ -117,28 +180,17 @@ s3Test(
 );
 
 s3Test(
-  "S3Backend round-trips a state byte for byte, with Content-Type application/json",
+  "S3Backend stores a state as Terraform's serialization of it, with Content-Type application/json",
   [],
   async () => {
     await using fx = await s3Fixture();
-    const backend = fx.backend();
     const state: GaibState = {
       ...createEmptyState(),
       serial: 7,
       outputs: { id: { value: "x", type: "string" } },
-      resources: [{
-        mode: "managed",
-        type: "discord_channel",
-        name: "general",
-        provider: 'provider["registry.terraform.io/x/discord"]',
-        instances: [{
-          schema_version: 0,
-          attributes: { id: "1", big: 12345678901234567890n.toString() },
-        }],
-      }],
     };
-    await backend.setState("default", state);
-    assert.deepEqual(await fx.backend().getState("default"), state);
+    await fx.backend().setState("default", state);
+    assert.equal(await objectText(fx, "terraform.tfstate"), serializeState(state));
     const head = await fx.s3Client.send(
       new HeadObjectCommand({ Bucket: fx.bucket, Key: "terraform.tfstate" }),
     );
@@ -294,14 +346,15 @@ s3Test(
   ["dynamodb", "conditionalWrites"],
   async () => {
     await using fx = await s3Fixture();
-    const backend = fx.backend({ dynamodb_table: fx.table });
+    const clients = fx.clients({ dynamodb_table: fx.table });
+    const backend = fx.backend({ dynamodb_table: fx.table }, { clients });
     const writer = fx.backend({ dynamodb_table: fx.table });
     await backend.setState("doomed", createEmptyState());
     const empty = (await writer.getState("doomed"))!;
     // Right before deleteState's first change of the object, another client writes a state
     // with resources (as an unlocked push landing at that moment would).
     let armed = true;
-    clientsOf(backend)!.s3.middlewareStack.add(
+    clients.s3.middlewareStack.add(
       (nextHandler, context) => async (args) => {
         const command = context.commandName;
         if (armed && (command === "PutObjectCommand" || command === "DeleteObjectCommand")) {
@@ -324,109 +377,24 @@ s3Test(
 );
 
 s3Test(
-  "S3Backend.deleteState removes the state and its digest, and refuses default, missing and locked workspaces",
+  "S3Backend.deleteState removes the state object and its digest item, and nothing else",
   ["dynamodb"],
   async () => {
     await using fx = await s3Fixture();
     const backend = fx.backend({ dynamodb_table: fx.table, use_lockfile: true });
     await backend.setState("gone", createEmptyState());
     await backend.setState("kept", createEmptyState());
-    const { lockId } = await backend.lock("kept");
-    await assert.rejects(backend.deleteState("kept"), StateLockError);
-    await backend.unlock("kept", lockId);
-    await assert.rejects(backend.deleteState("default"), /"default" workspace cannot be deleted/);
-    await assert.rejects(backend.deleteState("never"), /Workspace "never" does not exist/);
     await backend.deleteState("gone");
-    assert.deepEqual(await backend.listWorkspaces(), ["default", "kept"]);
     assert.deepEqual(await keys(fx), ["env:/kept/terraform.tfstate"]);
-    const digest = await fx.dynamoClient!.send(
-      new GetItemCommand({
-        TableName: fx.table,
-        Key: { LockID: { S: `${fx.bucket}/env:/gone/terraform.tfstate-md5` } },
-      }),
-    );
-    assert.equal(digest.Item, undefined);
-    assert.equal(await backend.getState("gone"), null);
-  },
-);
-
-s3Test(
-  "S3Backend.setState refuses another lineage and an older serial, and accepts the same content again",
-  [],
-  async () => {
-    await using fx = await s3Fixture();
-    const backend = fx.backend();
-    const state = { ...createEmptyState(), serial: 3 };
-    await backend.setState("default", state);
-    await assert.rejects(backend.setState("default", createEmptyState()), StateLineageError);
-    await assert.rejects(backend.setState("default", { ...state, serial: 2 }), StateSerialError);
-    await assert.rejects(
-      backend.setState("default", { ...state, outputs: { a: { value: 1, type: "number" } } }),
-      StateSerialError,
-    );
-    await backend.setState("default", { ...state });
-    await backend.setState("default", { ...state, serial: 1 }, { force: true });
-    assert.equal((await fx.backend().getState("default"))?.serial, 1);
-  },
-);
-
-s3Test(
-  "S3Backend never loses an update between unlocked writers: a stale write is refused",
-  ["conditionalWrites"],
-  async () => {
-    await using fx = await s3Fixture();
-    const a = fx.backend();
-    const b = fx.backend();
-    await a.setState("default", createEmptyState());
-    const seenByA = (await a.getState("default"))!;
-    const seenByB = (await b.getState("default"))!;
-    await b.setState("default", next(seenByB, { outputs: { by: { value: "b", type: "string" } } }));
-    // A's knowledge is stale; its write is checked against what is stored now and refused.
-    await assert.rejects(a.setState("default", next(seenByA)), StateSerialError);
-    assert.equal((await a.getState("default"))?.outputs?.by?.value, "b");
-  },
-);
-
-s3Test(
-  "S3Backend lets exactly one of 20 racing unlocked writers of the same next serial land",
-  ["conditionalWrites"],
-  async () => {
-    await using fx = await s3Fixture();
-    await fx.backend().setState("default", createEmptyState());
-    const writers = Array.from({ length: 20 }, () => fx.backend());
-    const base = await Promise.all(writers.map((w) => w.getState("default")));
-    const results = await Promise.allSettled(
-      writers.map((w, i) =>
-        w.setState("default", next(base[i]!, { outputs: { w: { value: i, type: "number" } } }))
-      ),
-    );
-    const landed = results.flatMap((r, i) => r.status === "fulfilled" ? [i] : []);
-    assert.equal(landed.length, 1, `landed: ${landed}`);
-    for (const r of results) {
-      if (r.status === "rejected") assert.ok(r.reason instanceof StateSerialError, r.reason);
-    }
-    const stored = await fx.backend().getState("default");
-    assert.equal(stored?.outputs?.w?.value, landed[0]);
-  },
-);
-
-s3Test(
-  "S3Backend creates a new state only once when two writers race to create it",
-  ["conditionalWrites"],
-  async () => {
-    await using fx = await s3Fixture();
-    const writers = Array.from({ length: 10 }, () => fx.backend());
-    await Promise.all(writers.map((w) => w.getState("new")));
-    const results = await Promise.allSettled(
-      writers.map((w) => w.setState("new", { ...createEmptyState(), serial: 1 })),
-    );
-    const landed = results.filter((r) => r.status === "fulfilled").length;
-    assert.equal(landed, 1);
-    for (const r of results) {
-      if (r.status === "rejected") {
-        assert.ok(r.reason instanceof StateLineageError || r.reason instanceof StateSerialError);
-      }
-    }
+    const digest = (ws: string) =>
+      fx.dynamoClient!.send(
+        new GetItemCommand({
+          TableName: fx.table,
+          Key: { LockID: { S: `${fx.bucket}/env:/${ws}/terraform.tfstate-md5` } },
+        }),
+      );
+    assert.equal((await digest("gone")).Item, undefined);
+    assert.ok((await digest("kept")).Item?.Digest?.S, "the other workspace's digest is kept");
   },
 );
 
@@ -435,8 +403,7 @@ s3Test(
   ["dynamodb"],
   async () => {
     await using fx = await s3Fixture();
-    const backend = fx.backend({ dynamodb_table: fx.table }, { consistencyTimeoutMs: 1200 });
-    await backend.setState("default", createEmptyState());
+    await fx.backend({ dynamodb_table: fx.table }).setState("default", createEmptyState());
     const digestKey = { LockID: { S: `${fx.bucket}/terraform.tfstate-md5` } };
     const good = (await fx.dynamoClient!.send(
       new GetItemCommand({ TableName: fx.table, Key: digestKey }),
@@ -446,7 +413,11 @@ s3Test(
         new PutItemCommand({ TableName: fx.table, Item: { ...digestKey, Digest: { S: digest } } }),
       );
     await putDigest("0".repeat(32));
-    const started = Date.now();
+    const log = new RequestLog();
+    const backend = fx.backend({ dynamodb_table: fx.table }, {
+      consistencyTimeoutMs: 1200,
+      onRequest: log.record,
+    });
     await assert.rejects(backend.getState("default"), (error: Error) => {
       assert.ok(error instanceof BackendError);
       assert.match(error.message, /does not match its digest/);
@@ -462,14 +433,30 @@ s3Test(
       assert.ok(error.message.includes('"gaib-state state push --force FILE -w default"'));
       return true;
     });
-    assert.ok(Date.now() - started >= 1000, "it retried before failing");
+    const digestReads = log.take().filter((r) => r === "dynamodb:GetItem").length;
+    assert.ok(digestReads >= 2, `it read the digest again before failing (${digestReads} reads)`);
+
     // Read as it is stored, it is there.
     assert.ok(await backend.getState("default", { verifyDigest: false }));
-    // A digest that catches up while the reader retries is accepted.
-    const late = setTimeout(() => putDigest(good), 300);
-    const reader = fx.backend({ dynamodb_table: fx.table }, { consistencyTimeoutMs: 5000 });
+    // A digest that catches up while the reader retries is accepted. The good digest is put
+    // after the reader's first digest read has answered (with the wrong one), before the
+    // reader sees that answer: so the reader must retry to succeed.
+    const clients = fx.clients({ dynamodb_table: fx.table });
+    let reads = 0;
+    clients.dynamodb!.middlewareStack.add(
+      (next, context) => async (args) => {
+        const result = await next(args);
+        if (context.commandName === "GetItemCommand" && ++reads === 1) await putDigest(good);
+        return result;
+      },
+      { step: "initialize", name: "digestCatchesUp" },
+    );
+    const reader = fx.backend({ dynamodb_table: fx.table }, {
+      consistencyTimeoutMs: 60_000,
+      clients,
+    });
     assert.ok(await reader.getState("default"));
-    clearTimeout(late);
+    assert.equal(reads, 2, "one read of the wrong digest, one of the good one");
   },
 );
 
@@ -492,10 +479,14 @@ s3Test(
     await fx.s3Client.send(
       new PutObjectCommand({ Bucket: fx.bucket, Key: "terraform.tfstate", Body: newer }),
     );
-    const started = Date.now();
-    const reader = fx.backend({ dynamodb_table: fx.table }, { consistencyTimeoutMs: 60_000 });
+    const log = new RequestLog();
+    const reader = fx.backend({ dynamodb_table: fx.table }, {
+      consistencyTimeoutMs: 60_000,
+      onRequest: log.record,
+    });
     assert.equal((await reader.getState("default"))?.serial, 2);
-    assert.ok(Date.now() - started < 30_000, "accepted without waiting out the timeout");
+    // Accepted at the first look (no retry while the timeout runs), and the digest repaired.
+    assert.deepEqual(log.take().sort(), ["dynamodb:GetItem", "dynamodb:PutItem", "s3:GetObject"]);
     const after = await readDigest();
     assert.equal(after.Digest.S, createHash("md5").update(newer).digest("hex"));
     assert.equal(after.GaibSerial?.N, "2");
@@ -536,16 +527,17 @@ s3Test(
   ["md5Check"],
   async () => {
     await using fx = await s3Fixture();
-    const backend = fx.backend();
+    const clients = fx.clients();
+    const backend = fx.backend({}, { clients });
     const state = createEmptyState();
     await backend.setState("default", state);
-    const s3 = clientsOf(backend)!.s3;
+    let corrupt = false;
     // Corrupt the body after the backend computed its Content-MD5.
-    s3.middlewareStack.add(
+    clients.s3.middlewareStack.add(
       (nextHandler) => (args) => {
         const request = (args as { request: { headers: Record<string, string>; body: unknown } })
           .request;
-        if (request.body instanceof Uint8Array && request.headers["content-md5"]) {
+        if (corrupt && request.body instanceof Uint8Array && request.headers["content-md5"]) {
           const body = request.body.slice();
           body[body.length - 2] ^= 1;
           request.body = body;
@@ -556,6 +548,7 @@ s3Test(
       // tell.
       { step: "build", priority: "low", name: "corrupt" },
     );
+    corrupt = true;
     await assert.rejects(backend.setState("default", next(state)), (error: Error) => {
       assert.ok(error instanceof BackendError);
       assert.match(error.message, /Content-MD5/);
@@ -570,22 +563,29 @@ s3Test(
   [],
   async () => {
     await using fx = await s3Fixture();
-    const backend = fx.backend({ encrypt: true, use_lockfile: true });
+    const clients = fx.clients({ encrypt: true, use_lockfile: true });
+    // The SSE header of every PUT, by object key (the path's last part after the bucket).
     const sse: Record<string, string | undefined> = {};
-    clientsOf(backend)!.s3.middlewareStack.add(
-      (nextHandler, context) => (args) => {
-        const request = (args as { request: { method: string; headers: Record<string, string> } })
-          .request;
+    clients.s3.middlewareStack.add(
+      (nextHandler) => (args) => {
+        const request = (args as {
+          request: { method: string; path: string; headers: Record<string, string> };
+        }).request;
         if (request.method === "PUT") {
-          sse[context.commandName ?? ""] = request.headers["x-amz-server-side-encryption"];
+          const key = decodeURIComponent(request.path.split("/").slice(2).join("/"));
+          sse[key] = request.headers["x-amz-server-side-encryption"];
         }
         return nextHandler(args);
       },
       { step: "build", priority: "low", name: "watchSse" },
     );
+    const backend = fx.backend({ encrypt: true, use_lockfile: true }, { clients });
     const { lockId } = await backend.lock("default");
     await backend.setState("default", createEmptyState(), { lockId });
-    assert.deepEqual(sse, { PutObjectCommand: "AES256" });
+    assert.deepEqual(sse, {
+      "terraform.tfstate": "AES256",
+      "terraform.tfstate.tflock": "AES256",
+    });
     assert.ok(await fx.backend().getState("default"));
     await backend.unlock("default", lockId);
     if (fx.s3.sse) {

@@ -12,11 +12,11 @@ import { PutObjectCommand } from "@aws-sdk/client-s3";
 import { BackendError, StateLockError } from "../src/errors.ts";
 import { createEmptyState, serializeState } from "../src/state.ts";
 import { S3Backend } from "../src/backends/s3.ts";
-import { clientsOf } from "../src/backends/_aws_clients.ts";
+import type { S3BackendConfig } from "../src/config.ts";
+import { testClients } from "./_aws_requests.ts";
 import { AWS_CLI, s3Fixture, s3Test } from "./_s3_fixture.ts";
 import {
   httpStatus,
-  serversDisabled,
   startDynamoServer,
   startS3Server,
   tempBucket,
@@ -214,9 +214,8 @@ s3Test(
 
 s3Test(
   "A DynamoDB server stopped mid-write gives a clear error and leaves the state and the lock intact",
-  ["dynamodb"],
+  ["dynamodb", "privateServers"],
   async () => {
-    if (serversDisabled()) return;
     await using server = await startDynamoServer({ persistent: true });
     await using fx = await s3Fixture();
     await using table = await tempLockTable(server.info);
@@ -225,14 +224,15 @@ s3Test(
       endpoints: { s3: fx.s3.endpoint, dynamodb: server.info.endpoint },
       max_retries: 0,
     });
-    const backend = new S3Backend(config, { requestTimeoutMs: 5000 });
+    const clients = testClients(config, { requestTimeoutMs: 5000 });
+    const backend = new S3Backend(config, { requestTimeoutMs: 5000, clients });
     try {
       const state = createEmptyState();
       await backend.setState("default", state);
       const { lockId } = await backend.lock("default");
       let stopAt = "";
       let restarted: Promise<void> | undefined;
-      clientsOf(backend)!.dynamodb!.middlewareStack.add(
+      clients.dynamodb!.middlewareStack.add(
         (next, context) => async (args) => {
           if (context.commandName === stopAt) {
             stopAt = "";
@@ -271,18 +271,18 @@ s3Test(
       await backend.unlock("default", lockId);
     } finally {
       await backend.close();
+      clients.destroy();
     }
   },
 );
 
 s3Test(
   "An S3 server stopped mid-write gives a clear error and leaves the state intact",
-  [],
+  ["privateServers"],
   async () => {
-    if (serversDisabled()) return;
     await using server = await startS3Server({ persistent: true });
     await using bucket = await tempBucket(server.info);
-    const backend = new S3Backend({
+    const config: S3BackendConfig = {
       type: "s3",
       bucket: bucket.name,
       key: "terraform.tfstate",
@@ -290,12 +290,14 @@ s3Test(
       endpoint: server.info.endpoint,
       force_path_style: true,
       max_retries: 0,
-    }, { requestTimeoutMs: 5000 });
+    };
+    const clients = testClients(config, { requestTimeoutMs: 5000 });
+    const backend = new S3Backend(config, { requestTimeoutMs: 5000, clients });
     try {
       const state = createEmptyState();
       await backend.setState("default", state);
       let restarting: Promise<void> | undefined;
-      clientsOf(backend)!.s3.middlewareStack.add(
+      clients.s3.middlewareStack.add(
         (next, context) => async (args) => {
           if (context.commandName === "PutObjectCommand" && !restarting) {
             // Stop the server (it comes back by itself) and send the write while it is down.
@@ -329,6 +331,7 @@ s3Test(
       }
     } finally {
       await backend.close();
+      clients.destroy();
     }
   },
 );

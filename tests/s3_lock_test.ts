@@ -1,7 +1,8 @@
 /**
- * S3Backend locks against real servers, in both lock modes: Terraform's record formats,
- * conflicts naming the holder, races with exactly one winner, lease takeover after a holder
- * killed with SIGKILL (and none while it lives), unlock rules and lock checks on writes.
+ * S3Backend locks against real servers, beyond the contract every backend keeps
+ * (tests/_backend_contract.ts, run for each lock mode in tests/s3_backend_test.ts):
+ * Terraform's record formats, lease takeover after a holder killed with SIGKILL (and none
+ * while it lives), Terraform's own locks, and the two modes together.
  *
  * @module
  */
@@ -12,6 +13,7 @@ import { GetItemCommand, PutItemCommand } from "@aws-sdk/client-dynamodb";
 import { BackendConfigError, StateLockError } from "../src/errors.ts";
 import { createEmptyState } from "../src/state.ts";
 import type { S3BackendConfig } from "../src/config.ts";
+import { spawnLockHolder } from "./_lock_holder.ts";
 import { type Need, type S3Fixture, s3Fixture, s3Test } from "./_s3_fixture.ts";
 
 const TERRAFORM_FIELDS = ["ID", "Operation", "Info", "Who", "Version", "Created", "Path"];
@@ -89,207 +91,34 @@ s3Test(
 
 for (const mode of [DYNAMODB, LOCKFILE, BOTH]) {
   s3Test(
-    `S3Backend.lock (${mode.name}) refuses a second holder and names the first`,
-    mode.needs,
-    async () => {
-      await using fx = await s3Fixture();
-      const first = fx.backend(mode.config(fx));
-      const second = fx.backend(mode.config(fx));
-      const { lockId } = await first.lock("default", { who: "alice@ci", operation: "apply" });
-      await assert.rejects(second.lock("default", { who: "bob@laptop" }), (error: Error) => {
-        assert.ok(error instanceof StateLockError);
-        assert.equal(error.lockInfo?.ID, lockId);
-        assert.equal(error.lockInfo?.Who, "alice@ci");
-        assert.match(error.message, /held by alice@ci \(apply, since .*, lock ID /);
-        assert.match(error.message, /Only its lease tells whether its holder .* is alive/);
-        assert.doesNotMatch(error.message, /renews its lease/);
-        return true;
-      });
-      await first.unlock("default", lockId);
-      const again = await second.lock("default");
-      await second.unlock("default", again.lockId);
-    },
-  );
-
-  s3Test(
-    `S3Backend.lock (${mode.name}) lets exactly one of 20 concurrent lockers win`,
-    mode.needs,
-    async () => {
-      await using fx = await s3Fixture();
-      const lockers = Array.from({ length: 20 }, () => fx.backend(mode.config(fx)));
-      const results = await Promise.allSettled(
-        lockers.map((b, i) => b.lock("default", { who: `locker-${i}` })),
-      );
-      const winners = results.flatMap((r, i) => r.status === "fulfilled" ? [i] : []);
-      assert.equal(winners.length, 1, `winners: ${winners}`);
-      const winner = (results[winners[0]] as PromiseFulfilledResult<{ lockId: string }>).value;
-      for (const r of results) {
-        if (r.status === "rejected") {
-          assert.ok(r.reason instanceof StateLockError, String(r.reason));
-        }
-      }
-      assert.equal((await lockers[0].getLockInfo("default"))?.ID, winner.lockId);
-      // Neither record was left half-taken by a loser.
-      await lockers[winners[0]].unlock("default", winner.lockId);
-      assert.equal(await lockers[0].getLockInfo("default"), null);
-    },
-  );
-
-  s3Test(
-    `S3Backend (${mode.name}) lets exactly one of 20 contenders take over an expired lock`,
-    mode.needs,
-    async () => {
-      await using fx = await s3Fixture();
-      // A detached lock whose TTL has ended may be taken over.
-      const stale = await fx.backend(mode.config(fx)).lock("default", {
-        detached: true,
-        ttlMs: 1,
-      });
-      await new Promise((resolve) => setTimeout(resolve, 20));
-      const contenders = Array.from({ length: 20 }, () => fx.backend(mode.config(fx)));
-      const results = await Promise.allSettled(contenders.map((b) => b.lock("default")));
-      const winners = results.filter((r) => r.status === "fulfilled");
-      assert.equal(winners.length, 1);
-      const info = await contenders[0].getLockInfo("default");
-      assert.notEqual(info?.ID, stale.lockId);
-      assert.equal(
-        info?.ID,
-        (winners[0] as PromiseFulfilledResult<{ lockId: string }>).value.lockId,
-      );
-    },
-  );
-
-  s3Test(
     `S3Backend (${mode.name}) takes over the lock of a holder killed with SIGKILL once its lease expires, never while it lives`,
     mode.needs,
     async () => {
       await using fx = await s3Fixture();
       const leaseMs = 1500;
-      const holder = new Deno.Command(Deno.execPath(), {
-        args: [
-          "run",
-          "-A",
-          new URL("./_s3_holder.ts", import.meta.url).pathname,
-          JSON.stringify(fx.config(mode.config(fx))),
-          "default",
-          String(leaseMs),
-        ],
-        stdout: "piped",
-        stderr: "inherit",
-      }).spawn();
-      try {
-        const reader = holder.stdout.getReader();
-        let out = "";
-        while (!out.includes("\n")) {
-          const { value, done } = await reader.read();
-          if (done) break;
-          out += new TextDecoder().decode(value);
-        }
-        reader.releaseLock();
-        const holderId = /^LOCKED (\S+)/.exec(out)?.[1];
-        assert.ok(holderId, `the holder did not lock: ${out}`);
-        const contender = fx.backend(mode.config(fx));
-        // While the holder lives it renews its lease: waiting three leases does not help.
-        await assert.rejects(contender.lock("default", { timeoutMs: 3 * leaseMs }), (e: Error) => {
-          assert.ok(e instanceof StateLockError);
-          assert.equal(e.lockInfo?.ID, holderId);
-          return true;
-        });
-        await assert.rejects(contender.unlock("default", holderId), /still running/);
-        holder.kill("SIGKILL");
-        await holder.status;
-        const killedAt = Date.now();
-        const { lockId } = await contender.lock("default", { timeoutMs: 6 * leaseMs });
-        assert.notEqual(lockId, holderId);
-        assert.ok(Date.now() - killedAt >= leaseMs / 2, "taken over only after the lease");
-        assert.equal((await contender.getLockInfo("default"))?.ID, lockId);
-        await contender.unlock("default", lockId);
-      } finally {
-        try {
-          holder.kill("SIGKILL");
-        } catch {
-          // already dead
-        }
-        await holder.status;
-        await holder.stdout.cancel().catch(() => {});
-      }
-    },
-  );
-
-  s3Test(
-    `S3Backend.unlock (${mode.name}) refuses a wrong ID and names the holder; forceUnlock needs the right one`,
-    mode.needs,
-    async () => {
-      await using fx = await s3Fixture();
-      const holder = fx.backend(mode.config(fx));
-      const other = fx.backend(mode.config(fx));
-      const { lockId } = await holder.lock("default", { who: "alice@ci" });
-      for (
-        const attempt of [
-          () => other.unlock("default", "wrong"),
-          () => other.forceUnlock("default", "x"),
-        ]
-      ) {
-        await assert.rejects(attempt(), (error: Error) => {
-          assert.ok(error instanceof StateLockError);
-          assert.match(error.message, /does not match the current lock, which is held by alice@ci/);
-          assert.equal(error.lockInfo?.ID, lockId);
-          return true;
-        });
-      }
-      // A live holder's lock is not another client's to unlock, but force-unlock clears it.
-      await assert.rejects(other.unlock("default", lockId), /still running/);
-      await other.forceUnlock("default", lockId);
-      assert.equal(await holder.getLockInfo("default"), null);
-      await assert.rejects(other.unlock("default", lockId), /it is not locked/);
-    },
-  );
-
-  s3Test(
-    `S3Backend.setState (${mode.name}) checks the lock: no ID, a wrong ID, a lock no longer held`,
-    mode.needs,
-    async () => {
-      await using fx = await s3Fixture();
-      const holder = fx.backend(mode.config(fx));
-      const other = fx.backend(mode.config(fx));
-      const state = createEmptyState();
-      await holder.setState("default", state);
-      const { lockId } = await holder.lock("default", { who: "alice@ci" });
-      const next = { ...state, serial: 1 };
-      await assert.rejects(other.setState("default", next), (error: Error) => {
-        assert.ok(error instanceof StateLockError);
-        assert.match(error.message, /it is locked, held by alice@ci/);
+      await using holder = await spawnLockHolder({
+        backend: fx.config(mode.config(fx)),
+        workspace: "default",
+        leaseMs,
+        who: "holder@subprocess",
+      });
+      const contender = fx.backend(mode.config(fx));
+      // While the holder lives it renews its lease: waiting three leases does not help.
+      await assert.rejects(contender.lock("default", { timeoutMs: 3 * leaseMs }), (e: Error) => {
+        assert.ok(e instanceof StateLockError);
+        assert.equal(e.lockInfo?.ID, holder.lockId);
         return true;
       });
-      await assert.rejects(
-        other.setState("default", next, { lockId: "not-it" }),
-        /lock not-it is not the current lock, which is held by alice@ci/,
-      );
-      await holder.setState("default", next, { lockId });
-      // Another client force-unlocks: the holder's next write is refused.
-      await other.forceUnlock("default", lockId);
-      await assert.rejects(
-        holder.setState("default", { ...next, serial: 2 }, { lockId }),
-        /is no longer held/,
-      );
-      assert.equal((await other.getState("default"))?.serial, 1);
-    },
-  );
-
-  s3Test(
-    `S3Backend.unlock (${mode.name}) releases a detached lock from another client, and close() releases held locks`,
-    mode.needs,
-    async () => {
-      await using fx = await s3Fixture();
-      const first = fx.backend(mode.config(fx));
-      const detached = await first.lock("ci-step", { detached: true });
-      await first.close();
-      assert.equal((await fx.backend(mode.config(fx)).getLockInfo("ci-step"))?.ID, detached.lockId);
-      await fx.backend(mode.config(fx)).unlock("ci-step", detached.lockId);
-      const second = fx.backend(mode.config(fx));
-      await second.lock("default");
-      await second.close();
-      assert.equal(await fx.backend(mode.config(fx)).getLockInfo("default"), null);
+      await assert.rejects(contender.unlock("default", holder.lockId), /still running/);
+      await holder.kill();
+      const killedAt = Date.now();
+      const { lockId } = await contender.lock("default", { timeoutMs: 6 * leaseMs });
+      assert.notEqual(lockId, holder.lockId);
+      // A safety bound, not a speed figure: its last renewal was at most a third of a lease
+      // before the kill, and the lease plus the skew allowance had to pass after it.
+      assert.ok(Date.now() - killedAt >= leaseMs / 2, "taken over only after the lease");
+      assert.equal((await contender.getLockInfo("default"))?.ID, lockId);
+      await contender.unlock("default", lockId);
     },
   );
 }
@@ -319,6 +148,54 @@ for (const mode of [DYNAMODB, LOCKFILE]) {
     },
   );
 }
+
+s3Test(
+  "S3Backend never takes over a Terraform lock (no lease), however old; forceUnlock clears it",
+  ["dynamodb"],
+  async () => {
+    await using fx = await s3Fixture();
+    const info = {
+      ID: "0b5a3c52-3c3c-4e3e-9a38-7d7c7f3c0001",
+      Operation: "OperationTypeApply",
+      Info: "",
+      Who: "terraform@build-7",
+      Version: "1.9.8",
+      Created: "2020-01-01T00:00:00.123456789Z",
+      Path: `${fx.bucket}/terraform.tfstate`,
+    };
+    await fx.dynamoClient!.send(
+      new PutItemCommand({
+        TableName: fx.table,
+        Item: { LockID: { S: info.Path }, Info: { S: JSON.stringify(info) } },
+        ConditionExpression: "attribute_not_exists(LockID)",
+      }),
+    );
+    const backend = fx.backend(DYNAMODB.config(fx));
+    await assert.rejects(backend.lock("default", { timeoutMs: 300 }), (error: Error) => {
+      assert.ok(error instanceof StateLockError);
+      assert.deepEqual(error.lockInfo, info);
+      assert.match(error.message, /not taken by gaib-state/);
+      return true;
+    });
+    await backend.forceUnlock("default", info.ID);
+    const { lockId } = await backend.lock("default");
+    await backend.unlock("default", lockId);
+  },
+);
+
+s3Test(
+  "S3Backend with both lock modes gives the lockfile back when the DynamoDB lock is busy",
+  ["dynamodb", "conditionalWrites"],
+  async () => {
+    await using fx = await s3Fixture();
+    const dynamoOnly = fx.backend(DYNAMODB.config(fx));
+    const both = fx.backend(BOTH.config(fx));
+    const { lockId } = await dynamoOnly.lock("default", { who: "terraform@old-config" });
+    await assert.rejects(both.lock("default"), /held by terraform@old-config/);
+    assert.equal(await lockfileJson(fx, "terraform.tfstate.tflock"), null);
+    await dynamoOnly.unlock("default", lockId);
+  },
+);
 
 s3Test(
   "S3Backend with key states/${workspace} and DynamoDB refuses workspace X-md5, whose lock item is X's digest item",
@@ -380,53 +257,5 @@ s3Test(
       const { lockId } = await backend.lock("default");
       await backend.unlock("default", lockId);
     }
-  },
-);
-
-s3Test(
-  "S3Backend never takes over a Terraform lock (no lease), however old; forceUnlock clears it",
-  ["dynamodb"],
-  async () => {
-    await using fx = await s3Fixture();
-    const info = {
-      ID: "0b5a3c52-3c3c-4e3e-9a38-7d7c7f3c0001",
-      Operation: "OperationTypeApply",
-      Info: "",
-      Who: "terraform@build-7",
-      Version: "1.9.8",
-      Created: "2020-01-01T00:00:00.123456789Z",
-      Path: `${fx.bucket}/terraform.tfstate`,
-    };
-    await fx.dynamoClient!.send(
-      new PutItemCommand({
-        TableName: fx.table,
-        Item: { LockID: { S: info.Path }, Info: { S: JSON.stringify(info) } },
-        ConditionExpression: "attribute_not_exists(LockID)",
-      }),
-    );
-    const backend = fx.backend(DYNAMODB.config(fx));
-    await assert.rejects(backend.lock("default", { timeoutMs: 300 }), (error: Error) => {
-      assert.ok(error instanceof StateLockError);
-      assert.deepEqual(error.lockInfo, info);
-      assert.match(error.message, /not taken by gaib-state/);
-      return true;
-    });
-    await backend.forceUnlock("default", info.ID);
-    const { lockId } = await backend.lock("default");
-    await backend.unlock("default", lockId);
-  },
-);
-
-s3Test(
-  "S3Backend with both lock modes gives the lockfile back when the DynamoDB lock is busy",
-  ["dynamodb", "conditionalWrites"],
-  async () => {
-    await using fx = await s3Fixture();
-    const dynamoOnly = fx.backend(DYNAMODB.config(fx));
-    const both = fx.backend(BOTH.config(fx));
-    const { lockId } = await dynamoOnly.lock("default", { who: "terraform@old-config" });
-    await assert.rejects(both.lock("default"), /held by terraform@old-config/);
-    assert.equal(await lockfileJson(fx, "terraform.tfstate.tflock"), null);
-    await dynamoOnly.unlock("default", lockId);
   },
 );

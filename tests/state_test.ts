@@ -10,87 +10,29 @@ import {
   StateFormatError,
 } from "../mod.ts";
 import { readStateHeader } from "../src/_state_header.ts";
-import { FIXTURES } from "./_temp.ts";
+import {
+  expectedOutcome,
+  fixtureFiles,
+  manifestSaysReject,
+  PACKAGE_FIXTURES,
+  SHARED_FIXTURES,
+  sharedCorpusTest,
+} from "./corpus/fixtures.ts";
 
-type Outcome = { accept: true } | { empty: true } | { reject: string };
-
-/** Expected outcome of every fixture, after MANIFEST.md (legacy v1-v3: rejected with a hint). */
-const EXPECTED: Record<string, Outcome> = {
-  "invalid/invalid-bad-provider-address.tfstate": {
-    reject: 'invalid provider address "this is not a provider address"',
-  },
-  "invalid/invalid-deposed-key-length.tfstate": {
-    reject: 'deposed key "abc", which is not correctly formatted',
-  },
-  "invalid/invalid-duplicate-instance.tfstate": {
-    reject: "instance null_resource.a appears multiple times",
-  },
-  "invalid/invalid-missing-provider.tfstate": {
-    reject: "null_resource.a is missing a provider address",
-  },
-  "invalid/invalid-missing-version.tfstate": { reject: 'has no "version" attribute' },
-  "invalid/invalid-serial-negative.tfstate": { reject: '"serial" must be a whole number' },
-  "invalid/invalid-terraform-version-string.tfstate": {
-    reject: 'Terraform version "not-a-version", which is not a valid version string',
-  },
-  "invalid/invalid-truncated.tfstate": { reject: "not valid JSON" },
-  "invalid/invalid-version-0.tfstate": { reject: "version number of zero" },
-  "invalid/invalid-version-5-future.tfstate": {
-    reject: "format version 5, which this version of gaib-state does not support",
-  },
-  "invalid/invalid-version-string.tfstate": {
-    reject: "the version in the state is string. A positive whole number is required",
-  },
-  "invalid/rw-encrypted-opentofu-home-ops-a.tfstate": { reject: "the state is encrypted" },
-  "invalid/rw-invalid-age-encrypted.tfstate": { reject: "not valid JSON" },
-  "invalid/tofu-corrupt-not-json.tfstate": { reject: "not valid JSON" },
-  "invalid/tofu-empty-file.tfstate": { empty: true },
-  "invalid/tofu-fake-encrypted.tfstate": { reject: "the state is encrypted" },
-  "legacy/rw-v3-tf-0.12-terraformer-cloudflare.tfstate": {
-    reject: "legacy format version 3",
-  },
-  "legacy/rw-v3-tf-0.12-terraformer-iam-large.tfstate": { reject: "legacy format version 3" },
-  "legacy/tofu-backend-config-v3-backend-and-remote.tfstate": {
-    reject: "legacy format version 3",
-  },
-  "legacy/tofu-hist-v1-state-filter-complete.tfstate": { reject: "legacy format version 1" },
-  "roundtrip/v1-simple.in.tfstate": { reject: "legacy format version 1" },
-  "roundtrip/v3-bigint.in.tfstate": { reject: "legacy format version 3" },
-  "roundtrip/v3-grabbag.in.tfstate": { reject: "legacy format version 3" },
-  "roundtrip/v3-simple.in.tfstate": { reject: "legacy format version 3" },
-};
-
-async function fixtureFiles(): Promise<string[]> {
-  const files: string[] = [];
-  for await (const dir of Deno.readDir(FIXTURES)) {
-    if (!dir.isDirectory) continue;
-    for await (const file of Deno.readDir(`${FIXTURES}/${dir.name}`)) {
-      if (file.name.endsWith(".tfstate")) files.push(`${dir.name}/${file.name}`);
-    }
-  }
-  return files.sort();
-}
-
-function expectedFor(file: string): Outcome {
-  return EXPECTED[file] ?? { accept: true };
-}
-
-Deno.test("parseState gives every fixture its manifest outcome", async (t) => {
-  const files = await fixtureFiles();
-  assert.ok(files.length >= 50, `expected the whole corpus, found ${files.length} files`);
-  const manifest = await Deno.readTextFile(`${FIXTURES}/MANIFEST.md`);
+/** parseState gives every fixture of a corpus its manifest outcome, one step per file. */
+async function checkCorpus(t: Deno.TestContext, root: string): Promise<void> {
+  const files = await fixtureFiles(root);
+  assert.ok(files.length >= 50, `expected the whole corpus in ${root}, found ${files.length}`);
+  const manifest = await Deno.readTextFile(`${root}/MANIFEST.md`);
   for (const file of files) {
     await t.step(file, async () => {
       // Cross-check the table against the manifest row, so the two cannot drift apart.
       const row = manifest.split("\n").find((line) => line.startsWith(`| \`${file}\``));
       assert.ok(row, `${file} has a manifest row`);
-      const expected = expectedFor(file);
-      const manifestSaysReject =
-        /\| reject|Terraform: upgrade|legacy: Terraform|reader must reject|without encryption config|without the passphrase|not a real state/
-          .test(row!);
-      assert.equal("reject" in expected, manifestSaysReject, `table and manifest agree on ${file}`);
+      const expected = expectedOutcome(file);
+      assert.equal("reject" in expected, manifestSaysReject(row), `table and manifest agree`);
 
-      const text = await Deno.readTextFile(`${FIXTURES}/${file}`);
+      const text = await Deno.readTextFile(`${root}/${file}`);
       if ("empty" in expected) {
         assert.equal(parseState(text, file), null);
       } else if ("reject" in expected) {
@@ -108,7 +50,34 @@ Deno.test("parseState gives every fixture its manifest outcome", async (t) => {
       }
     });
   }
-});
+}
+
+Deno.test("parseState gives every fixture of the package's corpus copy its manifest outcome", (t) =>
+  checkCorpus(t, PACKAGE_FIXTURES));
+
+sharedCorpusTest(
+  "parseState gives every fixture of the shared corpus its manifest outcome",
+  SHARED_FIXTURES,
+  (t) => checkCorpus(t, SHARED_FIXTURES),
+);
+
+sharedCorpusTest(
+  "the package's corpus copy (tests/testdata/tfstate) has the shared corpus's bytes",
+  SHARED_FIXTURES,
+  async () => {
+    const shared = new Set(await fixtureFiles(SHARED_FIXTURES));
+    const copy = await fixtureFiles(PACKAGE_FIXTURES);
+    const both = copy.filter((file) => shared.has(file));
+    assert.ok(both.length > 0, "the copy and the shared corpus have files in common");
+    for (const file of both) {
+      const [mine, theirs] = await Promise.all([
+        Deno.readFile(`${PACKAGE_FIXTURES}/${file}`),
+        Deno.readFile(`${SHARED_FIXTURES}/${file}`),
+      ]);
+      assert.deepStrictEqual(mine, theirs, `${file} differs from the shared corpus's`);
+    }
+  },
+);
 
 Deno.test("parseState refuses legacy formats with the version and how to upgrade", () => {
   for (const version of [1, 2, 3]) {
@@ -153,7 +122,7 @@ Deno.test("parseState reports the line and column of a JSON syntax error", () =>
 });
 
 async function losslessCheck(file: string): Promise<void> {
-  const text = await Deno.readTextFile(`${FIXTURES}/${file}`);
+  const text = await Deno.readTextFile(`${PACKAGE_FIXTURES}/${file}`);
   const written = serializeState(parseState(text)!);
   const original = JSON.parse(text);
   const again = JSON.parse(written);
@@ -164,15 +133,17 @@ async function losslessCheck(file: string): Promise<void> {
 
 Deno.test("every accepted fixture is written back without losing a field", async (t) => {
   for (const file of await fixtureFiles()) {
-    if (!("accept" in expectedFor(file))) continue;
+    if (!("accept" in expectedOutcome(file))) continue;
     await t.step(file, () => losslessCheck(file));
   }
 });
 
 Deno.test("v4 round-trip inputs are stored as read, without Terraform's plan-time normalisation", async () => {
-  const input = await Deno.readTextFile(`${FIXTURES}/roundtrip/v4-legacy-simple.in.tfstate`);
+  const input = await Deno.readTextFile(
+    `${PACKAGE_FIXTURES}/roundtrip/v4-legacy-simple.in.tfstate`,
+  );
   const normalised = await Deno.readTextFile(
-    `${FIXTURES}/roundtrip/v4-legacy-simple.out.tfstate`,
+    `${PACKAGE_FIXTURES}/roundtrip/v4-legacy-simple.out.tfstate`,
   );
   const written = serializeState(parseState(input)!);
   assert.deepStrictEqual(JSON.parse(written), JSON.parse(input));

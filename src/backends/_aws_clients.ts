@@ -1,7 +1,7 @@
 /**
- * The S3 backend's AWS SDK clients: construction from the backend config, the hook that
- * reports every HTTP request (for request counts), and the helpers that read SDK errors
- * without ever printing credentials, signed URLs or bodies.
+ * The S3 backend's AWS SDK clients: construction from the backend config (or the clients the
+ * caller passed in), and the helpers that read SDK errors without ever printing credentials,
+ * signed URLs or bodies.
  *
  * @module
  */
@@ -10,14 +10,6 @@ import { S3Client, type S3ClientConfig } from "@aws-sdk/client-s3";
 import { DynamoDBClient, type DynamoDBClientConfig } from "@aws-sdk/client-dynamodb";
 import type { S3BackendConfig } from "../config.ts";
 import { redactUrl } from "../_url.ts";
-
-/** One HTTP request the backend sent (each retry counts as a request of its own). */
-export interface S3BackendRequest {
-  /** `"s3"` or `"dynamodb"`. */
-  service: "s3" | "dynamodb";
-  /** The API operation, such as `"PutObject"` or `"GetItem"`. */
-  operation: string;
-}
 
 /** The clients of one backend. */
 export interface AwsClients {
@@ -34,23 +26,16 @@ export interface AwsClients {
 
 /** How the clients are built, beside the config. */
 export interface AwsClientOptions {
-  onRequest?: (request: S3BackendRequest) => void;
+  /** Time allowed for one HTTP request (the connection gets at most 10 s of it). */
   requestTimeoutMs: number;
+  /** Clients to use as they are instead of building them (the caller keeps them). */
+  given?: { s3?: S3Client; dynamodb?: DynamoDBClient };
 }
 
-const registry = new WeakMap<object, AwsClients>();
-
-/** Remembers the clients of a backend, for tests that add middleware ({@linkcode clientsOf}). */
-export function registerClients(owner: object, clients: AwsClients): void {
-  registry.set(owner, clients);
-}
-
-/** The clients of a backend (tests only: fault injection through SDK middleware). */
-export function clientsOf(owner: object): AwsClients | undefined {
-  return registry.get(owner);
-}
-
-/** Builds the S3 client and, when `dynamodb_table` is set, the DynamoDB client. */
+/**
+ * The S3 client and, when `dynamodb_table` is set, the DynamoDB client: the ones in
+ * `options.given`, else built from the config.
+ */
 export function createClients(config: S3BackendConfig, options: AwsClientOptions): AwsClients {
   const s3Endpoint = config.endpoints?.s3 ?? config.endpoint;
   const dynamodbEndpoint = config.endpoints?.dynamodb ?? config.endpoint;
@@ -74,13 +59,11 @@ export function createClients(config: S3BackendConfig, options: AwsClientOptions
     requestChecksumCalculation: "WHEN_REQUIRED",
     responseChecksumValidation: "WHEN_REQUIRED",
   };
-  const s3 = new S3Client(s3Config);
-  observe(s3, "s3", options.onRequest);
+  const s3 = options.given?.s3 ?? new S3Client(s3Config);
   let dynamodb: DynamoDBClient | null = null;
   if (config.dynamodb_table !== undefined) {
     const dynamoConfig: DynamoDBClientConfig = { ...common, endpoint: dynamodbEndpoint };
-    dynamodb = new DynamoDBClient(dynamoConfig);
-    observe(dynamodb, "dynamodb", options.onRequest);
+    dynamodb = options.given?.dynamodb ?? new DynamoDBClient(dynamoConfig);
   }
   return {
     s3,
@@ -89,32 +72,6 @@ export function createClients(config: S3BackendConfig, options: AwsClientOptions
     s3Endpoint: s3Endpoint === undefined ? "AWS" : redactUrl(s3Endpoint),
     dynamodbEndpoint: dynamodbEndpoint === undefined ? "AWS" : redactUrl(dynamodbEndpoint),
   };
-}
-
-type Stack = {
-  add(
-    middleware: (
-      next: (args: unknown) => Promise<unknown>,
-      context: { commandName?: string },
-    ) => (args: unknown) => Promise<unknown>,
-    options: { step: "finalizeRequest"; priority: "low"; name: string },
-  ): void;
-};
-
-/** Reports each attempt (inside the retry middleware, so retries count). */
-function observe(
-  client: S3Client | DynamoDBClient,
-  service: "s3" | "dynamodb",
-  onRequest: ((request: S3BackendRequest) => void) | undefined,
-): void {
-  if (!onRequest) return;
-  (client.middlewareStack as unknown as Stack).add(
-    (next, context) => (args) => {
-      onRequest({ service, operation: (context.commandName ?? "").replace(/Command$/, "") });
-      return next(args);
-    },
-    { step: "finalizeRequest", priority: "low", name: "gaibRequestObserver" },
-  );
 }
 
 /** The error's name (`NoSuchKey`, `ConditionalCheckFailedException`, `ECONNREFUSED`...). */

@@ -33,7 +33,8 @@
  * @module
  */
 
-import { DescribeTableCommand } from "@aws-sdk/client-dynamodb";
+import { DescribeTableCommand, type DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import type { S3Client } from "@aws-sdk/client-s3";
 import { LockEngine, type StoreCall } from "../_lock_engine.ts";
 import { checkWrite, type StoredIdentity } from "../_write_rules.ts";
 import { readStateHeader } from "../_state_header.ts";
@@ -53,7 +54,7 @@ import type {
 } from "../types.ts";
 import { checkDeletable, checkEmptyForDelete, DEFAULT_WORKSPACE } from "../workspace.ts";
 import { gaibCommand, shellQuote } from "../_command_line.ts";
-import { type AwsClients, createClients, registerClients } from "./_aws_clients.ts";
+import { type AwsClients, createClients } from "./_aws_clients.ts";
 import { awsFailure } from "./_aws_errors.ts";
 import { DynamoDbDigests, type StoredDigest } from "./_dynamodb_digest.ts";
 import { DynamoDbLockStore } from "./_dynamodb_lock.ts";
@@ -61,7 +62,6 @@ import { S3KeyLayout } from "./_s3_keys.ts";
 import { S3LockfileStore } from "./_s3_lockfile.ts";
 import { md5, S3Objects, type WriteCondition } from "./_s3_objects.ts";
 
-export type { S3BackendRequest } from "./_aws_clients.ts";
 export type { S3BackendConfig, S3BackendEndpoints } from "../config.ts";
 export type {
   DeleteStateOptions,
@@ -76,8 +76,6 @@ export type {
   StateResource,
   StateResourceInstance,
 } from "../types.ts";
-
-import type { S3BackendRequest } from "./_aws_clients.ts";
 
 /** Bytes read from the start of a state to find its lineage and serial. */
 const HEADER_BYTES = 64 * 1024;
@@ -103,11 +101,41 @@ export interface S3BackendOptions {
    */
   requestTimeoutMs?: number;
   /**
-   * Called for every HTTP request sent (each retry too), with the service and operation: for
-   * request counts and metrics. Never receives credentials or bodies.
+   * SDK clients to use instead of the ones the backend builds from the config: to add SDK
+   * middleware (metrics, tracing, request counts), or another HTTP handler or credential
+   * provider. They are used as given: the config's `region`, `profile`, `endpoint(s)`,
+   * `force_path_style` and `max_retries` do not apply to them (the endpoints still name the
+   * servers in messages), and `close()` leaves them open, since the caller owns them.
+   * @default {{}}
+   */
+  clients?: S3BackendClients;
+}
+
+/** SDK clients for {@linkcode S3BackendOptions.clients}. */
+export interface S3BackendClients {
+  /**
+   * An `S3Client` of `@aws-sdk/client-s3`. For S3-compatible stores that refuse `aws-chunked`
+   * uploads (Ceph), build it with `requestChecksumCalculation: "WHEN_REQUIRED"`, as the
+   * backend does.
    * @default {undefined}
    */
-  onRequest?: (request: S3BackendRequest) => void;
+  s3?: AwsSdkClient;
+  /**
+   * A `DynamoDBClient` of `@aws-sdk/client-dynamodb`, used when `dynamodb_table` is set.
+   * @default {undefined}
+   */
+  dynamodb?: AwsSdkClient;
+}
+
+/**
+ * An AWS SDK for JavaScript v3 client (`S3Client`, `DynamoDBClient`). Only the part every such
+ * client has is spelled out, so that these docs do not take in the SDK's.
+ */
+export interface AwsSdkClient {
+  /** Sends a command: the client's `send`. */
+  send(command: never, options?: never): Promise<unknown>;
+  /** Closes the client's connections: the client's `destroy`. */
+  destroy(): void;
 }
 
 /** What this instance last read or wrote of a state object. */
@@ -149,6 +177,9 @@ export class S3Backend implements StateBackend {
   readonly #config: S3BackendConfig;
   readonly #keys: S3KeyLayout;
   readonly #clients: AwsClients;
+  /** Whether the clients were built here (and are destroyed by `close()`). */
+  readonly #ownsS3: boolean;
+  readonly #ownsDynamo: boolean;
   readonly #objects: S3Objects;
   readonly #digests: DynamoDbDigests | null;
   readonly #locks: LockEngine;
@@ -160,7 +191,7 @@ export class S3Backend implements StateBackend {
    * Creates the backend; no request is sent until an operation needs one.
    *
    * @param config the backend config (keys as in `gaib.yaml`)
-   * @param options lease, timeouts and the request observer
+   * @param options lease, timeouts and SDK clients of your own
    * @throws {BackendConfigError} when `bucket` or `key` is missing
    */
   constructor(config: S3BackendConfig, options: S3BackendOptions = {}) {
@@ -173,10 +204,12 @@ export class S3Backend implements StateBackend {
     this.#consistencyMs = options.consistencyTimeoutMs ?? 10_000;
     this.#keys = new S3KeyLayout(config.bucket, config.key, config.workspace_key_prefix);
     this.#clients = createClients(config, {
-      onRequest: options.onRequest,
       requestTimeoutMs: options.requestTimeoutMs ?? 60_000,
+      // S3BackendClients spells the SDK's types structurally (see AwsSdkClient).
+      given: options.clients as { s3?: S3Client; dynamodb?: DynamoDBClient } | undefined,
     });
-    registerClients(this, this.#clients);
+    this.#ownsS3 = options.clients?.s3 === undefined;
+    this.#ownsDynamo = options.clients?.dynamodb === undefined;
     this.#objects = new S3Objects(this.#clients.s3, config.bucket, {
       encrypt: config.encrypt === true || config.kms_key_id !== undefined,
       kmsKeyId: config.kms_key_id,
@@ -706,7 +739,7 @@ export class S3Backend implements StateBackend {
 
   /**
    * Stops lease renewals, releases the locks this instance still holds, and destroys the SDK
-   * clients. Safe to call twice.
+   * clients it built (not those passed in `options.clients`). Safe to call twice.
    *
    * @example
    * ```ts ignore
@@ -717,8 +750,8 @@ export class S3Backend implements StateBackend {
     if (this.#closed) return;
     await this.#locks.close();
     this.#closed = true;
-    this.#clients.s3.destroy();
-    this.#clients.dynamodb?.destroy();
+    if (this.#ownsS3) this.#clients.s3.destroy();
+    if (this.#ownsDynamo) this.#clients.dynamodb?.destroy();
   }
 
   /**

@@ -25,14 +25,7 @@ import { gaibCommand, shellQuote } from "../_command_line.ts";
 import type { GlobalFlags } from "./_context.ts";
 import { formatDuration } from "./_duration.ts";
 import { CliError, InterruptedError, signalExitCode, UsageError } from "./_errors.ts";
-import { envGet, type Output } from "./_output.ts";
-
-/**
- * Test-only hook: when set to a number of milliseconds, commands that change state pause that
- * long right after taking the workspace lock, announcing it on stderr. The CLI tests use it to
- * deliver SIGINT/SIGTERM to a process that holds a lock. Not for production use.
- */
-export const TEST_HOLD_LOCK_VARIABLE = "GAIB_TEST_HOLD_LOCK_MS";
+import type { Output } from "./_output.ts";
 
 /** Where the selected workspace came from. */
 export type WorkspaceSource = "flag" | SelectedWorkspace["source"];
@@ -349,7 +342,6 @@ export async function withStateLock<T>(
       await unlockOnce();
       throw new InterruptedError(received, `Interrupted by ${received}; nothing was changed.`);
     }
-    await testHoldLock(out, lockId, controller.signal);
     const id = lockId;
     return await fn({
       lockId: id,
@@ -366,18 +358,6 @@ export async function withStateLock<T>(
     for (const [signal, listener] of listeners) Deno.removeSignalListener(signal, listener);
     await unlockOnce();
   }
-}
-
-async function testHoldLock(out: Output, lockId: string, signal: AbortSignal): Promise<void> {
-  const value = envGet(TEST_HOLD_LOCK_VARIABLE);
-  if (!value) return;
-  const ms = Number(value);
-  if (!Number.isFinite(ms) || ms <= 0) return;
-  out.io.stderr(`${TEST_HOLD_LOCK_VARIABLE}: holding lock ${lockId} for ${ms} ms\n`);
-  await new Promise<void>((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    signal.addEventListener("abort", () => clearTimeout(timer), { once: true });
-  });
 }
 
 /**

@@ -7,7 +7,9 @@
  * @module
  */
 
-const FIXTURES = new URL("../../../shared/fixtures/tfstate/", import.meta.url).pathname;
+import { PACKAGE_FIXTURES } from "./fixtures.ts";
+
+const FIXTURES = `${PACKAGE_FIXTURES}/`;
 const encoder = new TextEncoder();
 
 /** The error classes a case may expect. */

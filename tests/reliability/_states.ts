@@ -7,7 +7,7 @@
  */
 
 import { type GaibState, parseStateBytes, serializeState } from "../../mod.ts";
-import { LARGE_FIXTURE } from "./_util.ts";
+import { LARGE_FIXTURE } from "../corpus/fixtures.ts";
 
 /** State sizes the crash harness exercises. */
 export type Profile = "small" | "medium" | "huge";

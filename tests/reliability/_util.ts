@@ -54,13 +54,6 @@ export function sizes(): Sizes {
 /** The repository root. */
 export const REPO: string = new URL("../../", import.meta.url).pathname.replace(/\/$/, "");
 
-/** The shared fixture corpus (`../shared/fixtures/tfstate` beside the repository). */
-export const FIXTURES: string = new URL("../../../shared/fixtures/tfstate", import.meta.url)
-  .pathname.replace(/\/$/, "");
-
-/** The 45 MB synthetic state, gzipped. */
-export const LARGE_FIXTURE = `${FIXTURES}/large-20k.tfstate.gz`;
-
 /**
  * Permissions the spawned scripts get: what the library needs for the local backend and for
  * S3 on loopback, nothing more.

@@ -1,25 +1,20 @@
 // A separate process that uses LocalBackend, spawned by tests/local_backend_test.ts.
-//   hold ROOT WS [detached]    lock, print {"lockId"} and keep running until killed
-//   race ROOT WS HOLD_MS       try the lock once; print "won" (then hold it HOLD_MS) or "busy"
+//   race ROOT WS               try the lock once; print "won" (then hold it until stdin ends)
+//                              or "busy"
 //   increment ROOT WS N        N locked read-increment-write cycles
+// (A holder that is killed or kept alive is tests/testdata/lock_holder.ts.)
 import { createEmptyState, LocalBackend, StateLockError, withLock } from "../../mod.ts";
 
 const [mode, root, workspace, arg] = Deno.args;
 const backend = new LocalBackend({ path: root, leaseMs: 2_000 });
 
-if (mode === "hold") {
-  const { lockId } = await backend.lock(workspace, {
-    who: `holder-${Deno.pid}`,
-    operation: "apply",
-    detached: arg === "detached",
-  });
-  console.log(JSON.stringify({ lockId }));
-  setInterval(() => {}, 1 << 30); // keep running until killed
-} else if (mode === "race") {
+if (mode === "race") {
   try {
     await backend.lock(workspace, { who: `racer-${Deno.pid}` });
     console.log("won");
-    await new Promise((resolve) => setTimeout(resolve, Number(arg)));
+    for await (const _ of Deno.stdin.readable) {
+      // held until the test ends stdin, once every racer has told its outcome
+    }
   } catch (error) {
     if (!(error instanceof StateLockError)) throw error;
     console.log("busy");

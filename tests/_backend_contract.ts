@@ -1,0 +1,829 @@
+/**
+ * The `StateBackend` contract: every rule a backend must keep, as one suite that each
+ * backend's test file runs with a factory for its store, the way hono runs one router case
+ * suite (`src/router/common.case.test.ts`) against every router.
+ *
+ * A backend's test file is mostly one call:
+ *
+ * ```ts ignore
+ * backendContract("LocalBackend", {
+ *   async create() {
+ *     const dir = await tempDir();
+ *     ...
+ *     return { open: () => new LocalBackend({ path: dir.path }), plant, fingerprint, ... };
+ *   },
+ * });
+ * ```
+ *
+ * Each rule gets a fresh store. Clients opened with `store.open()` stand for separate
+ * processes sharing the store; they are closed when the store is disposed.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import {
+  BackendConfigError,
+  BackendError,
+  createEmptyState,
+  type GaibState,
+  type LockInfo,
+  parseState,
+  serializeState,
+  type StateBackend,
+  StateFormatError,
+  StateLineageError,
+  StateLockError,
+  StateSerialError,
+  withBackend,
+  withLock,
+} from "../mod.ts";
+import { BAD_WORKSPACE_NAMES } from "./corpus/manifest.ts";
+import { expectedOutcome, fixtureFiles, PACKAGE_FIXTURES } from "./corpus/fixtures.ts";
+
+/** One store for one rule (a temp directory, a fresh bucket and lock table). */
+export interface ContractStore extends AsyncDisposable {
+  /** A new client of the store, as another process would open it; closed with the store. */
+  open(): StateBackend;
+  /**
+   * Stores `bytes` as a workspace's state behind the backend's back, the way another tool
+   * (Terraform, a hand edit) would write them.
+   */
+  plant(workspace: string, bytes: Uint8Array): Promise<void>;
+  /**
+   * Everything the store holds, as name -> content fingerprint: equal before and after a
+   * refused call when it changed nothing.
+   */
+  fingerprint(): Promise<Record<string, string>>;
+}
+
+/** Rules that only some stores can keep; a backend's `test` decides what to do with them. */
+export type ContractNeed =
+  /** Writers racing without a lock (S3 needs conditional writes for them). */
+  "racingWriters";
+
+/** How a backend's test file runs the contract. */
+export interface BackendContractOptions {
+  /** A fresh, empty store for one rule. */
+  create(): Promise<ContractStore>;
+  /**
+   * Declares one rule's test. Defaults to `Deno.test`; a backend whose servers may be missing
+   * passes one that skips with the reason (and fails under `CI=true`).
+   */
+  test?(
+    name: string,
+    needs: readonly ContractNeed[],
+    fn: (t: Deno.TestContext) => Promise<void>,
+  ): void;
+}
+
+/** Terraform's `LockInfo` fields, in its order. */
+const TERRAFORM_LOCK_FIELDS = ["ID", "Operation", "Info", "Who", "Version", "Created", "Path"];
+const RFC3339 = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/;
+
+function state(serial: number, lineage = "11111111-2222-4333-8444-555555555555"): GaibState {
+  return { ...createEmptyState(), serial, lineage };
+}
+
+function withOutput(base: GaibState, name: string, value: unknown): GaibState {
+  return { ...base, outputs: { ...base.outputs, [name]: { value, type: "string" } } };
+}
+
+/** A state with resources: deleting it loses something. */
+function stateWithResources(serial: number): GaibState {
+  return {
+    ...state(serial),
+    resources: [{
+      mode: "managed",
+      type: "discord_role",
+      name: "admin",
+      provider: 'provider["registry.terraform.io/gaib/discord"]',
+      instances: [{ schema_version: 0, attributes: { id: "1" } }],
+    }],
+  };
+}
+
+const encoder = new TextEncoder();
+
+/** Options of `deleteState` as the hardening branch (h/backend) adds them. */
+interface DeleteOptions {
+  lockId?: string;
+  force?: boolean;
+}
+
+/**
+ * `deleteState` with options. Until `StateBackend.deleteState` takes them (h/backend), the
+ * call goes through a wider signature, and the rules that need them fail.
+ */
+function deleteWith(
+  backend: StateBackend,
+  workspace: string,
+  options: DeleteOptions,
+): Promise<void> {
+  const call = backend.deleteState as (ws: string, options?: DeleteOptions) => Promise<void>;
+  return call.call(backend, workspace, options);
+}
+
+/** A promise's outcome as a value (never an unhandled rejection while other awaits run). */
+function settle<T>(promise: Promise<T>): Promise<{ value: T } | { error: unknown }> {
+  return promise.then((value) => ({ value }), (error) => ({ error }));
+}
+
+function assertHolder(error: unknown, holder: LockInfo): true {
+  assert.ok(error instanceof StateLockError, `a StateLockError, not ${error}`);
+  assert.deepEqual(error.lockInfo, holder, "the error carries the holder's lock info");
+  return true;
+}
+
+/**
+ * Runs every `StateBackend` rule against a backend.
+ *
+ * @param name the backend as test names show it, such as `S3Backend (lockfile)`
+ * @param options the store factory, and how to declare a test
+ */
+export function backendContract(name: string, options: BackendContractOptions): void {
+  const declare = options.test ??
+    ((
+      testName: string,
+      _needs: readonly ContractNeed[],
+      fn: (t: Deno.TestContext) => Promise<void>,
+    ) => Deno.test(testName, fn));
+  const rule = (
+    sentence: string,
+    fn: (store: ContractStore, t: Deno.TestContext) => Promise<void>,
+    needs: readonly ContractNeed[] = [],
+  ) =>
+    declare(`${name}: ${sentence}`, needs, async (t) => {
+      await using store = await options.create();
+      await fn(store, t);
+    });
+
+  // --- Lineage and serial --------------------------------------------------------------------
+
+  rule("getState returns null before the first write", async (store) => {
+    const backend = store.open();
+    assert.equal(await backend.getState("default"), null);
+    assert.equal(await backend.getState("staging"), null);
+  });
+
+  rule("setState stores a new state that another client reads back", async (store) => {
+    const first = state(1);
+    await store.open().setState("default", first);
+    await store.open().setState("staging", state(4));
+    assert.deepEqual(await store.open().getState("default"), first);
+    assert.equal((await store.open().getState("staging"))?.serial, 4);
+  });
+
+  rule("setState accepts the same lineage with a higher serial", async (store) => {
+    const backend = store.open();
+    await backend.setState("default", state(1));
+    await backend.setState("default", withOutput(state(2), "n", "two"));
+    await backend.setState("default", withOutput(state(7), "n", "seven"));
+    const read = await store.open().getState("default");
+    assert.equal(read?.serial, 7);
+    assert.equal(read?.outputs?.n?.value, "seven");
+  });
+
+  rule(
+    "setState refuses a lower serial, and an equal serial with other content, changing nothing",
+    async (store) => {
+      const backend = store.open();
+      await backend.setState("default", state(3));
+      const before = await store.fingerprint();
+      await assert.rejects(backend.setState("default", state(2)), (e: unknown) => {
+        assert.ok(e instanceof StateSerialError, `a StateSerialError, not ${e}`);
+        assert.equal(e.storedSerial, 3);
+        assert.equal(e.newSerial, 2);
+        return true;
+      });
+      await assert.rejects(
+        backend.setState("default", withOutput(state(3), "x", "other")),
+        (e: unknown) =>
+          e instanceof StateSerialError && /equals the stored state's/.test(e.message),
+      );
+      assert.deepEqual(await store.fingerprint(), before, "the store changed");
+      // The same serial with the same content is no change, and is accepted.
+      await backend.setState("default", state(3));
+      assert.deepEqual(await store.fingerprint(), before, "an unchanged write changed the store");
+    },
+  );
+
+  rule("setState refuses another lineage, changing nothing", async (store) => {
+    const backend = store.open();
+    await backend.setState("default", state(1, "lineage-a"));
+    const before = await store.fingerprint();
+    await assert.rejects(backend.setState("default", state(5, "lineage-b")), (e: unknown) => {
+      assert.ok(e instanceof StateLineageError, `a StateLineageError, not ${e}`);
+      assert.equal(e.storedLineage, "lineage-a");
+      assert.equal(e.newLineage, "lineage-b");
+      assert.match(
+        e.message,
+        /lineage "lineage-b" differs from the stored state's lineage "lineage-a"/,
+      );
+      return true;
+    });
+    assert.deepEqual(await store.fingerprint(), before, "the store changed");
+    assert.equal((await store.open().getState("default"))?.lineage, "lineage-a");
+  });
+
+  rule("setState with force skips the lineage and serial checks", async (store) => {
+    const backend = store.open();
+    await backend.setState("default", state(5, "lineage-a"));
+    await backend.setState("default", state(9, "lineage-b"), { force: true });
+    assert.equal((await store.open().getState("default"))?.lineage, "lineage-b");
+    await backend.setState("default", state(1, "lineage-b"), { force: true });
+    assert.equal((await store.open().getState("default"))?.serial, 1);
+  });
+
+  rule(
+    "setState accepts an equal serial stored in another layout (Terraform's encoder)",
+    async (store) => {
+      const s = withOutput(state(4), "x", "y");
+      await store.plant("default", encoder.encode(JSON.stringify(s)));
+      await store.open().setState("default", s);
+      await assert.rejects(store.open().setState("default", state(4)), StateSerialError);
+    },
+  );
+
+  rule("setState refuses an invalid state and keeps the stored one", async (store) => {
+    const backend = store.open();
+    await backend.setState("default", state(1));
+    const before = await store.fingerprint();
+    const legacy = { ...state(2), version: 3 } as unknown as GaibState;
+    await assert.rejects(backend.setState("default", legacy), (e: unknown) => {
+      assert.ok(e instanceof StateFormatError, `a StateFormatError, not ${e}`);
+      assert.match(e.message, /legacy format version 3/);
+      return true;
+    });
+    const noLineage = { version: 4, serial: 2 } as unknown as GaibState;
+    await assert.rejects(backend.setState("default", noLineage), StateFormatError);
+    assert.deepEqual(await store.fingerprint(), before, "the store changed");
+  });
+
+  rule("setState with force replaces a damaged stored state", async (store) => {
+    await store.plant("default", encoder.encode('{"version": 4, "serial": 2, "lin'));
+    const backend = store.open();
+    await assert.rejects(backend.getState("default"), /not valid JSON/);
+    await assert.rejects(backend.setState("default", state(3)), /not valid JSON/);
+    await backend.setState("default", state(3), { force: true });
+    assert.equal((await store.open().getState("default"))?.serial, 3);
+  });
+
+  rule("a write built on a stale read is refused, never lost", async (store) => {
+    const a = store.open();
+    const b = store.open();
+    await a.setState("default", state(1));
+    const seenByA = (await a.getState("default"))!;
+    const seenByB = (await b.getState("default"))!;
+    await b.setState("default", withOutput({ ...seenByB, serial: 2 }, "by", "b"));
+    await assert.rejects(
+      a.setState("default", withOutput({ ...seenByA, serial: 2 }, "by", "a")),
+      StateSerialError,
+    );
+    assert.equal((await store.open().getState("default"))?.outputs?.by?.value, "b");
+  }, ["racingWriters"]);
+
+  rule("of 20 unlocked writers racing to the same next serial exactly one lands", async (store) => {
+    await store.open().setState("default", state(1));
+    const writers = Array.from({ length: 20 }, () => store.open());
+    const base = await Promise.all(writers.map((w) => w.getState("default")));
+    const results = await Promise.allSettled(
+      writers.map((w, i) =>
+        w.setState("default", withOutput({ ...base[i]!, serial: 2 }, "w", String(i)))
+      ),
+    );
+    const landed = results.flatMap((r, i) => r.status === "fulfilled" ? [i] : []);
+    assert.equal(landed.length, 1, `landed: ${landed}`);
+    for (const r of results) {
+      if (r.status === "rejected") assert.ok(r.reason instanceof StateSerialError, r.reason);
+    }
+    assert.equal((await store.open().getState("default"))?.outputs?.w?.value, String(landed[0]));
+  }, ["racingWriters"]);
+
+  rule("of 10 writers racing to create a state exactly one lands", async (store) => {
+    const writers = Array.from({ length: 10 }, () => store.open());
+    await Promise.all(writers.map((w) => w.getState("new")));
+    const created = writers.map(() => ({ ...createEmptyState(), serial: 1 }));
+    const results = await Promise.allSettled(writers.map((w, i) => w.setState("new", created[i])));
+    const landed = results.flatMap((r, i) => r.status === "fulfilled" ? [i] : []);
+    assert.equal(landed.length, 1, `landed: ${landed}`);
+    for (const r of results) {
+      if (r.status === "rejected") {
+        assert.ok(
+          r.reason instanceof StateLineageError || r.reason instanceof StateSerialError,
+          String(r.reason),
+        );
+      }
+    }
+    assert.equal((await store.open().getState("new"))?.lineage, created[landed[0]].lineage);
+  }, ["racingWriters"]);
+
+  // --- Unknown fields and big numbers ------------------------------------------------------------
+
+  rule("a state round-trips with unknown fields and numbers beyond 2^53 kept", async (store) => {
+    const text = JSON.stringify({
+      version: 4,
+      terraform_version: "1.9.8",
+      serial: 1,
+      lineage: "0e4f2b1c-9a7d-4c3e-8f21-6d5b4a3c2e10",
+      future_top_level: { nested: [1, "two", null] },
+      outputs: {
+        big: { value: 1, type: "number", future_output_field: true },
+        precise: { value: 2, type: "number" },
+      },
+      resources: [{
+        mode: "managed",
+        type: "discord_role",
+        name: "admin",
+        provider: 'provider["registry.terraform.io/gaib/discord"]',
+        future_resource_field: "kept",
+        instances: [{
+          schema_version: 0,
+          attributes: { id: "98765432109876543210", permissions: 3 },
+          identity: { id: "x" },
+          future_instance_field: 1,
+        }],
+      }],
+      check_results: null,
+    }).replace('"value":1,', '"value":123456789012345678901234567890,')
+      .replace('"value":2,', '"value":0.10000000000000000555,')
+      .replace('"permissions":3', '"permissions":18446744073709551615');
+    const original = parseState(text)!;
+    await store.open().setState("default", original);
+    const read = await store.open().getState("default");
+    assert.ok(read);
+    const written = serializeState(read);
+    assert.equal(written, serializeState(original), "the state read back is the state written");
+    for (
+      const kept of [
+        '"value": 123456789012345678901234567890',
+        '"value": 0.10000000000000000555',
+        '"permissions": 18446744073709551615',
+        '"future_top_level"',
+        '"future_output_field": true',
+        '"future_resource_field": "kept"',
+        '"future_instance_field": 1',
+        '"identity"',
+      ]
+    ) assert.ok(written.includes(kept), `${kept} is kept`);
+  });
+
+  rule(
+    "every fixture of the corpus reads as MANIFEST.md says, and what reads writes back unchanged",
+    async (store, t) => {
+      const files = await fixtureFiles();
+      assert.ok(files.length >= 50, `the package's corpus copy has ${files.length} files`);
+      for (const [i, file] of files.entries()) {
+        await t.step(file, async () => {
+          const workspace = `fixture-${i}`;
+          const bytes = await Deno.readFile(`${PACKAGE_FIXTURES}/${file}`);
+          await store.plant(workspace, bytes);
+          const expected = expectedOutcome(file);
+          const backend = store.open();
+          if ("empty" in expected) {
+            assert.equal(await backend.getState(workspace), null);
+          } else if ("reject" in expected) {
+            await assert.rejects(backend.getState(workspace), (e: unknown) => {
+              assert.ok(e instanceof StateFormatError, `a StateFormatError, not ${e}`);
+              assert.ok(e.message.includes(expected.reject), `names the problem: ${e.message}`);
+              assert.ok(e.message.includes(workspace), `names where: ${e.message}`);
+              return true;
+            });
+            const before = await store.fingerprint();
+            await assert.rejects(
+              backend.setState(workspace, state(1_000_000)),
+              (e: unknown) => e instanceof StateFormatError || e instanceof StateLineageError,
+            );
+            assert.deepEqual(
+              await store.fingerprint(),
+              before,
+              "a refused write changed the store",
+            );
+          } else {
+            const read = await backend.getState(workspace);
+            assert.ok(read, `${file} reads as a state`);
+            const parsed = parseState(new TextDecoder().decode(bytes), file)!;
+            assert.equal(serializeState(read), serializeState(parsed), "read without loss");
+            const next = { ...read, serial: read.serial + 1 };
+            await backend.setState(workspace, next);
+            const again = await store.open().getState(workspace);
+            assert.equal(serializeState(again!), serializeState(next), "written without loss");
+          }
+        });
+      }
+    },
+  );
+
+  // --- Locks -------------------------------------------------------------------------------------
+
+  rule("lock() returns Terraform's LockInfo, which getLockInfo reads back", async (store) => {
+    const backend = store.open();
+    assert.equal(await backend.getLockInfo("default"), null);
+    const { lockId, lockInfo } = await backend.lock("default", {
+      who: "alice@ci",
+      operation: "apply",
+      info: "ticket-1",
+    });
+    assert.deepEqual(Object.keys(lockInfo), TERRAFORM_LOCK_FIELDS);
+    assert.equal(lockInfo.ID, lockId);
+    assert.equal(lockInfo.Who, "alice@ci");
+    assert.equal(lockInfo.Operation, "apply");
+    assert.equal(lockInfo.Info, "ticket-1");
+    assert.match(lockInfo.Created, RFC3339);
+    assert.ok(lockInfo.Version, "Version is set");
+    assert.ok(lockInfo.Path, "Path is set");
+    const read = await store.open().getLockInfo("default");
+    assert.deepEqual(Object.keys(read!), TERRAFORM_LOCK_FIELDS);
+    assert.deepEqual(read, lockInfo);
+    await backend.unlock("default", lockId);
+    assert.equal(await store.open().getLockInfo("default"), null);
+  });
+
+  rule("lock() refuses a second holder and names the first", async (store) => {
+    const first = store.open();
+    const second = store.open();
+    const { lockId, lockInfo } = await first.lock("prod", { who: "alice@ci", operation: "apply" });
+    await assert.rejects(second.lock("prod", { who: "bob@laptop" }), (e: unknown) => {
+      assertHolder(e, lockInfo);
+      const message = (e as Error).message;
+      assert.match(message, /^Cannot lock workspace "prod": held by alice@ci \(apply, since /);
+      assert.ok(message.includes(`lock ID ${lockId}`), message);
+      assert.ok(message.includes(`gaib-state force-unlock ${lockId} -w prod`), message);
+      return true;
+    });
+    await first.unlock("prod", lockId);
+    const again = await second.lock("prod");
+    assert.equal((await store.open().getLockInfo("prod"))?.ID, again.lockId);
+  });
+
+  rule("of 20 clients locking at once exactly one wins", async (store) => {
+    const lockers = Array.from({ length: 20 }, () => store.open());
+    const results = await Promise.allSettled(
+      lockers.map((b, i) => b.lock("default", { who: `locker-${i}` })),
+    );
+    const winners = results.flatMap((r, i) => r.status === "fulfilled" ? [i] : []);
+    assert.equal(winners.length, 1, `winners: ${winners}`);
+    const { lockId } = (results[winners[0]] as PromiseFulfilledResult<{ lockId: string }>).value;
+    for (const r of results) {
+      if (r.status === "rejected") {
+        assert.ok(r.reason instanceof StateLockError, String(r.reason));
+        assert.equal(r.reason.lockInfo?.ID, lockId, "a loser names the winner");
+      }
+    }
+    assert.equal((await store.open().getLockInfo("default"))?.ID, lockId);
+    // No loser left a half-taken record behind.
+    await lockers[winners[0]].unlock("default", lockId);
+    assert.equal(await store.open().getLockInfo("default"), null);
+  });
+
+  rule("lock() with timeoutMs waits until the holder releases the lock", async (store) => {
+    const holder = store.open();
+    const waiter = store.open();
+    const probe = store.open();
+    const { lockId } = await holder.lock("default", { who: "holder" });
+    // Settled into a value at once, so an early failure is this rule's, not an unhandled one.
+    const waiting = settle(waiter.lock("default", { who: "waiter", timeoutMs: 60_000 }));
+    // The waiter's first attempt is under way; the probe's refusal shows the lock is still
+    // held when the holder lets go. (With LockOptions.onWait, release from it instead.)
+    await assert.rejects(probe.lock("default"), StateLockError);
+    await holder.unlock("default", lockId);
+    const got = await waiting;
+    assert.ok("value" in got, `the waiter failed: ${"error" in got ? got.error : ""}`);
+    assert.notEqual(got.value.lockId, lockId);
+    assert.equal((await probe.getLockInfo("default"))?.Who, "waiter");
+  });
+
+  rule("lock() stops waiting when its signal aborts, naming the holder", async (store) => {
+    const holder = store.open();
+    const { lockInfo } = await holder.lock("default", { who: "holder" });
+    const controller = new AbortController();
+    const waiting = store.open().lock("default", { timeoutMs: 600_000, signal: controller.signal });
+    controller.abort();
+    await assert.rejects(waiting, (e: unknown) => {
+      assertHolder(e, lockInfo);
+      assert.match((e as Error).message, /Stopped waiting for the lock/);
+      return true;
+    });
+    assert.equal((await store.open().getLockInfo("default"))?.ID, lockInfo.ID);
+  });
+
+  rule(
+    "unlock and forceUnlock with a wrong ID fail, name the holder and keep the lock",
+    async (store) => {
+      const holder = store.open();
+      const other = store.open();
+      const { lockId, lockInfo } = await holder.lock("default", { who: "alice@ci" });
+      const before = await store.fingerprint();
+      for (
+        const attempt of [
+          () => holder.unlock("default", "not-the-id"),
+          () => other.unlock("default", "not-the-id"),
+          () => other.forceUnlock("default", "not-the-id"),
+        ]
+      ) {
+        await assert.rejects(attempt(), (e: unknown) => {
+          assertHolder(e, lockInfo);
+          assert.match(
+            (e as Error).message,
+            /does not match the current lock, which is held by alice@ci/,
+          );
+          return true;
+        });
+      }
+      assert.deepEqual(await store.fingerprint(), before, "the store changed");
+      assert.equal((await store.open().getLockInfo("default"))?.ID, lockId);
+    },
+  );
+
+  rule(
+    "unlock refuses another live client's lock; forceUnlock with its ID releases it",
+    async (store) => {
+      const holder = store.open();
+      const other = store.open();
+      const { lockId, lockInfo } = await holder.lock("default", { who: "alice@ci" });
+      await assert.rejects(other.unlock("default", lockId), (e: unknown) => {
+        assertHolder(e, lockInfo);
+        assert.match((e as Error).message, /still running/);
+        assert.ok((e as Error).message.includes(`gaib-state force-unlock ${lockId}`));
+        return true;
+      });
+      assert.equal((await store.open().getLockInfo("default"))?.ID, lockId);
+      await other.forceUnlock("default", lockId);
+      assert.equal(await store.open().getLockInfo("default"), null);
+      await assert.rejects(other.unlock("default", lockId), /it is not locked/);
+      await assert.rejects(other.forceUnlock("default", lockId), /not locked/);
+    },
+  );
+
+  rule("setState needs the lock's ID while the workspace is locked", async (store) => {
+    const holder = store.open();
+    const other = store.open();
+    await holder.setState("default", state(1));
+    const { lockId, lockInfo } = await holder.lock("default", { who: "alice@ci" });
+    const before = await store.fingerprint();
+    await assert.rejects(other.setState("default", state(2)), (e: unknown) => {
+      assertHolder(e, lockInfo);
+      assert.match((e as Error).message, /it is locked, held by alice@ci/);
+      return true;
+    });
+    await assert.rejects(
+      other.setState("default", state(2), { lockId: "not-it" }),
+      (e: unknown) =>
+        assertHolder(e, lockInfo) &&
+        /lock not-it is not the current lock, which is held by alice@ci/.test((e as Error).message),
+    );
+    // force skips the lineage and serial checks, never the lock.
+    await assert.rejects(
+      other.setState("default", state(2), { lockId: "not-it", force: true }),
+      StateLockError,
+    );
+    await assert.rejects(other.setState("default", state(2), { force: true }), StateLockError);
+    assert.deepEqual(await store.fingerprint(), before, "the store changed");
+    await holder.setState("default", state(2), { lockId });
+    assert.equal((await store.open().getState("default"))?.serial, 2);
+  });
+
+  rule("a write with a lock ID that is no longer held is refused", async (store) => {
+    const holder = store.open();
+    const other = store.open();
+    await holder.setState("default", state(1));
+    const { lockId } = await holder.lock("default");
+    await other.forceUnlock("default", lockId); // someone breaks the lock meanwhile
+    await assert.rejects(
+      holder.setState("default", state(2), { lockId }),
+      (e: unknown) => e instanceof StateLockError && /is no longer held/.test(e.message),
+    );
+    assert.equal((await store.open().getState("default"))?.serial, 1);
+  });
+
+  rule("close() releases the locks the client holds and refuses further use", async (store) => {
+    const backend = store.open();
+    await backend.lock("default");
+    await backend.lock("staging");
+    await backend.close();
+    await assert.rejects(backend.getState("default"), /closed/);
+    await assert.rejects(backend.lock("default"), /closed/);
+    assert.equal(await store.open().getLockInfo("default"), null);
+    assert.equal(await store.open().getLockInfo("staging"), null);
+  });
+
+  rule("withLock releases the lock when the work throws", async (store) => {
+    const backend = store.open();
+    await assert.rejects(
+      withLock(backend, "default", "me", "apply", () => {
+        throw new Error("boom");
+      }),
+      /boom/,
+    );
+    assert.equal(await store.open().getLockInfo("default"), null);
+  });
+
+  rule("withLock reports a lock it could not release, with the lock ID", async (store) => {
+    const backend = store.open();
+    const error = await withLock(backend, "default", "me", "apply", async ({ lockId }) => {
+      await store.open().forceUnlock("default", lockId); // someone breaks the lock meanwhile
+      return lockId;
+    }).then(() => null, (e: unknown) => e);
+    assert.ok(error instanceof StateLockError, String(error));
+    assert.match(error.message, /Failed to release lock [0-9a-f-]{36}/);
+  });
+
+  rule(
+    "withBackend closes the backend, releasing its locks, when the work throws",
+    async (store) => {
+      const backend = store.open();
+      await assert.rejects(
+        withBackend(backend, async (b) => {
+          await b.lock("default");
+          throw new Error("fail");
+        }),
+        /fail/,
+      );
+      await assert.rejects(backend.getState("default"), /closed/);
+      assert.equal(await store.open().getLockInfo("default"), null);
+    },
+  );
+
+  // --- Detached locks and ttlMs ------------------------------------------------------------------
+
+  rule(
+    "a detached lock outlives its client's close() and is released by unlock from another",
+    async (store) => {
+      const first = store.open();
+      const { lockId, lockInfo } = await first.lock("ci-step", { detached: true });
+      await first.close();
+      const other = store.open();
+      assert.deepEqual(await other.getLockInfo("ci-step"), lockInfo);
+      await assert.rejects(other.lock("ci-step"), (e: unknown) => {
+        assertHolder(e, lockInfo);
+        assert.match((e as Error).message, /detached lock without TTL/);
+        return true;
+      });
+      await other.unlock("ci-step", lockId);
+      assert.equal(await store.open().getLockInfo("ci-step"), null);
+    },
+  );
+
+  rule("ttlMs is for detached locks only", async (store) => {
+    const backend = store.open();
+    await assert.rejects(backend.lock("default", { ttlMs: 1000 }), (e: unknown) => {
+      assert.ok(e instanceof BackendError);
+      assert.match(e.message, /detached locks only/);
+      return true;
+    });
+    assert.equal(await backend.getLockInfo("default"), null);
+  });
+
+  rule("a detached lock holds until its TTL ends", async (store) => {
+    const { lockInfo } = await store.open().lock("default", { detached: true, ttlMs: 3_600_000 });
+    await assert.rejects(store.open().lock("default"), (e: unknown) => {
+      assertHolder(e, lockInfo);
+      assert.match((e as Error).message, /detached lock until /);
+      return true;
+    });
+  });
+
+  rule(
+    "of 20 clients waiting on a detached lock whose TTL ends exactly one takes it over",
+    async (store) => {
+      const stale = await store.open().lock("default", { detached: true, ttlMs: 1 });
+      // The contenders retry until the TTL has ended; the winner's lock then holds (its
+      // holder lives), so the others give up after their timeout, naming the winner.
+      const contenders = Array.from({ length: 20 }, () => store.open());
+      const results = await Promise.allSettled(
+        contenders.map((b) => b.lock("default", { timeoutMs: 1500 })),
+      );
+      const winners = results.flatMap((r) => r.status === "fulfilled" ? [r.value] : []);
+      assert.equal(winners.length, 1, `winners: ${winners.length}`);
+      assert.notEqual(winners[0].lockId, stale.lockId);
+      for (const r of results) {
+        if (r.status === "rejected") {
+          assertHolder(r.reason, winners[0].lockInfo);
+        }
+      }
+      assert.equal((await store.open().getLockInfo("default"))?.ID, winners[0].lockId);
+    },
+  );
+
+  // --- Workspaces --------------------------------------------------------------------------------
+
+  rule("listWorkspaces always includes default, and lists written ones sorted", async (store) => {
+    const backend = store.open();
+    assert.deepEqual(await backend.listWorkspaces(), ["default"]);
+    await backend.setState("staging", state(1));
+    await backend.setState("prod", state(1));
+    await backend.setState("a-first", state(1));
+    assert.deepEqual(await store.open().listWorkspaces(), [
+      "a-first",
+      "default",
+      "prod",
+      "staging",
+    ]);
+  });
+
+  rule(
+    "deleteState refuses default, a missing workspace and a locked one; deletes an unlocked one",
+    async (store) => {
+      const backend = store.open();
+      await backend.setState("default", state(1));
+      await backend.setState("staging", state(1));
+      await assert.rejects(
+        backend.deleteState("default"),
+        (e: unknown) =>
+          e instanceof BackendError && /"default" workspace cannot be deleted/.test(e.message),
+      );
+      await assert.rejects(
+        backend.deleteState("nope"),
+        (e: unknown) =>
+          e instanceof BackendError && /Workspace "nope" does not exist/.test(e.message),
+      );
+      const holder = store.open();
+      const { lockId, lockInfo } = await holder.lock("staging", { who: "alice@ci" });
+      const before = await store.fingerprint();
+      await assert.rejects(backend.deleteState("staging"), (e: unknown) => {
+        assertHolder(e, lockInfo);
+        assert.ok((e as Error).message.includes(`gaib-state force-unlock ${lockId} -w staging`));
+        return true;
+      });
+      assert.deepEqual(await store.fingerprint(), before, "the store changed");
+      await holder.unlock("staging", lockId);
+      await backend.deleteState("staging");
+      assert.deepEqual(await store.open().listWorkspaces(), ["default"]);
+      assert.equal(await store.open().getState("staging"), null);
+      assert.equal((await store.open().getState("default"))?.serial, 1);
+      await assert.rejects(backend.deleteState("staging"), /does not exist/);
+    },
+  );
+
+  rule(
+    "every operation refuses an invalid workspace name and changes nothing",
+    async (store, t) => {
+      const backend = store.open();
+      await backend.setState("default", state(1));
+      const { lockId } = await backend.lock("default");
+      const before = await store.fingerprint();
+      for (const { name, value } of BAD_WORKSPACE_NAMES) {
+        await t.step(name, async () => {
+          const operations: [string, () => Promise<unknown>][] = [
+            ["getState", () => backend.getState(value)],
+            ["setState", () => backend.setState(value, state(2), { lockId })],
+            ["deleteState", () => backend.deleteState(value)],
+            ["lock", () => backend.lock(value)],
+            ["unlock", () => backend.unlock(value, lockId)],
+            ["forceUnlock", () => backend.forceUnlock(value, lockId)],
+            ["getLockInfo", () => backend.getLockInfo(value)],
+          ];
+          for (const [operation, fn] of operations) {
+            await assert.rejects(fn(), (e: unknown) => {
+              assert.ok(e instanceof BackendConfigError, `${operation}: ${e}`);
+              assert.match(e.message, /workspace name/, operation);
+              return true;
+            });
+          }
+        });
+      }
+      assert.deepEqual(await store.fingerprint(), before, "the store changed");
+    },
+  );
+
+  // --- deleteState(workspace, { lockId, force }): with the hardening branch (h/backend) -----------
+
+  rule("deleteState deletes a locked workspace only with the holder's lock ID", async (store) => {
+    const backend = store.open();
+    await backend.setState("staging", state(1));
+    const { lockId, lockInfo } = await backend.lock("staging", { who: "alice@ci" });
+    const before = await store.fingerprint();
+    await assert.rejects(
+      deleteWith(store.open(), "staging", {}),
+      (e: unknown) => assertHolder(e, lockInfo),
+    );
+    await assert.rejects(
+      deleteWith(store.open(), "staging", { lockId: "not-it" }),
+      (e: unknown) => assertHolder(e, lockInfo),
+    );
+    // force skips the resources check, never the lock.
+    await assert.rejects(
+      deleteWith(store.open(), "staging", { force: true }),
+      (e: unknown) => assertHolder(e, lockInfo),
+    );
+    assert.deepEqual(await store.fingerprint(), before, "the store changed");
+    await deleteWith(backend, "staging", { lockId });
+    assert.equal(await store.open().getState("staging"), null);
+    assert.deepEqual(await store.open().listWorkspaces(), ["default"]);
+  });
+
+  rule("deleteState refuses a state with resources unless force", async (store) => {
+    const backend = store.open();
+    await backend.setState("staging", stateWithResources(1));
+    const before = await store.fingerprint();
+    await assert.rejects(deleteWith(backend, "staging", {}), (e: unknown) => {
+      assert.ok(e instanceof BackendError, `a BackendError, not ${e}`);
+      assert.match(e.message, /resource/);
+      return true;
+    });
+    assert.deepEqual(await store.fingerprint(), before, "the store changed");
+    assert.equal((await store.open().getState("staging"))?.resources?.length, 1);
+    await deleteWith(backend, "staging", { force: true });
+    assert.equal(await store.open().getState("staging"), null);
+  });
+}
