@@ -74,8 +74,9 @@ export interface StateOutput {
  * Terraform/OpenTofu state, format version 4.
  *
  * Objects returned by this library keep every field of the file they were read from, so
- * writing an unchanged state back loses nothing. Numbers that a JavaScript number cannot hold
- * exactly (integers beyond 2^53, long decimals) are kept as `JSON.rawJSON` values.
+ * writing an unchanged state back loses nothing, whatever the keys are named (`__proto__`
+ * included). Numbers whose text a JavaScript number would not write back the same (integers
+ * beyond 2^53, long decimals, `1e400`, `1.0`) are kept as `JSON.rawJSON` values.
  */
 export interface GaibState {
   /** Format version: always 4. */

@@ -467,3 +467,46 @@ Deno.test("gaib-state prints unlock and force-unlock commands that work when pas
     assert.equal(await locked(), false);
   });
 });
+
+Deno.test("gaib-state repeats --config in the commands it prints, so they work when pasted", async () => {
+  await using project = await cliProject();
+  await Deno.mkdir(`${project.path}/conf`);
+  await Deno.writeTextFile(
+    `${project.path}/conf/my gaib.yaml`,
+    'version: "1"\nbackend:\n  type: local\n  path: ../states\n',
+  );
+  const config = ["--config", "conf/my gaib.yaml"];
+  assert.equal((await project.run(["state", "push", STATE, ...config])).code, 0);
+  const lock = await project.run(["lock", "acquire", ...config]);
+  assert.equal(lock.code, 0, lock.stderr);
+  const lockId = lock.stdout.trim();
+  const refused = await project.run(["state", "rm", "discord_role.admin", ...config, "--json"]);
+  assert.equal(refused.code, 1);
+  const message = String((parseJson(refused).error as { message: string }).message);
+  const [line] = quotedCommands(message);
+  assert.equal(line, `gaib-state force-unlock ${lockId} -w default --config 'conf/my gaib.yaml'`);
+  const [unlock] = quotedCommands(lock.stderr);
+  assert.equal(unlock, `gaib-state unlock ${lockId} -w default --config 'conf/my gaib.yaml'`);
+  const pasted = await pasteCommand(unlock, { cwd: project.path });
+  assert.equal(pasted.code, 0, pasted.stderr);
+  const status = parseJson(await project.run(["lock-info", ...config, "--json"]));
+  assert.equal(status.locked, false);
+});
+
+Deno.test("gaib-state names the workspace in the state commands its address errors suggest", async () => {
+  await using project = await cliProject();
+  assert.equal((await project.run(["workspace", "new", "other"])).code, 0);
+  assert.equal((await project.run(["state", "push", "-w", "other", STATE])).code, 0);
+  assert.equal((await project.run(["workspace", "select", "default"])).code, 0);
+  const missing = await project.run(["state", "show", "-w", "other", "discord_role.nope"]);
+  assert.equal(missing.code, 1);
+  assert.deepEqual(quotedCommands(missing.stderr), ["gaib-state state list -w other"]);
+  const exists = await project.run(
+    ["state", "mv", "-w", "other", "discord_channel.general[0]", "discord_channel.general[1]"],
+  );
+  assert.equal(exists.code, 1);
+  const [rm] = quotedCommands(exists.stderr);
+  assert.equal(rm, "gaib-state state rm 'discord_channel.general[1]' -w other");
+  const pasted = await pasteCommand(rm, { cwd: project.path });
+  assert.equal(pasted.code, 0, pasted.stderr);
+});

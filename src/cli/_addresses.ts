@@ -17,6 +17,7 @@ import {
   resourceAddress,
 } from "../address.ts";
 import type { GaibState, StateResource, StateResourceInstance } from "../types.ts";
+import { gaibCommand } from "../_command_line.ts";
 import { printable } from "../_printable.ts";
 import { CliError, UsageError } from "./_errors.ts";
 
@@ -150,12 +151,12 @@ export function listFilterMatches(instance: ListedInstance, target: Target): boo
  * @throws {UsageError} for a module address or a malformed one
  * @throws {CliError} when nothing or more than one instance matches
  */
-export function findInstance(state: GaibState, text: string): ListedInstance {
+export function findInstance(state: GaibState, text: string, workspace: string): ListedInstance {
   const target = parseTarget(text);
   if (target.kind === "module") {
     throw new UsageError(
       `"${text}" is a module; state show shows one resource instance. Run ` +
-        `gaib-state state list ${shellQuote(text)} to see its instances.`,
+        `"${gaibCommand(workspace, "state list", text)}" to see its instances.`,
     );
   }
   const a = target.address;
@@ -164,7 +165,7 @@ export function findInstance(state: GaibState, text: string): ListedInstance {
     sameModule(i.parsed.module, a.module) &&
     (target.kind === "resource" || i.parsed.key === a.key)
   );
-  if (matches.length === 0) throw noMatch(text);
+  if (matches.length === 0) throw noMatch(text, workspace);
   if (matches.length > 1 || (target.kind === "resource" && matches[0].parsed.key !== undefined)) {
     throw new CliError(
       `"${text}" has ${matches.length} instance(s): ${
@@ -176,10 +177,10 @@ export function findInstance(state: GaibState, text: string): ListedInstance {
   return matches[0];
 }
 
-function noMatch(text: string): CliError {
+function noMatch(text: string, workspace: string): CliError {
   return new CliError(
-    `No resource instance in the state matches "${text}". Run "gaib-state state list" to ` +
-      "see the addresses.",
+    `No resource instance in the state matches "${text}". Run ` +
+      `"${gaibCommand(workspace, "state list")}" to see the addresses.`,
     "NoMatch",
     { address: text },
   );
@@ -211,7 +212,11 @@ export interface RemoveResult {
  * @returns the new state and what was removed
  * @throws {CliError} when an address matches nothing (nothing is removed then)
  */
-export function removeTargets(state: GaibState, targets: Target[]): RemoveResult {
+export function removeTargets(
+  state: GaibState,
+  targets: Target[],
+  workspace: string,
+): RemoveResult {
   const next = cloneState(state);
   const removed: string[] = [];
   const emptyResources: string[] = [];
@@ -245,7 +250,7 @@ export function removeTargets(state: GaibState, targets: Target[]): RemoveResult
       }
       kept.push(resource);
     }
-    if (!matched) throw noMatch(target.text);
+    if (!matched) throw noMatch(target.text, workspace);
     next.resources = kept;
   }
   return { state: next, removed, emptyResources };
@@ -285,7 +290,12 @@ function withModule(resource: StateResource, module: ModuleStep[]): StateResourc
  * @throws {UsageError} when the addresses do not fit together
  * @throws {CliError} when the source is missing or the destination exists
  */
-export function moveTarget(state: GaibState, source: Target, dest: Target): MoveResult {
+export function moveTarget(
+  state: GaibState,
+  source: Target,
+  dest: Target,
+  workspace: string,
+): MoveResult {
   if (source.kind === "module" || dest.kind === "module") {
     if (source.kind !== "module" || dest.kind !== "module") {
       throw new UsageError(
@@ -293,12 +303,12 @@ export function moveTarget(state: GaibState, source: Target, dest: Target): Move
           "address, and a resource only to a resource address.",
       );
     }
-    return moveModule(state, source, dest);
+    return moveModule(state, source, dest, workspace);
   }
   const next = cloneState(state);
   const resources = next.resources!;
   const srcIndex = resources.findIndex((r) => resourceIs(r, source.address));
-  if (srcIndex < 0) throw noMatch(source.text);
+  if (srcIndex < 0) throw noMatch(source.text, workspace);
   const src = resources[srcIndex];
   const a = source.address;
   const d = dest.address;
@@ -321,7 +331,7 @@ export function moveTarget(state: GaibState, source: Target, dest: Target): Move
           "move them one by one, or move the resource to a resource address.",
       );
     }
-    if (destIndex >= 0 && destIndex !== srcIndex) throw destExists(dest.text);
+    if (destIndex >= 0 && destIndex !== srcIndex) throw destExists(dest.text, workspace);
     if (destIndex === srcIndex) throw sameAddress(source.text, dest.text);
     const moved = withModule({ ...src, name: d.name }, destModule);
     resources[srcIndex] = moved;
@@ -331,13 +341,13 @@ export function moveTarget(state: GaibState, source: Target, dest: Target): Move
   const fromKey = source.kind === "instance" ? a.key : undefined;
   const toKey = dest.kind === "instance" ? d.key : undefined;
   const objects = src.instances.filter((i) => instanceKey(i) === fromKey);
-  if (objects.length === 0) throw noMatch(source.text);
+  if (objects.length === 0) throw noMatch(source.text, workspace);
   const fromText = formatInstanceAddress({ ...a, key: fromKey });
   const toText = formatInstanceAddress({ ...d, key: toKey });
   if (fromText === toText) throw sameAddress(source.text, dest.text);
   let target = destIndex >= 0 ? resources[destIndex] : undefined;
   if (target) {
-    if (target.instances.some((i) => instanceKey(i) === toKey)) throw destExists(toText);
+    if (target.instances.some((i) => instanceKey(i) === toKey)) throw destExists(toText, workspace);
     const others = target.instances.filter((i) => !(target === src && instanceKey(i) === fromKey));
     const kinds = new Set(others.map((i) => keyKind(instanceKey(i))));
     if (kinds.size > 0 && (!kinds.has(keyKind(toKey)) || keyKind(toKey) === "none")) {
@@ -394,6 +404,7 @@ function moveModule(
   state: GaibState,
   source: Extract<Target, { kind: "module" }>,
   dest: Extract<Target, { kind: "module" }>,
+  workspace: string,
 ): MoveResult {
   if (sameModule(source.module, dest.module)) throw sameAddress(source.text, dest.text);
   const next = cloneState(state);
@@ -414,8 +425,8 @@ function moveModule(
   });
   if (movedResources.size === 0) {
     throw new CliError(
-      `No resource in the state is in module "${source.text}". Run "gaib-state state list" to ` +
-        "see the addresses.",
+      `No resource in the state is in module "${source.text}". Run ` +
+        `"${gaibCommand(workspace, "state list")}" to see the addresses.`,
       "NoMatch",
       { address: source.text },
     );
@@ -425,7 +436,7 @@ function moveModule(
     const key = formatInstanceAddress(resourceAddress(resource));
     const other = seen.get(key);
     if (other && (movedResources.has(resource) || movedResources.has(other))) {
-      throw destExists(key);
+      throw destExists(key, workspace);
     }
     seen.set(key, resource);
   }
@@ -433,15 +444,10 @@ function moveModule(
   return { state: next, moved, emptyResources };
 }
 
-/** Quotes an address for a shell command line when it needs it. */
-export function shellQuote(text: string): string {
-  return /^[A-Za-z0-9_.\-[\]]+$/.test(text) ? text : `'${text.replaceAll("'", `'\\''`)}'`;
-}
-
-function destExists(text: string): CliError {
+function destExists(text: string, workspace: string): CliError {
   return new CliError(
     `The destination "${printable(text)}" already exists in the state. Remove it first ` +
-      `(gaib-state state rm ${printable(shellQuote(text))}) or choose another address.`,
+      `("${printable(gaibCommand(workspace, "state rm", text))}") or choose another address.`,
     "DestinationExists",
     { address: text },
   );

@@ -193,7 +193,7 @@ export function printReport(out: Output, report: ErrorReport, usage?: Usage): vo
   if (out.json) {
     const body: Record<string, unknown> = {
       type: report.type,
-      message: report.message,
+      message: out.pasteable(report.message),
       ...report.details,
     };
     if (usage) body.usage = usage.line;

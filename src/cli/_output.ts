@@ -8,6 +8,7 @@
  */
 
 import { printableJson, printableLines } from "../_printable.ts";
+import { shellQuote } from "../_command_line.ts";
 import { redactSecrets } from "./_redact.ts";
 
 /** The process streams the CLI writes to and reads from. */
@@ -38,7 +39,12 @@ export interface OutputFlags {
   readonly verbose?: boolean;
   /** `false` with `--no-color`. */
   readonly color?: boolean;
+  /** `--config FILE`: repeated in every command a message prints (see `Output.safe`). */
+  readonly config?: string;
 }
+
+// A command a message quotes for pasting: "gaib-state …", up to the closing quote.
+const QUOTED_COMMAND = /"(gaib-state [^"\n]*)"/g;
 
 const encoder = new TextEncoder();
 
@@ -123,6 +129,8 @@ export class Output {
   readonly color: boolean;
   /** Colour on stdout. */
   readonly colorStdout: boolean;
+  /** `--config FILE` as a shell word, for the commands messages print. */
+  readonly #configFlag: string | undefined;
 
   /**
    * @param io the streams
@@ -136,6 +144,9 @@ export class Output {
     const allowed = colorAllowed(flags);
     this.color = allowed && io.stderrIsTerminal();
     this.colorStdout = allowed && io.stdoutIsTerminal();
+    this.#configFlag = flags.config === undefined
+      ? undefined
+      : `--config ${shellQuote(flags.config)}`;
   }
 
   /**
@@ -161,11 +172,34 @@ export class Output {
   }
 
   /**
-   * Makes a message safe for stderr: credentials redacted, then control characters and
-   * bidirectional overrides escaped (line feeds and tabs kept).
+   * Makes a message safe for stderr: credentials redacted, the commands it quotes made to work
+   * when pasted ({@linkcode Output.pasteable}), then control characters and bidirectional
+   * overrides escaped (line feeds and tabs kept).
    */
   safe(message: string): string {
-    return printableLines(redactSecrets(message));
+    return printableLines(this.pasteable(redactSecrets(message)));
+  }
+
+  /**
+   * Adds this run's `--config FILE` to every `"gaib-state …"` command a message quotes (each
+   * command of a pipeline), so that the pasted command uses the same config as this run.
+   * Messages are built where the config is not known (the library's lock errors), so this is
+   * done once, here, for every message.
+   */
+  pasteable(message: string): string {
+    const flag = this.#configFlag;
+    if (flag === undefined) return message;
+    return message.replace(
+      QUOTED_COMMAND,
+      (_, line: string) =>
+        `"${
+          line.split(" | ").map((command) =>
+            command.startsWith("gaib-state ") && !/ --config[ =]/.test(command)
+              ? `${command} ${flag}`
+              : command
+          ).join(" | ")
+        }"`,
+    );
   }
 
   /** A message for people, on stderr; not with `--quiet` or `--json`. */

@@ -207,7 +207,7 @@ export const show = handler(async ({ out }: CommandRun, flags: GlobalFlags, addr
     );
     return;
   }
-  const instance = findInstance(state, (target as Target).text);
+  const instance = findInstance(state, (target as Target).text, session.workspace);
   const current = instance.objects.find((o) => o.deposed === undefined) ?? instance.objects[0];
   const deposed = instance.objects.filter((o) => o.deposed !== undefined);
   let attributes: Record<string, unknown>;
@@ -369,7 +369,7 @@ export const rm = handler(
     const targets = addresses.map(parseTarget);
     await using session = await openSession(flags, out);
     const done = await editState(session, out, flags, "state rm", (state) => {
-      const { state: next, ...report } = removeTargets(state, targets);
+      const { state: next, ...report } = removeTargets(state, targets, session.workspace);
       return { state: next, report };
     });
     const { removed, emptyResources } = done.report;
@@ -388,7 +388,7 @@ export const mv = handler(
     const dest = parseTarget(destText);
     await using session = await openSession(flags, out);
     const done = await editState(session, out, flags, "state mv", (state) => {
-      const { state: next, ...report } = moveTarget(state, source, dest);
+      const { state: next, ...report } = moveTarget(state, source, dest, session.workspace);
       return { state: next, report };
     });
     const { moved, emptyResources } = done.report;
