@@ -77,7 +77,8 @@ async function lstatOrNull(path: string): Promise<Deno.FileInfo | null> {
   }
 }
 
-async function isFileTarget(path: string): Promise<boolean> {
+/** Whether `path` is (or links to) a regular file; `false` when it or a parent is missing. */
+export async function isFile(path: string): Promise<boolean> {
   try {
     return (await Deno.stat(path)).isFile;
   } catch (error) {
@@ -187,7 +188,7 @@ export async function searchConfigFile(cwd: string): Promise<ConfigSearch> {
     for (const name of CONFIG_FILE_NAMES) {
       const file = join(dir, name);
       const info = await lstatOrNull(file);
-      if (!info || !(info.isFile || (info.isSymlink && await isFileTarget(file)))) continue;
+      if (!info || !(info.isFile || (info.isSymlink && await isFile(file)))) continue;
       found = { dir, file, info };
       break;
     }

@@ -15,7 +15,7 @@ import { LocalBackend } from "./backends/local.ts";
 import { readEnvironment } from "./_config_env.ts";
 import { displayPath, loadConfigFast, loadConfigFull, type LoadedConfig } from "./_config_load.ts";
 import { backendRule } from "./_config_rules.ts";
-import { readConfigFile, searchConfigFile } from "./_config_search.ts";
+import { isFile, readConfigFile, searchConfigFile } from "./_config_search.ts";
 
 export { CONFIG_FILE_NAMES } from "./_config_search.ts";
 export { ENVIRONMENT_VARIABLES } from "./_config_env.ts";
@@ -74,17 +74,6 @@ export interface ResolveOptions {
    * @default {undefined}
    */
   configFile?: string;
-}
-
-async function isFile(path: string): Promise<boolean> {
-  try {
-    return (await Deno.stat(path)).isFile;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory) {
-      return false;
-    }
-    throw error;
-  }
 }
 
 /** The file's text; other encodings than UTF-8 are refused, not silently replaced. */

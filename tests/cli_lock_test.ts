@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { LocalBackend } from "../mod.ts";
 import { pasteCommand, quotedCommands } from "./_paste.ts";
-import { type CliProject, cliProject, cliRunArgs, parseJson } from "./_cli.ts";
+import { type CliProject, cliProject, parseJson } from "./_cli.ts";
 import { spawnLockHolder } from "./_lock_holder.ts";
 import { stallNextRead } from "./_stall.ts";
 
@@ -243,40 +243,15 @@ Deno.test({
 }, async () => {
   await using project = await cliProject();
   const lockId = (await project.run(["lock"])).stdout.trim();
-  const line = [...cliRunArgs(), "force-unlock", lockId].map((a) => `'${a}'`).join(" ");
   for (const [answer, code, locked] of [["n", 1, true], ["y", 0, false]] as const) {
-    const child = new Deno.Command("script", {
-      args: ["-qec", `'${Deno.execPath()}' ${line}`, "/dev/null"],
+    // Typed on a terminal: the answer goes in once the question is there.
+    const result = await pasteCommand(`gaib-state force-unlock ${lockId}`, {
       cwd: project.path,
-      env: { PATH: Deno.env.get("PATH") ?? "", HOME: Deno.env.get("HOME") ?? "" },
-      clearEnv: true,
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    // Answer once the question is on the terminal.
-    const reader = child.stdout.getReader();
-    let text = "";
-    const decoder = new TextDecoder();
-    while (!text.includes("[y/N]")) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      text += decoder.decode(value, { stream: true });
-    }
-    const writer = child.stdin.getWriter();
-    await writer.write(new TextEncoder().encode(`${answer}\n`));
-    await writer.close();
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      text += decoder.decode(value, { stream: true });
-    }
-    const status = await child.status;
-    await child.stderr.cancel();
-    const output = { code: status.code };
-    assert.ok(text.includes(`Really release lock ${lockId} held by`), text);
-    assert.match(text, /\[y\/N\]/);
-    assert.equal(output.code, code, text);
+      answer,
+    });
+    assert.ok(result.stdout.includes(`Really release lock ${lockId} held by`), result.stdout);
+    assert.match(result.stdout, /\[y\/N\]/);
+    assert.equal(result.code, code, result.stdout);
     assert.equal(parseJson(await project.run(["lock-info", "--json"])).locked, locked);
   }
 });
