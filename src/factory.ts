@@ -183,10 +183,13 @@ export class BackendFactory {
     if (options.configFile !== undefined) {
       file = options.configFile;
       if (!(await isFile(file))) {
-        throw new BackendConfigError(
-          `Config file ${file} does not exist. Check the --config path.`,
-          { file },
+        const what = await Deno.stat(file).then(
+          (info) => info.isDirectory ? "is a directory, not a file" : "is not a regular file",
+          () => "does not exist",
         );
+        throw new BackendConfigError(`Config file ${file} ${what}. Check the --config path.`, {
+          file,
+        });
       }
     } else {
       ({ file, skipped } = await searchConfigFile(cwd));

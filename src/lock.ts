@@ -202,12 +202,35 @@ export function lockBusyError(
   );
 }
 
-/** Refuses `ttlMs` without `detached` (a process-bound lock lives as long as its holder). */
+/**
+ * Refuses lock options that cannot mean what they say: `ttlMs` without `detached` (a
+ * process-bound lock lives as long as its holder), a TTL outside 1 ms..100 years, a negative or
+ * NaN `timeoutMs`.
+ */
 export function checkLockOptions(options: LockOptions): void {
-  if (options.ttlMs !== undefined && !options.detached) {
-    throw new BackendError("ttlMs applies to detached locks only; set detached: true.");
+  const { ttlMs, timeoutMs } = options;
+  if (ttlMs !== undefined) {
+    if (!options.detached) {
+      throw new BackendError("ttlMs applies to detached locks only; set detached: true.");
+    }
+    // A TTL of 0 would take an already expired lock; one past MAX_TTL_MS an invalid date.
+    if (!(typeof ttlMs === "number" && ttlMs >= 1 && ttlMs <= MAX_TTL_MS)) {
+      throw new BackendError(
+        `ttlMs must be a number of milliseconds from 1 to ${MAX_TTL_MS} (100 years); got ` +
+          `${String(ttlMs).slice(0, 40)}.`,
+      );
+    }
+  }
+  if (timeoutMs !== undefined && !(typeof timeoutMs === "number" && timeoutMs >= 0)) {
+    throw new BackendError(
+      `timeoutMs must be 0 or more milliseconds (Infinity waits for ever); got ` +
+        `${String(timeoutMs).slice(0, 40)}.`,
+    );
   }
 }
+
+/** The longest TTL a detached lock may have: 100 years, far inside the range of a `Date`. */
+export const MAX_TTL_MS = 100 * 365 * 24 * 3600 * 1000;
 
 /**
  * The error for a write whose lock ID does not fit the workspace's current lock, or `null`

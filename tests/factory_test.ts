@@ -137,6 +137,11 @@ Deno.test("an explicit config file that does not exist is an error", async () =>
     BackendFactory.resolve({ configFile: "/nonexistent/gaib.yaml", env: noEnv }),
     /Config file \/nonexistent\/gaib\.yaml does not exist/,
   );
+  await using dir = await tempDir();
+  await assert.rejects(
+    BackendFactory.resolve({ configFile: dir.path, env: noEnv }),
+    /Config file .* is a directory, not a file\. Check the --config path\./,
+  );
 });
 
 Deno.test("an invalid config file fails BackendFactory.auto with the file named", async () => {
