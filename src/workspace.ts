@@ -6,6 +6,7 @@
 
 import { BackendConfigError, BackendError, WorkspaceNotEmptyError } from "./errors.ts";
 import type { GaibState } from "./types.ts";
+import { instanceKey } from "./address.ts";
 import { shellQuote } from "./_command_line.ts";
 
 /** The workspace that always exists. */
@@ -89,13 +90,19 @@ export function checkDeletable(workspace: string, stored: string, exists: boolea
 }
 
 /**
- * How many managed resource instance objects a state tracks (deposed ones included; data
- * sources do not count): what Terraform's `workspace delete` refuses to lose.
+ * How many managed resource instances a state tracks (an instance counts once with its deposed
+ * objects, and also when only a deposed object is left; data sources do not count): what
+ * Terraform's `workspace delete` refuses to lose.
  */
 export function managedInstanceCount(state: GaibState | null): number {
   let count = 0;
   for (const resource of state?.resources ?? []) {
-    if (resource.mode === "managed") count += resource.instances?.length ?? 0;
+    if (resource.mode !== "managed") continue;
+    // An instance's deposed objects are entries of their own, with the instance's key.
+    const keys = new Set(
+      (resource.instances ?? []).map((i) => `${typeof i.index_key}:${instanceKey(i)}`),
+    );
+    count += keys.size;
   }
   return count;
 }
