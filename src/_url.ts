@@ -13,9 +13,11 @@ export const REDACTED = "[redacted]";
  * A URL in free text: a scheme with `//`, or one of the special schemes that the URL parser
  * also reads without slashes or with backslashes (`https:TOKEN@host`, `https:\\TOKEN@host`),
  * up to the last `@` before the next white space, quote or angle bracket. Taking everything up to
- * the last `@` also covers an `@` or a `/` inside an unencoded password.
+ * the last `@` also covers an `@` or a `/` inside an unencoded password. A URL with an empty
+ * authority (`file:///…/@scope/pkg` in a stack trace) has no user info.
  */
-const USER_INFO_IN_TEXT = /\b([a-z][a-z0-9+.-]*:\/\/|(?:https?|wss?|ftp):[\\/]*)[^\s"'<>`]*@/gi;
+const USER_INFO_IN_TEXT =
+  /\b([a-z][a-z0-9+.-]*:\/\/(?!\/)|(?:https?|wss?|ftp):(?![\\/]{3})[\\/]*)[^\s"'<>`]*@/gi;
 
 /**
  * Redacts the user info of every URL in a text (error messages, stack traces, free text).
@@ -42,6 +44,8 @@ export function redactUrl(value: string): string {
   } catch {
     parsed = undefined;
   }
+  // A query may carry a token too (`?token=…`): its values are not shown either.
+  if (parsed && parsed.search !== "") parsed.search = `?${REDACTED}`;
   if (parsed && (parsed.username !== "" || parsed.password !== "")) {
     parsed.username = "";
     parsed.password = "";
@@ -52,5 +56,6 @@ export function redactUrl(value: string): string {
     }
     return shown;
   }
+  if (parsed && parsed.search !== "") return parsed.href;
   return redactUrlsInText(value);
 }

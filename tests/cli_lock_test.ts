@@ -345,28 +345,22 @@ Deno.test("gaib-state state commands work under a lock taken earlier with --lock
   assert.match(after.stderr, /it is not locked/);
 });
 
-const WORKER = new URL("./testdata/local_worker.ts", import.meta.url).pathname;
-
 Deno.test("gaib-state takes over at once the lock of a dead holder that ran with other permissions, both ways", async (t) => {
   await using project = await cliProject();
   assert.equal((await project.run(["state", "push", STATE])).code, 0);
   const root = `${project.path}/.gaib`;
 
   await t.step("held by a deno run -A script, taken by the CLI", async () => {
-    const worker = new Deno.Command(Deno.execPath(), {
-      args: ["run", "--allow-all", WORKER, "hold", root, "default"],
-      stdout: "piped",
-      stderr: "inherit",
-    }).spawn();
-    const lines = worker.stdout.pipeThrough(new TextDecoderStream()).getReader();
-    const { lockId } = JSON.parse((await lines.read()).value!);
+    const holder = await spawnLockHolder({
+      backend: { type: "local", path: root },
+      workspace: "default",
+    });
+    const lockId = holder.lockId;
     // Alive, it is seen running (its flock, not its lease, tells).
     const busy = await project.run(["lock"]);
     assert.equal(busy.code, 1);
     assert.match(busy.stderr, /Its holder \(process \d+\) is running\./);
-    worker.kill("SIGKILL");
-    await worker.status;
-    await lines.cancel();
+    await holder.kill();
     // Dead, its lock is taken over without waiting (--lock-timeout is 0s).
     const taken = await project.run(["lock", "--json"]);
     assert.equal(taken.code, 0, taken.stdout + taken.stderr);

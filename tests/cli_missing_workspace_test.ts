@@ -113,7 +113,9 @@ Deno.test("gaib-state names where a missing workspace came from and how to fix i
   });
   await t.step("a long list of workspaces is not printed", async () => {
     for (let i = 0; i < 11; i++) {
+      // A workspace is listed once it has a state.
       await Deno.mkdir(`${project.path}/.gaib/workspaces/ws-${i}`, { recursive: true });
+      await Deno.copyFile(STATE, `${project.path}/.gaib/workspaces/ws-${i}/terraform.tfstate`);
     }
     const result = await project.run(["state", "list", "-w", "prdo"]);
     assert.equal(result.code, 1);

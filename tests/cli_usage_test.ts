@@ -230,8 +230,11 @@ Deno.test("gaib-state prints stack traces only with --verbose", async () => {
   assert.match(verbose.stderr, /^Error: /);
   assert.match(verbose.stderr, /StateFormatError: .*\n\s+at /);
   // JSON.parse's own message quotes the bytes around the error (maybe a token): not even
-  // --verbose shows it.
-  assert.doesNotMatch(verbose.stderr, /SyntaxError/);
+  // --verbose shows it, only our position-only error.
+  assert.doesNotMatch(verbose.stderr, /Caused by: SyntaxError/);
+  assert.match(verbose.stderr, /Caused by: JsonSyntaxError: line 1, column 3/);
+  // Stack frames keep their file URLs (no user info to hide in file:///…/@scope/pkg).
+  assert.match(verbose.stderr, /file:\/\/\/\S*@stricli\/core/);
 });
 
 Deno.test("gaib-state --quiet keeps data and errors, drops messages", async () => {
