@@ -547,7 +547,8 @@ function buildApp(): Application<CliContext> {
   } as const;
   return buildApplication(root, {
     name: NAME,
-    scanner: { caseStyle: "allow-kebab-for-camel" },
+    // `--` ends the flags, so an argument such as a lock ID may start with a dash.
+    scanner: { caseStyle: "allow-kebab-for-camel", allowArgumentEscapeSequence: true },
   }, {
     help: help({
       brief: "Print help for the command and exit",

@@ -33,14 +33,9 @@ const CONTROL = /[\x00-\x1f\x7f-\x9f]/;
 // deno-lint-ignore no-control-regex
 const ESCAPED = /[\\'\x00-\x1f\x7f-\x9f]/g;
 
-/**
- * The workspace option of a printed command: `-w NAME`, or `--workspace=NAME` for a name that
- * starts with a dash (which `-w` would take for a flag).
- */
+/** The workspace option of a printed command (a workspace name never starts with a dash). */
 export function workspaceOption(workspace: string): string {
-  return workspace.startsWith("-")
-    ? `--workspace=${shellQuote(workspace)}`
-    : `-w ${shellQuote(workspace)}`;
+  return `-w ${shellQuote(workspace)}`;
 }
 
 /**
@@ -52,5 +47,11 @@ export function workspaceOption(workspace: string): string {
  * @param args arguments, each quoted as needed
  */
 export function gaibCommand(workspace: string, command: string, ...args: string[]): string {
+  // An argument that starts with a dash (a lock ID another tool wrote) would be read as a
+  // flag: the options go first and `--` ends them.
+  if (args.some((arg) => arg.startsWith("-"))) {
+    return ["gaib-state", command, workspaceOption(workspace), "--", ...args.map(shellQuote)]
+      .join(" ");
+  }
   return ["gaib-state", command, ...args.map(shellQuote), workspaceOption(workspace)].join(" ");
 }

@@ -54,7 +54,8 @@ export interface ConfigSearch {
   skipped: SkippedConfigFile[];
 }
 
-const WORLD_WRITABLE = 0o002;
+/** The mode bit that lets every user write. */
+export const WORLD_WRITABLE = 0o002;
 const STICKY = 0o1000;
 
 interface Verdict {
@@ -106,12 +107,14 @@ function currentUid(file: string): number | null {
   }
 }
 
-function owner(info: Deno.FileInfo, uid: number): string | undefined {
+/** Why a file or directory is not the user's: owned by someone but them or root. */
+export function owner(info: Deno.FileInfo, uid: number): string | undefined {
   if (info.uid === null || info.uid === uid || info.uid === 0) return undefined;
   return `owned by uid ${info.uid}, not by you (uid ${uid}) or root`;
 }
 
-function octal(mode: number): string {
+/** A mode as four octal digits, such as `0777`. */
+export function octal(mode: number): string {
   return (mode & 0o7777).toString(8).padStart(4, "0");
 }
 

@@ -7,6 +7,10 @@
 import { BackendConfigError, BackendError, WorkspaceNotEmptyError } from "./errors.ts";
 import type { GaibState } from "./types.ts";
 import { instanceKey } from "./address.ts";
+import { readSmallFile } from "./_regular_file.ts";
+
+/** The largest `.current-workspace` read: a name and a line feed, with room to spare. */
+const MAX_SELECTED_BYTES = 1024;
 import { shellQuote } from "./_command_line.ts";
 
 /** The workspace that always exists. */
@@ -48,6 +52,13 @@ export function validateWorkspaceName(name: string): string {
     throw new BackendConfigError(`The workspace name ${shown} is not allowed. ${allowed}`, {
       path: "workspace",
     });
+  }
+  if (name.startsWith("-")) {
+    throw new BackendConfigError(
+      `The workspace name ${shown} starts with a dash, so a command line would read it as a ` +
+        `flag. ${allowed}`,
+      { path: "workspace" },
+    );
   }
   if (name.length > MAX_WORKSPACE_NAME) {
     throw new BackendConfigError(
@@ -199,23 +210,25 @@ export async function resolveSelectedWorkspace(
   if (fromEnv !== undefined && fromEnv !== "") {
     return { name: validateWorkspaceName(fromEnv), source: "GAIB_WORKSPACE" };
   }
+  const file = `${root}/.current-workspace`;
+  // A name is short: anything longer (or a link) was not written by gaib-state.
+  const bytes = await readSmallFile(file, "selected-workspace file", MAX_SELECTED_BYTES);
+  if (bytes === null) return { name: DEFAULT_WORKSPACE, source: "default" };
   let stored: string;
   try {
-    stored = (await Deno.readTextFile(`${root}/.current-workspace`)).trim();
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) {
-      return { name: DEFAULT_WORKSPACE, source: "default" };
-    }
-    throw error;
+    stored = new TextDecoder("utf-8", { fatal: true }).decode(bytes).trim();
+  } catch {
+    stored = "\uFFFD"; // not UTF-8: refused below as an invalid name
   }
   if (stored === "") return { name: DEFAULT_WORKSPACE, source: "default" };
   try {
     return { name: validateWorkspaceName(stored), source: ".current-workspace" };
   } catch (error) {
+    // Its content is not repeated: it may be anything that was put there.
     throw new BackendConfigError(
-      `${root}/.current-workspace names an invalid workspace: ${(error as Error).message} ` +
-        'Select another with "gaib-state workspace select NAME".',
-      { file: `${root}/.current-workspace`, cause: error },
+      `${file} does not hold a valid workspace name. Select one with ` +
+        '"gaib-state workspace select NAME", or remove the file to select "default".',
+      { file },
     );
   }
 }

@@ -5,6 +5,8 @@
  * @module
  */
 
+import { refuseLink } from "../_regular_file.ts";
+
 /** Name prefix of temp files; orphans left by a crash are removed by later writes. */
 export const TEMP_PREFIX = ".tmp-";
 /** A temp file younger than this is never treated as an orphan (it may not be flocked yet). */
@@ -70,8 +72,12 @@ export async function discardTempFile(temp: TempFile): Promise<void> {
   await Deno.remove(temp.path).catch(() => {});
 }
 
-/** Reads a file, or returns `null` when it does not exist. */
-export async function readIfExists(path: string): Promise<Uint8Array | null> {
+/**
+ * Reads a file that is not a symbolic link (see `_regular_file.ts`), or returns `null` when it
+ * does not exist.
+ */
+export async function readIfExists(path: string, what: string): Promise<Uint8Array | null> {
+  await refuseLink(path, what);
   try {
     return await Deno.readFile(path);
   } catch (error) {

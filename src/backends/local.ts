@@ -5,6 +5,7 @@
  * @module
  */
 
+import { refuseLink } from "../_regular_file.ts";
 import { renewLease } from "../_lease.ts";
 import { checkWrite } from "../_write_rules.ts";
 import { readStateHeader } from "../_state_header.ts";
@@ -170,7 +171,7 @@ export class LocalBackend implements StateBackend {
    */
   async getState(workspace: string, _options?: GetStateOptions): Promise<GaibState | null> {
     const path = this.statePath(workspace);
-    const bytes = await readIfExists(path);
+    const bytes = await readIfExists(path, "state file");
     return bytes === null ? null : parseStateBytes(bytes, `state file ${path}`);
   }
 
@@ -253,6 +254,7 @@ export class LocalBackend implements StateBackend {
 
   /** Lineage and serial of the stored state, read from its first bytes when possible. */
   async #storedIdentity(path: string): Promise<{ lineage: string; serial: number } | null> {
+    await refuseLink(path, "state file");
     let file: Deno.FsFile;
     try {
       file = await Deno.open(path, { read: true });
@@ -369,7 +371,7 @@ export class LocalBackend implements StateBackend {
       `Cannot delete workspace "${workspace}" in ${dir}`,
       () =>
         withGuard(dir, async () => {
-          const bytes = await readIfExists(statePath);
+          const bytes = await readIfExists(statePath, "state file");
           checkDeletable(workspace, statePath, bytes !== null);
           const record = await this.#readRecord(dir);
           const refused = deleteLockError(workspace, options.lockId, record && lockInfoOf(record));
@@ -537,7 +539,7 @@ export class LocalBackend implements StateBackend {
   }
 
   async #readRecord(dir: string): Promise<LockRecord | null> {
-    const bytes = await readIfExists(`${dir}/${LOCK_FILE}`);
+    const bytes = await readIfExists(`${dir}/${LOCK_FILE}`, "lock file");
     return bytes === null ? null : decodeLockRecord(bytes);
   }
 

@@ -10,6 +10,7 @@
  */
 
 import { join } from "../_path.ts";
+import { checkStateRoot } from "../_state_root.ts";
 import { BackendFactory, type ResolvedBackendConfig } from "../factory.ts";
 import { serializeState } from "../state.ts";
 import type { GaibState, StateBackend } from "../types.ts";
@@ -45,15 +46,18 @@ export interface Session extends AsyncDisposable {
 }
 
 /**
- * Resolves the backend config the way `BackendFactory.auto` does, honouring `--config`.
+ * Resolves the backend config the way `BackendFactory.auto` does, honouring `--config`, and
+ * refuses a state root another user could write (`_state_root.ts`).
  *
  * @param flags the global flags
  * @returns the resolved config
  */
-export function resolveConfig(flags: GlobalFlags): Promise<ResolvedBackendConfig> {
+export async function resolveConfig(flags: GlobalFlags): Promise<ResolvedBackendConfig> {
   const file = flags.config;
   const configFile = file === undefined ? file : join(Deno.cwd(), file);
-  return BackendFactory.resolve({ configFile });
+  const resolved = await BackendFactory.resolve({ configFile });
+  await checkStateRoot(resolved.stateRoot);
+  return resolved;
 }
 
 /**

@@ -652,6 +652,7 @@ export const BAD_WORKSPACE_NAMES: NameCase[] = [
   { name: "glob", value: "*" },
   { name: "percent-encoded-dots", value: "%2e%2e" },
   { name: "quote", value: "a'b\"c" },
+  { name: "leading-dash", value: "-x" },
 ];
 
 /** Lock IDs that match no lock: unlock and forceUnlock must refuse them. */
