@@ -29,7 +29,7 @@ import {
 /** The variable that selects the backend type. */
 export const TYPE_VARIABLE = "GAIB_BACKEND";
 
-/** Each backend's variables (from the registry), fallbacks such as `AWS_REGION` last. */
+/** Every backend's variables (from the registry), with the variable's spec and its backend. */
 const VARIABLES: ReadonlyArray<readonly [string, BackendVariable, AnyBackendDescriptor]> = BACKENDS
   .flatMap((d) => Object.entries(d.variables).map(([name, v]) => [name, v, d] as const));
 
