@@ -274,6 +274,24 @@ export function isMapping(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
+/**
+ * The failure for a value that is not a mapping.
+ *
+ * @param what what the mapping is for, such as "of names" or "(type: local or s3, ...)"
+ */
+export function notMapping<T>(
+  value: unknown,
+  path: string[],
+  ctx: CheckContext,
+  what?: string,
+): Checked<T> {
+  return fail(
+    path,
+    "invalid_type",
+    `expected a mapping${what ? ` ${what}` : ""}, found ${describeFound(value, path, ctx)}`,
+  );
+}
+
 /** One field of a mapping: its rule, whether it is required and how it may be shown. */
 export interface Field {
   /** The field's rule. */
@@ -304,13 +322,7 @@ export interface ObjectOptions {
 export function object<T>(shape: Shape, options: ObjectOptions = {}): ObjectRule<T> {
   const rule: Rule<T> = (value, path, ctx) => {
     if (!isMapping(value)) {
-      return fail(
-        path,
-        "invalid_type",
-        `expected a mapping${options.expected ? ` (${options.expected})` : ""}, found ${
-          describeFound(value, path, ctx)
-        }`,
-      );
+      return notMapping(value, path, ctx, options.expected && `(${options.expected})`);
     }
     // An unknown key first: a misspelt key is the likely cause of a missing one.
     for (const key of Object.keys(value)) {
@@ -376,13 +388,7 @@ export function record<T>(
   valueRule: Rule<T>,
 ): Rule<Record<string, T>> {
   return (value, path, ctx) => {
-    if (!isMapping(value)) {
-      return fail(
-        path,
-        "invalid_type",
-        `expected a mapping of names, found ${describeFound(value, path, ctx)}`,
-      );
-    }
+    if (!isMapping(value)) return notMapping(value, path, ctx, "of names");
     const out: Record<string, T> = {};
     for (const key of Object.keys(value)) {
       if (!keyRule.test(key) || key === "__proto__") {

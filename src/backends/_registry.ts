@@ -33,6 +33,7 @@ import {
   describeFound,
   fail,
   isMapping,
+  notMapping,
   type ObjectRule,
   type Rule,
 } from "../_config_rules.ts";
@@ -167,12 +168,8 @@ function orList(items: readonly string[]): string {
 /** The rule of {@linkcode BackendConfig}: the rule of the descriptor its `type` names. */
 export const backendRule: Rule<BackendConfig> = (value, path, ctx) => {
   if (!isMapping(value)) {
-    return fail(
-      path,
-      "invalid_type",
-      `expected a mapping (type: ${orList(BACKENDS.map((d) => d.type))}, and its settings), ` +
-        `found ${describeFound(value, path, ctx)}`,
-    );
+    const types = orList(BACKENDS.map((d) => d.type));
+    return notMapping(value, path, ctx, `(type: ${types}, and its settings)`);
   }
   const typePath = [...path, "type"];
   if (value.type === undefined) {
