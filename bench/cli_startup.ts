@@ -3,8 +3,9 @@
  * an empty script, in the same run, with the same flags (the compile task's permissions and
  * the project's deno.json). Project layouts: no config file, and a `gaib.yaml` as the README
  * writes them. There is no config cache: every run reads and checks the file. The usual
- * `gaib.yaml` is read by the small reader of `src/_simple_yaml.ts` and checked by
- * `src/_config_rules.ts`, without the YAML parser; a third layout, a `gaib.yaml` in flow
+ * `gaib.yaml` is read by the small reader of `src/_simple_yaml.ts` and checked by the rules of
+ * `src/_config_rules.ts` and the backend registry (`src/backends/_registry.ts`, which loads no
+ * backend module), without the YAML parser; a third layout, a `gaib.yaml` in flow
  * style that only the full YAML parser reads, shows what that parser costs (no goal). The CLI
  * runs as the tests run it (tests/_cli.ts: `--unstable-lazy-dynamic-imports`, which loads
  * modules when they run, as the compiled binary does), and once more without that flag.

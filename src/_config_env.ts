@@ -1,43 +1,48 @@
 /**
- * How the `GAIB_*` variables and a config file make one backend config. Each variable sets its
- * one field over the file's value (and over the default):
+ * How the `GAIB_*` variables and a config file make one backend config. Which variables exist,
+ * the field each sets and how its text converts come from the registry
+ * (`backends/_registry.ts`). Each variable sets its one field over the file's value (and over
+ * the default):
  *
- * - the backend type is `GAIB_BACKEND`, else `s3` when `GAIB_S3_BUCKET` is set, else the file's,
- *   else `local`;
+ * - the backend type is `GAIB_BACKEND`, else the backend of a selecting variable that is set
+ *   (`GAIB_S3_BUCKET` selects `s3`), else the file's, else the default (`local`);
  * - when that type is the file's, the file's backend fields apply and each variable that is set
  *   replaces one of them;
  * - when it is another type, only the variables apply (the file's fields are for another kind
  *   of backend), and the file's other sections (`discord`, `outputs`) still do;
- * - `region` is `GAIB_S3_REGION`, else the file's, else `AWS_REGION` or `AWS_DEFAULT_REGION`;
- * - a variable for the other backend type is ignored, and said so in `notes`.
+ * - a fallback variable sets its field only when nothing else did (`region` is
+ *   `GAIB_S3_REGION`, else the file's, else `AWS_REGION` or `AWS_DEFAULT_REGION`);
+ * - a variable of another backend type is ignored, and said so in `notes`.
  *
  * @module
  */
 
-/** Environment variables and the backend fields they set. */
-export const ENVIRONMENT_VARIABLES: Readonly<Record<string, string>> = {
-  GAIB_BACKEND: "type",
-  GAIB_STATE_PATH: "path",
-  GAIB_S3_BUCKET: "bucket",
-  GAIB_S3_KEY: "key",
-  GAIB_S3_REGION: "region",
-  GAIB_DYNAMODB_TABLE: "dynamodb_table",
-  GAIB_S3_USE_LOCKFILE: "use_lockfile",
-  GAIB_S3_WORKSPACE_KEY_PREFIX: "workspace_key_prefix",
-  GAIB_S3_ENCRYPT: "encrypt",
-  GAIB_S3_KMS_KEY_ID: "kms_key_id",
-  GAIB_S3_PROFILE: "profile",
-  GAIB_S3_ENDPOINT: "endpoint",
-  GAIB_DYNAMODB_ENDPOINT: "endpoints.dynamodb",
-  GAIB_S3_FORCE_PATH_STYLE: "force_path_style",
-  GAIB_S3_MAX_RETRIES: "max_retries",
-};
+import { isMapping } from "./_config_rules.ts";
+import {
+  type AnyBackendDescriptor,
+  BACKENDS,
+  type BackendVariable,
+  DEFAULT_BACKEND,
+  descriptorOf,
+} from "./backends/_registry.ts";
 
-/** Variables of the AWS SDK that give `region` when nothing else does. */
-export const REGION_VARIABLES: readonly string[] = ["AWS_REGION", "AWS_DEFAULT_REGION"];
+/** The variable that selects the backend type. */
+export const TYPE_VARIABLE = "GAIB_BACKEND";
 
-const BOOLEAN_FIELDS = new Set(["use_lockfile", "encrypt", "force_path_style"]);
-const LOCAL_FIELDS = new Set(["type", "path"]);
+/** Every backend's variables (from the registry), with the variable's spec and its backend. */
+const VARIABLES: ReadonlyArray<readonly [string, BackendVariable, AnyBackendDescriptor]> = BACKENDS
+  .flatMap((d) => Object.entries(d.variables).map(([name, v]) => [name, v, d] as const));
+
+/**
+ * Environment variables and the backend fields they set: `GAIB_BACKEND` and each backend's
+ * own (see the registry, `backends/_registry.ts`).
+ */
+export const ENVIRONMENT_VARIABLES: Readonly<Record<string, string>> = Object.freeze(
+  Object.fromEntries([
+    [TYPE_VARIABLE, "type"],
+    ...VARIABLES.filter(([, v]) => !v.fallback).map(([name, v]) => [name, v.field]),
+  ]),
+);
 
 /** Where the environment is read from. */
 export interface Environment {
@@ -45,11 +50,12 @@ export interface Environment {
   get(name: string): string | undefined;
 }
 
-/** A variable that is set, with its value as the field takes it. */
-interface EnvValue {
+/** A `GAIB_*` variable that is set. */
+export interface EnvValue {
+  /** Its name. */
   variable: string;
-  field: string;
-  value: unknown;
+  /** Its text (converted for its field once the backend type is known). */
+  text: string;
 }
 
 /** The backend fields as the file and the variables make them, before they are checked. */
@@ -74,38 +80,77 @@ export function readVariable(env: Environment, name: string): string | undefined
   }
 }
 
-/** The `GAIB_*` variables that are set, converted for their fields (checked later). */
+/** The `GAIB_*` variables that are set (fallbacks such as `AWS_REGION` are read later). */
 export function readEnvironment(env: Environment): EnvValue[] {
   const values: EnvValue[] = [];
-  for (const [variable, field] of Object.entries(ENVIRONMENT_VARIABLES)) {
+  for (const variable of Object.keys(ENVIRONMENT_VARIABLES)) {
     const text = readVariable(env, variable);
-    if (text === undefined) continue;
-    let value: unknown = text;
-    if (BOOLEAN_FIELDS.has(field)) {
-      const lower = text.toLowerCase();
-      if (["1", "true", "yes", "on"].includes(lower)) value = true;
-      else if (["0", "false", "no", "off"].includes(lower)) value = false;
-    } else if (field === "max_retries" && /^\d{1,15}$/.test(text)) {
-      value = Number(text);
-    }
-    values.push({ variable, field, value });
+    if (text !== undefined) values.push({ variable, text });
   }
   return values;
+}
+
+/**
+ * Whether the variables describe a backend by themselves: `GAIB_BACKEND`, a variable that
+ * selects a backend (`GAIB_S3_BUCKET`) or one that sets a state root (`GAIB_STATE_PATH`).
+ */
+export function describesBackend(vars: readonly EnvValue[]): boolean {
+  return vars.some(({ variable }) =>
+    variable === TYPE_VARIABLE ||
+    VARIABLES.some(([name, v, d]) =>
+      name === variable && (v.selects === true || d.paths?.[v.field]?.stateRoot === true)
+    )
+  );
+}
+
+/** A variable's text as its field takes it; text that does not convert is left for the rule. */
+function convert(spec: BackendVariable, text: string): unknown {
+  if (spec.coerce === "boolean") {
+    const lower = text.toLowerCase();
+    if (["1", "true", "yes", "on"].includes(lower)) return true;
+    if (["0", "false", "no", "off"].includes(lower)) return false;
+  } else if (spec.coerce === "integer" && /^\d{1,15}$/.test(text)) {
+    return Number(text);
+  }
+  return text;
 }
 
 /** Whether an origin names an environment variable (rather than a file or the default). */
 export function isVariableOrigin(origin: string | undefined): origin is string {
   return origin !== undefined &&
-    (Object.hasOwn(ENVIRONMENT_VARIABLES, origin) || REGION_VARIABLES.includes(origin));
+    (origin === TYPE_VARIABLE || VARIABLES.some(([name]) => name === origin));
 }
 
-/** The variable that sets a backend field, such as `GAIB_S3_KEY` for `key`. */
-export function variableFor(field: string): string | undefined {
-  return Object.entries(ENVIRONMENT_VARIABLES).find(([, f]) => f === field)?.[0];
+/**
+ * The `GAIB_*` variable that sets a backend field, such as `GAIB_S3_KEY` for `key` of `s3`.
+ *
+ * @param type the backend type
+ * @param field the dotted field
+ * @returns the variable, or `undefined` when none sets it
+ */
+export function variableFor(type: unknown, field: string): string | undefined {
+  if (field === "type") return TYPE_VARIABLE;
+  const descriptor = descriptorOf(type);
+  return VARIABLES.find(([, v, d]) => d === descriptor && !v.fallback && v.field === field)?.[0];
 }
 
-function isMapping(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
+/** A field of a backend config, dotted for a nested one. */
+function getField(backend: Record<string, unknown>, field: string): unknown {
+  let value: unknown = backend;
+  for (const key of field.split(".")) value = isMapping(value) ? value[key] : undefined;
+  return value;
+}
+
+/** Sets a field, copying the nested mappings on the way (they may be the file's). */
+function setField(backend: Record<string, unknown>, field: string, value: unknown): void {
+  const keys = field.split(".");
+  let at = backend;
+  for (const key of keys.slice(0, -1)) {
+    const next: Record<string, unknown> = isMapping(at[key]) ? { ...at[key] } : {};
+    at[key] = next;
+    at = next;
+  }
+  at[keys[keys.length - 1]] = value;
 }
 
 /**
@@ -125,23 +170,19 @@ export function composeBackend(
 ): ComposedBackend {
   const notes: string[] = [];
   const origins: Record<string, string> = {};
-  const byField = new Map(vars.map((v) => [v.field, v]));
-  // A file without a backend section means the local backend.
+  // A file without a backend section means the default backend.
   const fromFile = file === undefined
     ? undefined
     : fileBackend === undefined
-    ? { type: "local" }
+    ? { type: DEFAULT_BACKEND.type }
     : fileBackend;
-  const fileType = isMapping(fromFile) && (fromFile.type === "local" || fromFile.type === "s3")
-    ? fromFile.type
-    : undefined;
-  const typeVar = byField.get("type") ??
-    (byField.has("bucket") ? { ...byField.get("bucket")!, value: "s3" } : undefined);
+  const fileType = isMapping(fromFile) ? descriptorOf(fromFile.type)?.type : undefined;
+  const typeVar = selectedType(vars);
   let backend: Record<string, unknown>;
   let fileBackendUsed = false;
   if (
     fromFile !== undefined && (typeVar === undefined || fileType === undefined ||
-      typeVar.value === fileType)
+      typeVar.type === fileType)
   ) {
     if (!isMapping(fromFile)) {
       // Not a mapping: checked as it is, so that the error points at the file.
@@ -155,8 +196,9 @@ export function composeBackend(
     backend = { ...fromFile };
     fileBackendUsed = true;
     for (const key of Object.keys(backend)) {
-      if (key === "endpoints" && isMapping(backend.endpoints)) {
-        for (const sub of Object.keys(backend.endpoints)) origins[`endpoints.${sub}`] = file!;
+      const value = backend[key];
+      if (isMapping(value)) {
+        for (const sub of Object.keys(value)) origins[`${key}.${sub}`] = file!;
       } else origins[key] = file!;
     }
   } else {
@@ -164,41 +206,55 @@ export function composeBackend(
     origins.type = "default";
     if (fromFile !== undefined && fileType !== undefined) {
       notes.push(
-        `${typeVar!.variable} selects the ${typeVar!.value} backend, so the ${fileType} ` +
+        `${typeVar!.variable} selects the ${typeVar!.type} backend, so the ${fileType} ` +
           `backend of ${file} is not used.`,
       );
     }
   }
   if (typeVar !== undefined) {
-    backend.type = typeVar.value;
+    backend.type = typeVar.type;
     origins.type = typeVar.variable;
   }
-  backend.type ??= "local";
-  const type = backend.type;
-  for (const { variable, field, value } of vars) {
-    if (field === "type") continue;
-    if ((type === "local") !== LOCAL_FIELDS.has(field)) {
-      if (type === "local" || type === "s3") {
-        notes.push(`${variable} is ignored: it is not a setting of the ${type} backend.`);
+  backend.type ??= DEFAULT_BACKEND.type;
+  const descriptor = descriptorOf(backend.type);
+  for (const { variable, text } of vars) {
+    if (variable === TYPE_VARIABLE) continue;
+    const spec = descriptor && Object.hasOwn(descriptor.variables, variable)
+      ? descriptor.variables[variable]
+      : undefined;
+    if (spec === undefined) {
+      if (descriptor) {
+        notes.push(
+          `${variable} is ignored: it is not a setting of the ${descriptor.type} backend.`,
+        );
       }
       continue;
     }
-    if (field.startsWith("endpoints.")) {
-      const endpoints = isMapping(backend.endpoints) ? { ...backend.endpoints } : {};
-      endpoints[field.slice("endpoints.".length)] = value;
-      backend.endpoints = endpoints;
-    } else backend[field] = value;
-    origins[field] = variable;
+    setField(backend, spec.field, convert(spec, text));
+    origins[spec.field] = variable;
   }
-  if (type === "s3" && backend.region === undefined) {
-    for (const variable of REGION_VARIABLES) {
-      const region = readVariable(env, variable);
-      if (region === undefined) continue;
-      backend.region = region;
-      origins.region = variable;
-      break;
+  for (const [variable, spec] of Object.entries(descriptor?.variables ?? {})) {
+    if (!spec.fallback || getField(backend, spec.field) !== undefined) continue;
+    const text = readVariable(env, variable);
+    if (text === undefined) continue;
+    setField(backend, spec.field, convert(spec, text));
+    origins[spec.field] = variable;
+  }
+  for (const [field, path] of Object.entries(descriptor?.paths ?? {})) {
+    if (path.default !== undefined && getField(backend, field) === undefined) {
+      origins[field] = "default";
     }
   }
-  if (type === "local" && backend.path === undefined) origins.path = "default";
   return { backend, origins, notes, fileBackendUsed };
+}
+
+/** The type the variables select: `GAIB_BACKEND`, else a selecting variable's backend. */
+function selectedType(vars: EnvValue[]): { variable: string; type: unknown } | undefined {
+  const named = vars.find((v) => v.variable === TYPE_VARIABLE);
+  if (named) return { variable: named.variable, type: named.text };
+  for (const { variable } of vars) {
+    const selecting = VARIABLES.find(([name, v]) => name === variable && v.selects === true);
+    if (selecting) return { variable, type: selecting[2].type };
+  }
+  return undefined;
 }

@@ -11,7 +11,7 @@
  * @module
  */
 
-import type { BackendConfig, GaibConfig } from "./config.ts";
+import type { GaibConfig } from "./config.ts";
 import {
   composeBackend,
   type Environment,
@@ -20,12 +20,17 @@ import {
   variableFor,
 } from "./_config_env.ts";
 import {
-  backendRule,
   type CheckContext,
   type ConfigIssue,
-  gaibConfigRule,
-  quote,
+  discordRule,
+  issueField,
+  literal,
+  object,
+  outputRule,
+  record,
+  type Rule,
 } from "./_config_rules.ts";
+import { backendRule } from "./backends/_registry.ts";
 import type { YamlConfig } from "./_config_yaml.ts";
 import { parseSimpleYaml } from "./_simple_yaml.ts";
 import { BackendConfigError } from "./errors.ts";
@@ -58,6 +63,20 @@ export interface LoadedConfig {
   fileBackendUsed: boolean;
 }
 
+/** The rule of a whole {@linkcode GaibConfig}. */
+export const gaibConfigRule: Rule<GaibConfig> = object({
+  version: { rule: literal(["1"], 'version must be "1"'), required: true, show: "plain" },
+  backend: { rule: backendRule, show: "plain" },
+  discord: { rule: discordRule },
+  outputs: {
+    rule: record(
+      /^[A-Za-z_][A-Za-z0-9_-]*$/,
+      "output names must be identifiers (letters, digits, '_', '-'; not __proto__)",
+      outputRule,
+    ),
+  },
+}, { expected: "version, backend, discord, outputs" });
+
 /** The full YAML reader, passed in so that only its callers load the YAML parser. */
 export type YamlReader = (text: string, file: string) => YamlConfig;
 
@@ -66,6 +85,8 @@ type Attempt = { ok: true; loaded: LoadedConfig } | {
   issue: ConfigIssue;
   origins: Record<string, string>;
   fileBackendUsed: boolean;
+  /** The backend's type as composed (to name its variables). */
+  backendType: unknown;
 };
 
 /**
@@ -106,7 +127,10 @@ function attempt(
     ({ origins, notes, fileBackendUsed } = composed);
   }
   const checked = gaibConfigRule(whole, [], ctx);
-  if (!checked.ok) return { ok: false, issue: checked.issue, origins, fileBackendUsed };
+  if (!checked.ok) {
+    const backendType = (whole.backend as { type?: unknown } | undefined)?.type;
+    return { ok: false, issue: checked.issue, origins, fileBackendUsed, backendType };
+  }
   return { ok: true, loaded: { config: checked.value, origins, notes, fileBackendUsed } };
 }
 
@@ -152,37 +176,7 @@ export function loadConfigFull(input: ConfigInput, readYaml: YamlReader): Loaded
     yaml,
     origins: result.origins,
     fileBackendUsed: result.fileBackendUsed,
-  });
-}
-
-/** A path for messages: plain keys as they are, others quoted. */
-export function displayPath(path: readonly string[]): string {
-  return path.map((p) => /^[A-Za-z0-9_$-]+$/.test(p) ? p : quote(p)).join(".");
-}
-
-/** The dotted path of an issue's field (with the key, for an unknown key). */
-export function issueField(issue: ConfigIssue): string {
-  return displayPath(
-    issue.key !== undefined && issue.code === "unrecognized_keys"
-      ? [...issue.path, issue.key]
-      : issue.path,
-  );
-}
-
-/**
- * Checks a backend config object.
- *
- * @param config any value
- * @param source names where it came from in errors
- * @returns the checked config
- * @throws {BackendConfigError} naming the field and the problem
- */
-export function checkBackendConfig(config: unknown, source: string): BackendConfig {
-  const checked = backendRule(config, [], {});
-  if (checked.ok) return checked.value;
-  const field = issueField(checked.issue);
-  throw new BackendConfigError(`${source}: ${field ? field + ": " : ""}${checked.issue.message}.`, {
-    path: field || undefined,
+    backendType: result.backendType,
   });
 }
 
@@ -197,6 +191,7 @@ function issueError(
     yaml?: YamlConfig;
     origins: Record<string, string>;
     fileBackendUsed: boolean;
+    backendType: unknown;
   },
 ): BackendConfigError {
   const fieldPath = issue.key !== undefined && issue.code === "unrecognized_keys"
@@ -211,7 +206,9 @@ function issueError(
       { path: origin },
     );
   }
-  const variable = backendField === undefined ? undefined : variableFor(backendField);
+  const variable = backendField === undefined
+    ? undefined
+    : variableFor(where.backendType, backendField);
   if (
     backendField !== undefined && issue.missing &&
     (!where.fileBackendUsed || where.file === undefined)

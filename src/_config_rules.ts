@@ -1,25 +1,23 @@
 /**
- * The rules of `gaib.yaml`, written once and used by every reader: the fast path of the CLI,
- * the full YAML path that reports positions, the `GAIB_*` variables and the exported schemas.
- * They need neither zod nor the YAML parser, so checking the usual config costs nothing at
- * start-up.
+ * The building blocks of the `gaib.yaml` rules, and the rules of its non-backend sections.
+ * Each backend's rule is built from these in its descriptor (`backends/_<type>_descriptor.ts`);
+ * the backend union is derived from the registry (`backends/_registry.ts`); the whole file's
+ * rule is in `_config_load.ts`. One set of rules serves every reader: the fast path of the CLI,
+ * the full YAML path that reports positions, the `GAIB_*` variables, the exported schemas and
+ * the backends' constructors. They need neither zod nor the YAML parser, so checking the usual
+ * config costs nothing at start-up.
  *
  * A problem is reported as the first {@linkcode ConfigIssue} found: what type was expected and
  * what was found (`expected a boolean (true or false), found the string "yes"`), and "is
  * required" only when the key is really absent. Found values are quoted only for fields that
- * never hold secrets, and only when short; the others say only what kind of value they hold.
+ * a rule marks `show: "plain"` (they never hold secrets), and only when short; the others say
+ * only what kind of value they hold.
  *
  * @module
  */
 
-import type {
-  BackendConfig,
-  DiscordConfig,
-  GaibConfig,
-  LocalBackendConfig,
-  OutputConfig,
-  S3BackendConfig,
-} from "./config.ts";
+import type { DiscordConfig, OutputConfig } from "./config.ts";
+import { BackendConfigError } from "./errors.ts";
 
 /** One problem with a config value. */
 export interface ConfigIssue {
@@ -38,10 +36,27 @@ export interface ConfigIssue {
 /** What a rule returns. */
 export type Checked<T> = { ok: true; value: T } | { ok: false; issue: ConfigIssue };
 
-/** How a check may describe values: the YAML source text of a scalar, when it is known. */
+/**
+ * How a field's value may be shown, in error messages and by `config show`:
+ *
+ * - `"plain"`: as it is; the field can never hold a secret (a name, a flag, a number);
+ * - `"url"`: a URL, whose user info may hold a credential: `config show` and `--verbose` show it
+ *   without the user info, and an error never quotes it;
+ * - `"secret"`: never shown, only whether it is set (a password, a connection string).
+ *
+ * A field that does not say is `"secret"`.
+ */
+export type Exposure = "plain" | "url" | "secret";
+
+/** How a check may describe values. */
 export interface CheckContext {
   /** The source text of the scalar at `path` (to quote a number as it was written). */
   sourceOf?: (path: readonly string[]) => string | undefined;
+  /**
+   * How the value being checked may be shown: set by {@linkcode object} from each field's
+   * `show`. Values are quoted only when it is `"plain"`.
+   */
+  exposure?: Exposure;
 }
 
 /** A check of one value at `path`. */
@@ -49,31 +64,8 @@ export type Rule<T> = (value: unknown, path: string[], ctx: CheckContext) => Che
 
 const MAX_ECHO = 60;
 
-/** Fields whose values may be quoted in messages: none of them can hold a secret. */
-const ECHO_FIELDS = new Set([
-  "backend",
-  "version",
-  "type",
-  "path",
-  "bucket",
-  "key",
-  "region",
-  "dynamodb_table",
-  "use_lockfile",
-  "workspace_key_prefix",
-  "encrypt",
-  "kms_key_id",
-  "profile",
-  "force_path_style",
-  "max_retries",
-  "guild_id",
-  "application_id",
-  "sensitive",
-]);
-
-function echoable(path: readonly string[]): boolean {
-  if (path[0] === "outputs") return path.length === 3 && path[2] === "sensitive";
-  return ECHO_FIELDS.has(path[path.length - 1] ?? "");
+function echoable(ctx: CheckContext): boolean {
+  return ctx.exposure === "plain";
 }
 
 /**
@@ -89,7 +81,7 @@ export function quote(text: string): string {
 
 /** Describes a found value: quoted only when the field is safe to echo and the value short. */
 export function describeFound(value: unknown, path: readonly string[], ctx: CheckContext): string {
-  const echo = echoable(path);
+  const echo = echoable(ctx);
   if (value === undefined) return "nothing";
   if (value === null) return "an empty value (null)";
   if (typeof value === "boolean") return `the boolean ${value}`;
@@ -108,7 +100,8 @@ export function describeFound(value: unknown, path: readonly string[], ctx: Chec
   return `a ${typeof value}`;
 }
 
-function fail<T>(path: string[], code: string, message: string): Checked<T> {
+/** A failed check with one issue. */
+export function fail<T>(path: string[], code: string, message: string): Checked<T> {
   return { ok: false, issue: { path, code, message } };
 }
 
@@ -119,21 +112,25 @@ function name(path: readonly string[]): string {
 /** The advice for a number or boolean where text is expected. */
 function quoteAdvice(value: unknown, path: string[], ctx: CheckContext): string {
   if (typeof value !== "number" && typeof value !== "boolean") return "";
-  if (!echoable(path)) return "; write it in quotes";
+  if (!echoable(ctx)) return "; write it in quotes";
   const text = ctx.sourceOf?.(path) ?? String(value);
   return `; write it in quotes if you mean the text: ${name(path)}: ${quote(text)}`;
 }
 
-interface StringOptions {
+/** Options of {@linkcode string}. */
+export interface StringOptions {
   /** What the string is, after "expected": "a string", "an S3 bucket name"... */
   expected?: string;
+  /** A pattern the string must match. */
   pattern?: RegExp;
   /** The message when `pattern` does not match (without the found value). */
   patternMessage?: string;
+  /** Further tests, each with the message when it fails. */
   refine?: { test: (value: string) => boolean; message: string }[];
 }
 
-function string(options: StringOptions = {}): Rule<string> {
+/** A string, optionally matching a pattern and passing further tests. */
+export function string(options: StringOptions = {}): Rule<string> {
   return (value, path, ctx) => {
     if (typeof value !== "string") {
       return fail(
@@ -154,12 +151,14 @@ function string(options: StringOptions = {}): Rule<string> {
   };
 }
 
-const nonEmpty = (what: string) => ({
+/** A `refine` test of {@linkcode string}: not empty. */
+export const nonEmpty = (what: string): { test: (v: string) => boolean; message: string } => ({
   test: (v: string) => v !== "",
   message: `${what} must not be empty`,
 });
 
-const boolean: Rule<boolean> = (value, path, ctx) => {
+/** `true` or `false` (with advice for `yes`, `"true"`...). */
+export const boolean: Rule<boolean> = (value, path, ctx) => {
   if (typeof value === "boolean") return { ok: true, value };
   const words = typeof value === "string" && /^(?:true|false|yes|no|on|off)$/i.test(value)
     ? "; write true or false without quotes"
@@ -171,7 +170,8 @@ const boolean: Rule<boolean> = (value, path, ctx) => {
   );
 };
 
-function integer(min: number, max: number): Rule<number> {
+/** A whole number from `min` to `max`. */
+export function integer(min: number, max: number): Rule<number> {
   return (value, path, ctx) => {
     const expected = `a whole number from ${min} to ${max}`;
     if (typeof value !== "number" || !Number.isInteger(value)) {
@@ -235,7 +235,7 @@ function discordId(): Rule<string> {
 const URL_MESSAGE = "must be an http:// or https:// URL";
 
 /** An http(s) URL; the value is never quoted (its user info may hold a credential). */
-const httpUrl: Rule<string> = (value, path, ctx) => {
+export const httpUrl: Rule<string> = (value, path, ctx) => {
   if (typeof value !== "string") {
     return fail(
       path,
@@ -261,20 +261,55 @@ const httpUrl: Rule<string> = (value, path, ctx) => {
 
 const anything: Rule<unknown> = (value) => ({ ok: true, value });
 
-function literal<T extends string>(values: readonly T[], message: string): Rule<T> {
+/** One of `values`; `message` says which, before ", found ...". */
+export function literal<T extends string>(values: readonly T[], message: string): Rule<T> {
   return (value, path, ctx) =>
     values.includes(value as T)
       ? { ok: true, value: value as T }
       : fail(path, "invalid_value", `${message}, found ${describeFound(value, path, ctx)}`);
 }
 
-function isMapping(value: unknown): value is Record<string, unknown> {
+/** Whether a value is a mapping (a plain object, not a list or null). */
+export function isMapping(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
-type Shape = Record<string, { rule: Rule<unknown>; required?: boolean }>;
+/**
+ * The failure for a value that is not a mapping.
+ *
+ * @param what what the mapping is for, such as "of names" or "(type: local or s3, ...)"
+ */
+export function notMapping<T>(
+  value: unknown,
+  path: string[],
+  ctx: CheckContext,
+  what?: string,
+): Checked<T> {
+  return fail(
+    path,
+    "invalid_type",
+    `expected a mapping${what ? ` ${what}` : ""}, found ${describeFound(value, path, ctx)}`,
+  );
+}
 
-interface ObjectOptions {
+/** One field of a mapping: its rule, whether it is required and how it may be shown. */
+export interface Field {
+  /** The field's rule. */
+  rule: Rule<unknown>;
+  /** Whether the key must be there. */
+  required?: boolean;
+  /** How the value may be shown; a field that does not say is `"secret"`. */
+  show?: Exposure;
+}
+
+/** The fields of a mapping, by key. */
+export type Shape = Readonly<Record<string, Field>>;
+
+/** The rule of a mapping, with its fields (so that `config show` can ask how each is shown). */
+export type ObjectRule<T> = Rule<T> & { readonly fields: Shape };
+
+/** Options of {@linkcode object}. */
+export interface ObjectOptions {
   /** What the mapping is for, after "expected a mapping". */
   expected?: string;
   /** A message for a particular unknown key. */
@@ -283,16 +318,11 @@ interface ObjectOptions {
   refine?: (value: Record<string, unknown>, path: string[]) => ConfigIssue | undefined;
 }
 
-function object<T>(shape: Shape, options: ObjectOptions = {}): Rule<T> {
-  return (value, path, ctx) => {
+/** A mapping of known keys, each checked by its field's rule; unknown keys are refused. */
+export function object<T>(shape: Shape, options: ObjectOptions = {}): ObjectRule<T> {
+  const rule: Rule<T> = (value, path, ctx) => {
     if (!isMapping(value)) {
-      return fail(
-        path,
-        "invalid_type",
-        `expected a mapping${options.expected ? ` (${options.expected})` : ""}, found ${
-          describeFound(value, path, ctx)
-        }`,
-      );
+      return notMapping(value, path, ctx, options.expected && `(${options.expected})`);
     }
     // An unknown key first: a misspelt key is the likely cause of a missing one.
     for (const key of Object.keys(value)) {
@@ -319,28 +349,46 @@ function object<T>(shape: Shape, options: ObjectOptions = {}): Rule<T> {
         }
         continue;
       }
-      const checked = field.rule(value[key], fieldPath, ctx);
+      const checked = field.rule(value[key], fieldPath, {
+        ...ctx,
+        exposure: field.show ?? "secret",
+      });
       if (!checked.ok) return checked;
       out[key] = checked.value;
     }
     const issue = options.refine?.(out, path);
     return issue ? { ok: false, issue } : { ok: true, value: out as T };
   };
+  return Object.assign(rule, { fields: shape });
 }
 
-function record<T>(
+/**
+ * How the field at a dotted path of a mapping may be shown (`endpoints.s3` looks into the
+ * `endpoints` mapping's fields).
+ *
+ * @param rule the mapping's rule
+ * @param field the dotted path
+ * @returns the field's `show`; `"secret"` for a field that does not say or is not known
+ */
+export function exposureOf(rule: ObjectRule<unknown>, field: string): Exposure {
+  let fields: Shape | undefined = rule.fields;
+  let found: Field | undefined;
+  for (const key of field.split(".")) {
+    found = fields !== undefined && Object.hasOwn(fields, key) ? fields[key] : undefined;
+    if (found === undefined) return "secret";
+    fields = (found.rule as Partial<ObjectRule<unknown>>).fields;
+  }
+  return found?.show ?? "secret";
+}
+
+/** A mapping of names (matching `keyRule`) to values of one rule. */
+export function record<T>(
   keyRule: RegExp,
   keyMessage: string,
   valueRule: Rule<T>,
 ): Rule<Record<string, T>> {
   return (value, path, ctx) => {
-    if (!isMapping(value)) {
-      return fail(
-        path,
-        "invalid_type",
-        `expected a mapping of names, found ${describeFound(value, path, ctx)}`,
-      );
-    }
+    if (!isMapping(value)) return notMapping(value, path, ctx, "of names");
     const out: Record<string, T> = {};
     for (const key of Object.keys(value)) {
       if (!keyRule.test(key) || key === "__proto__") {
@@ -358,7 +406,8 @@ function record<T>(
   };
 }
 
-const noSlashEnds = (what: string) =>
+/** A string that is not empty and neither starts nor ends with "/" nor contains "//". */
+export const noSlashEnds = (what: string): Rule<string> =>
   string({
     refine: [nonEmpty(what), {
       test: (v) => !v.startsWith("/") && !v.endsWith("/") && !v.includes("//"),
@@ -366,132 +415,10 @@ const noSlashEnds = (what: string) =>
     }],
   });
 
-/** The rule of {@linkcode LocalBackendConfig}. */
-export const localBackendRule: Rule<LocalBackendConfig> = object({
-  type: { rule: literal(["local"], 'type must be "local"'), required: true },
-  path: {
-    rule: string({
-      expected: "a string (a directory)",
-      refine: [nonEmpty("path"), {
-        test: (p) => !p.includes("\0"),
-        message: "path must not contain a NUL character",
-      }],
-    }),
-  },
-}, { expected: "type: local and its settings" });
-
-/** The rule of {@linkcode S3BackendConfig}. */
-export const s3BackendRule: Rule<S3BackendConfig> = object({
-  type: { rule: literal(["s3"], 'type must be "s3"'), required: true },
-  bucket: {
-    rule: string({
-      pattern: /^[a-z0-9][a-z0-9.\-_]{1,253}[a-z0-9]$/,
-      patternMessage:
-        "bucket must be an S3 bucket name (3-255 lowercase letters, digits, '.', '-', '_')",
-    }),
-    required: true,
-  },
-  key: {
-    rule: string({
-      refine: [nonEmpty("key"), {
-        test: (v) => !v.startsWith("/") && !v.endsWith("/") && !v.includes("//"),
-        message: 'key must not start or end with "/" or contain "//"',
-      }, {
-        test: (key) => !/\$\{(?!workspace\})/.test(key),
-        message: 'key may contain only the placeholder "${workspace}"',
-      }],
-    }),
-    required: true,
-  },
-  region: {
-    rule: string({
-      pattern: /^[a-z0-9-]+$/,
-      patternMessage: "region must be a region name such as eu-west-1",
-    }),
-  },
-  dynamodb_table: {
-    rule: string({
-      pattern: /^[A-Za-z0-9_.-]{3,255}$/,
-      patternMessage:
-        "dynamodb_table must be a DynamoDB table name (3-255 letters, digits, '_', '-', '.')",
-    }),
-  },
-  use_lockfile: { rule: boolean },
-  workspace_key_prefix: { rule: noSlashEnds("workspace_key_prefix") },
-  encrypt: { rule: boolean },
-  kms_key_id: { rule: string({ refine: [nonEmpty("kms_key_id")] }) },
-  profile: { rule: string({ refine: [nonEmpty("profile")] }) },
-  endpoint: { rule: httpUrl },
-  endpoints: {
-    rule: object({ s3: { rule: httpUrl }, dynamodb: { rule: httpUrl } }, {
-      expected: "s3: and dynamodb: URLs",
-    }),
-  },
-  force_path_style: { rule: boolean },
-  max_retries: { rule: integer(0, 20) },
-}, {
-  expected: "type: s3 and its settings",
-  refine(config, path) {
-    const key = config.key as string;
-    const custom = config.workspace_key_prefix as string | undefined;
-    const prefix = custom ?? "env:";
-    if (!key.includes("${workspace}") && key.startsWith(prefix + "/")) {
-      return {
-        path: [...path, "key"],
-        code: "custom",
-        message: `key ${quote(key)} lies inside the workspace prefix ${quote(prefix + "/")}, ` +
-          "so the default workspace would share its object with another workspace; choose a " +
-          "key outside it or another workspace_key_prefix",
-      };
-    }
-    if (key.includes("${workspace}") && custom !== undefined) {
-      return {
-        path: [...path, "workspace_key_prefix"],
-        code: "custom",
-        message: 'workspace_key_prefix is not used when key contains "${workspace}"; remove one',
-      };
-    }
-    return undefined;
-  },
-});
-
-const TYPE_MESSAGE = 'type must be "local" or "s3"';
-
-/** The rule of {@linkcode BackendConfig}, chosen by `type`. */
-export const backendRule: Rule<BackendConfig> = (value, path, ctx) => {
-  if (!isMapping(value)) {
-    return fail(
-      path,
-      "invalid_type",
-      `expected a mapping (type: local or s3, and its settings), found ${
-        describeFound(value, path, ctx)
-      }`,
-    );
-  }
-  if (value.type === undefined) {
-    return {
-      ok: false,
-      issue: {
-        path: [...path, "type"],
-        code: "invalid_type",
-        message: `type is required: "local" or "s3"`,
-        missing: true,
-      },
-    };
-  }
-  if (value.type === "local") return localBackendRule(value, path, ctx);
-  if (value.type === "s3") return s3BackendRule(value, path, ctx);
-  return fail(
-    [...path, "type"],
-    "invalid_union",
-    `${TYPE_MESSAGE}, found ${describeFound(value.type, [...path, "type"], ctx)}`,
-  );
-};
-
 /** The rule of {@linkcode DiscordConfig}. */
 export const discordRule: Rule<DiscordConfig> = object({
-  guild_id: { rule: discordId() },
-  application_id: { rule: discordId() },
+  guild_id: { rule: discordId(), show: "plain" },
+  application_id: { rule: discordId(), show: "plain" },
   token_env: {
     rule: string({
       pattern: /^[A-Za-z_][A-Za-z0-9_]*$/,
@@ -511,38 +438,40 @@ export const discordRule: Rule<DiscordConfig> = object({
 /** The rule of {@linkcode OutputConfig}. */
 export const outputRule: Rule<OutputConfig> = object({
   description: { rule: string() },
-  sensitive: { rule: boolean },
+  sensitive: { rule: boolean, show: "plain" },
   value: { rule: anything },
 }, { expected: "description, sensitive, value" });
 
-/** The rule of a whole {@linkcode GaibConfig}. */
-export const gaibConfigRule: Rule<GaibConfig> = object({
-  version: { rule: literal(["1"], 'version must be "1"'), required: true },
-  backend: { rule: backendRule },
-  discord: { rule: discordRule },
-  outputs: {
-    rule: record(
-      /^[A-Za-z_][A-Za-z0-9_-]*$/,
-      "output names must be identifiers (letters, digits, '_', '-'; not __proto__)",
-      outputRule,
-    ),
-  },
-}, { expected: "version, backend, discord, outputs" });
+/** A path for messages: plain keys as they are, others quoted. */
+export function displayPath(path: readonly string[]): string {
+  return path.map((p) => /^[A-Za-z0-9_$-]+$/.test(p) ? p : quote(p)).join(".");
+}
+
+/** The dotted path of an issue's field (with the key, for an unknown key). */
+export function issueField(issue: ConfigIssue): string {
+  return displayPath(
+    issue.key !== undefined && issue.code === "unrecognized_keys"
+      ? [...issue.path, issue.key]
+      : issue.path,
+  );
+}
 
 /**
- * Runs a rule on a value.
+ * Checks a config object (not a file: see `_config_load.ts` for those) and returns it, or
+ * throws its first problem naming the field. `BackendFactory.create`, `parseBackendConfig` and
+ * the backends' constructors all report a problem this way.
  *
- * @param rule one of the rules above
- * @param value the value to check
- * @param path where the value sits (`["backend"]` for a backend section)
- * @param ctx how to describe values
- * @returns the checked value (a fresh object of the known keys) or the first issue
+ * @param rule the rule
+ * @param value any value
+ * @param source names where it came from in the message, such as "backend config"
+ * @returns the checked value (a fresh object of the known keys)
+ * @throws {BackendConfigError} `source: field: problem.`, with the field as `path`
  */
-export function check<T>(
-  rule: Rule<T>,
-  value: unknown,
-  path: string[] = [],
-  ctx: CheckContext = {},
-): Checked<T> {
-  return rule(value, path, ctx);
+export function checkConfig<T>(rule: Rule<T>, value: unknown, source: string): T {
+  const checked = rule(value, [], {});
+  if (checked.ok) return checked.value;
+  const field = issueField(checked.issue);
+  throw new BackendConfigError(`${source}: ${field ? field + ": " : ""}${checked.issue.message}.`, {
+    path: field || undefined,
+  });
 }

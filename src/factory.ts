@@ -1,8 +1,9 @@
 /**
- * Builds backends from config objects, `gaib.yaml` files or the environment. The usual
- * `gaib.yaml` is read without the YAML parser (see `_config_load.ts`), and the AWS SDK is
- * loaded only for an S3 backend, so local-only use starts fast. Nothing is cached: every run
- * reads the config file itself.
+ * Builds backends from config objects, `gaib.yaml` files or the environment. Which backends
+ * exist, and how each is loaded, comes from the registry (`backends/_registry.ts`). The usual
+ * `gaib.yaml` is read without the YAML parser (see `_config_load.ts`), and a backend's module
+ * is loaded only when one is created (the AWS SDK only for an S3 backend), so local-only use
+ * starts fast. Nothing is cached: every run reads the config file itself.
  *
  * @module
  */
@@ -11,21 +12,27 @@ import { dirname, join } from "./_path.ts";
 import type { BackendConfig } from "./config.ts";
 import { BackendConfigError } from "./errors.ts";
 import type { StateBackend } from "./types.ts";
-import { LocalBackend } from "./backends/local.ts";
-import { readEnvironment } from "./_config_env.ts";
-import { displayPath, loadConfigFast, loadConfigFull, type LoadedConfig } from "./_config_load.ts";
-import { backendRule } from "./_config_rules.ts";
+import { describesBackend, isVariableOrigin, readEnvironment } from "./_config_env.ts";
+import { loadConfigFast, loadConfigFull, type LoadedConfig } from "./_config_load.ts";
+import { checkConfig } from "./_config_rules.ts";
 import { isFile, readConfigFile, searchConfigFile } from "./_config_search.ts";
+import { type BackendClass, backendRule, descriptorOf } from "./backends/_registry.ts";
 
 export { CONFIG_FILE_NAMES } from "./_config_search.ts";
 export { ENVIRONMENT_VARIABLES } from "./_config_env.ts";
+
+/** The state root when the backend has no directory of its own: `.gaib` next to the file. */
+const DEFAULT_STATE_ROOT = ".gaib";
 
 /** Where a resolved backend config's type came from. */
 export type ConfigSource = "environment" | "file" | "default";
 
 /** A backend config with its origin, before any backend is created. */
 export interface ResolvedBackendConfig {
-  /** The config, with a local `path` made absolute or relative to `cwd`. */
+  /**
+   * The config, with its directory fields (a local backend's `path`) resolved: relative to the
+   * config file's directory, or to `cwd` when a variable set them.
+   */
   config: BackendConfig;
   /**
    * Where the backend type came from: a `GAIB_*` variable, the config file, or the default.
@@ -114,7 +121,7 @@ export class BackendFactory {
   /**
    * Creates a backend from a config object.
    *
-   * @param config a local or S3 backend config
+   * @param config a backend config (any registered `type`: `local`, `s3`)
    * @returns the backend
    * @throws {BackendConfigError} when the config is invalid
    *
@@ -126,25 +133,10 @@ export class BackendFactory {
    * ```
    */
   static async create(config: BackendConfig): Promise<StateBackend> {
-    const checked = backendRule(config, [], {});
-    if (!checked.ok) {
-      const { issue } = checked;
-      const path = issue.key !== undefined && issue.code === "unrecognized_keys"
-        ? [...issue.path, issue.key]
-        : issue.path;
-      const field = displayPath(path);
-      throw new BackendConfigError(
-        `backend config: ${field ? field + ": " : ""}${issue.message}.`,
-        {
-          path: field || undefined,
-        },
-      );
-    }
-    if (checked.value.type === "local") {
-      return new LocalBackend({ path: checked.value.path ?? ".gaib" });
-    }
-    const { S3Backend } = await import("./backends/s3.ts");
-    return new S3Backend(checked.value);
+    const checked = checkConfig(backendRule, config, "backend config");
+    // The rule accepts registered types only, and each class takes its own type's config.
+    const Backend = await descriptorOf(checked.type)!.load() as BackendClass<BackendConfig>;
+    return new Backend(checked);
   }
 
   /**
@@ -200,14 +192,17 @@ export class BackendFactory {
     const loaded = await load({ text, file: file ?? undefined, env });
     const backend = loaded.config.backend!;
     const origins = { ...loaded.origins };
-    // Relative paths from the file (and the default .gaib) sit next to the file; a path from
-    // GAIB_STATE_PATH is relative to where the command runs, like a command-line argument.
+    // Relative paths from the file (and defaults such as .gaib) sit next to the file; a path
+    // from a variable (GAIB_STATE_PATH) is relative to where the command runs, like a
+    // command-line argument.
     const base = file === null ? cwd : dirname(file);
-    let config: BackendConfig = backend;
-    let stateRoot = join(base, ".gaib");
-    if (backend.type === "local") {
-      stateRoot = join(origins.path === "GAIB_STATE_PATH" ? cwd : base, backend.path ?? ".gaib");
-      config = { ...backend, path: stateRoot };
+    const config: Record<string, unknown> = { ...backend };
+    let stateRoot = join(base, DEFAULT_STATE_ROOT);
+    for (const [field, spec] of Object.entries(descriptorOf(backend.type)!.paths ?? {})) {
+      const value = (config[field] as string | undefined) ?? spec.default;
+      if (value === undefined) continue;
+      config[field] = join(isVariableOrigin(origins[field]) ? cwd : base, value);
+      if (spec.stateRoot) stateRoot = config[field] as string;
     }
     const source: ConfigSource = origins.type === "default"
       ? "default"
@@ -215,7 +210,7 @@ export class BackendFactory {
       ? "file"
       : "environment";
     return {
-      config,
+      config: config as unknown as BackendConfig,
       source,
       file: file ?? undefined,
       stateRoot,
@@ -251,8 +246,7 @@ export class BackendFactory {
   static async fromEnvironment(
     env: { get(name: string): string | undefined } = Deno.env,
   ): Promise<StateBackend | null> {
-    const selecting = new Set(["type", "bucket", "path"]);
-    if (!readEnvironment(env).some((v) => selecting.has(v.field))) return null;
+    if (!describesBackend(readEnvironment(env))) return null;
     const loaded = await load({ env });
     return BackendFactory.create(loaded.config.backend!);
   }
@@ -274,9 +268,9 @@ export class BackendFactory {
    * The type of the backend that applies here.
    *
    * @param cwd where to start looking for a config file
-   * @returns `"local"` or `"s3"`
+   * @returns the backend's `type`, such as `"local"` or `"s3"`
    */
-  static async getBackendType(cwd: string = Deno.cwd()): Promise<"local" | "s3"> {
+  static async getBackendType(cwd: string = Deno.cwd()): Promise<BackendConfig["type"]> {
     return (await BackendFactory.resolve({ cwd })).config.type;
   }
 }

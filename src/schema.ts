@@ -14,16 +14,11 @@ import type {
   OutputConfig,
   S3BackendConfig,
 } from "./config.ts";
-import {
-  backendRule,
-  discordRule,
-  gaibConfigRule,
-  localBackendRule,
-  outputRule,
-  type Rule,
-  s3BackendRule,
-} from "./_config_rules.ts";
-import { checkBackendConfig, issueField, loadConfigFast, loadConfigFull } from "./_config_load.ts";
+import { checkConfig, discordRule, issueField, outputRule, type Rule } from "./_config_rules.ts";
+import { gaibConfigRule, loadConfigFast, loadConfigFull } from "./_config_load.ts";
+import { backendRule } from "./backends/_registry.ts";
+import { localBackendRule } from "./backends/_local_descriptor.ts";
+import { s3BackendRule } from "./backends/_s3_descriptor.ts";
 import { readYamlConfig } from "./_config_yaml.ts";
 import { BackendConfigError } from "./errors.ts";
 
@@ -111,7 +106,7 @@ export const LocalBackendSchema: ConfigSchema<LocalBackendConfig> = schema(local
 export const S3BackendSchema: ConfigSchema<S3BackendConfig> = schema(s3BackendRule);
 
 /**
- * Schema of {@linkcode BackendConfig}, chosen by `type`.
+ * Schema of {@linkcode BackendConfig}, chosen by `type` (any registered backend).
  *
  * @example
  * ```ts
@@ -238,5 +233,5 @@ export function isValidBackendConfig(config: unknown): config is BackendConfig {
  * @throws {BackendConfigError} naming the field and the problem
  */
 export function parseBackendConfig(config: unknown, source = "backend config"): BackendConfig {
-  return checkBackendConfig(config, source);
+  return checkConfig(backendRule, config, source);
 }

@@ -8,6 +8,7 @@
 
 import assert from "node:assert/strict";
 import {
+  BackendConfigError,
   createEmptyState,
   type GaibState,
   LocalBackend,
@@ -523,4 +524,22 @@ Deno.test("LocalBackend: a lock on a workspace without state leaves no workspace
   const held = await other.lock("kept");
   await other.unlock("kept", held.lockId);
   assert.deepStrictEqual(await other.listWorkspaces(), ["default", "kept"]);
+});
+
+Deno.test("new LocalBackend checks its options with the factory's rule: an empty path is not the file system's root", () => {
+  // Before, "" became "/" and the backend wrote its workspaces under the root directory.
+  for (const [options, field] of [[{ path: "" }, "path"], [{ path: "a\0b" }, "path"]] as const) {
+    assert.throws(
+      () => new LocalBackend(options),
+      (e: unknown) => e instanceof BackendConfigError && e.path === field,
+      JSON.stringify(options),
+    );
+  }
+  assert.throws(
+    () => new LocalBackend({ path: "states", pth: "typo" } as never),
+    (e: unknown) => e instanceof BackendConfigError && e.path === "pth",
+  );
+  // A LocalBackendConfig is a valid argument; type may be left out.
+  assert.equal(new LocalBackend({ type: "local", path: "states/" }).root, "states");
+  assert.equal(new LocalBackend({ leaseMs: 1000 }).root, ".gaib");
 });

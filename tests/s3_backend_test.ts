@@ -21,6 +21,7 @@ import type { GaibState } from "../src/types.ts";
 import type { S3BackendConfig } from "../src/config.ts";
 import { S3Objects } from "../src/backends/_s3_objects.ts";
 import { S3KeyLayout } from "../src/backends/_s3_keys.ts";
+import { S3Backend } from "../src/backends/s3.ts";
 import { BackendFactory } from "../src/factory.ts";
 import { backendContract, type ContractStore } from "./_backend_contract.ts";
 import { RequestLog } from "./_aws_requests.ts";
@@ -738,3 +739,25 @@ s3Test(
     }
   },
 );
+
+Deno.test("new S3Backend checks its config with the factory's rule, naming the field", () => {
+  const base: S3BackendConfig = { type: "s3", bucket: "states", key: "app.tfstate" };
+  // Before, only a missing bucket or key was refused; these reached S3 (or shared an object
+  // between the default workspace and "x").
+  const cases: [string, Record<string, unknown>, string][] = [
+    ["a key inside the workspace prefix", { key: "env:/x/app.tfstate" }, "key"],
+    ["a bucket name S3 refuses", { bucket: "Not A Bucket" }, "bucket"],
+    ["an endpoint that is not a URL", { endpoint: "s3.example.test" }, "endpoint"],
+    ["an unknown key", { dynamo_table: "locks" }, "dynamo_table"],
+    ["a missing key", { key: undefined }, "key"],
+  ];
+  for (const [what, change, field] of cases) {
+    assert.throws(
+      () => new S3Backend({ ...base, ...change } as S3BackendConfig),
+      (e: unknown) =>
+        e instanceof BackendConfigError && e.path === field &&
+        e.message.startsWith(`S3Backend config: ${field}: `),
+      what,
+    );
+  }
+});

@@ -57,12 +57,22 @@ import {
   type LockRecord,
   newLockRecord,
 } from "./_local_lock.ts";
+import { localBackend } from "./_local_descriptor.ts";
+import { checkBackendOptions } from "./_registry.ts";
 
 const STATE_FILE = "terraform.tfstate";
 const BACKUP_FILE = "terraform.tfstate.backup";
 
-/** Options for {@linkcode LocalBackend}. */
+/**
+ * Options for {@linkcode LocalBackend}: a local backend config (`type` may be left out) and
+ * the lease.
+ */
 export interface LocalBackendOptions {
+  /**
+   * Selects the local backend, so that a `LocalBackendConfig` is also a valid argument.
+   * @default {"local"}
+   */
+  type?: "local";
   /**
    * The state root; workspaces live in `<path>/workspaces/<name>/terraform.tfstate`.
    * @default {".gaib"}
@@ -133,10 +143,14 @@ export class LocalBackend implements StateBackend {
    * Creates a backend rooted at `options.path` (nothing is touched until it is used).
    *
    * @param options the state root and lease
+   * @throws {BackendConfigError} when the config part of `options` breaks the rule
+   * `BackendFactory.create` checks (an empty `path`, an unknown key...), naming the field
    */
   constructor(options: LocalBackendOptions = {}) {
-    this.#root = (options.path ?? ".gaib").replace(/\/+$/, "") || "/";
-    this.#leaseMs = options.leaseMs ?? 30_000;
+    const { leaseMs, ...config } = options;
+    const checked = checkBackendOptions(localBackend, config, "LocalBackend options");
+    this.#root = (checked.path ?? ".gaib").replace(/\/+$/, "") || "/";
+    this.#leaseMs = leaseMs ?? 30_000;
   }
 
   /** The state root this backend reads and writes. */

@@ -39,7 +39,7 @@ import { LockEngine, type StoreCall } from "../_lock_engine.ts";
 import { checkWrite, type StoredIdentity } from "../_write_rules.ts";
 import { readStateHeader } from "../_state_header.ts";
 import type { S3BackendConfig } from "../config.ts";
-import { BackendConfigError, BackendError, StateSerialError } from "../errors.ts";
+import { BackendError, StateSerialError } from "../errors.ts";
 import { closedError, deleteLockError } from "../lock.ts";
 import { assertValidState, parseStateBytes, serializeState } from "../state.ts";
 import type {
@@ -61,6 +61,8 @@ import { DynamoDbLockStore } from "./_dynamodb_lock.ts";
 import { S3KeyLayout } from "./_s3_keys.ts";
 import { S3LockfileStore } from "./_s3_lockfile.ts";
 import { md5, S3Objects, type WriteCondition } from "./_s3_objects.ts";
+import { checkBackendOptions } from "./_registry.ts";
+import { s3Backend } from "./_s3_descriptor.ts";
 
 export type { S3BackendConfig, S3BackendEndpoints } from "../config.ts";
 export type {
@@ -190,16 +192,13 @@ export class S3Backend implements StateBackend {
   /**
    * Creates the backend; no request is sent until an operation needs one.
    *
-   * @param config the backend config (keys as in `gaib.yaml`)
+   * @param given the backend config (keys as in `gaib.yaml`; `type` may be left out)
    * @param options lease, timeouts and SDK clients of your own
-   * @throws {BackendConfigError} when `bucket` or `key` is missing
+   * @throws {BackendConfigError} when the config breaks the rule `BackendFactory.create` checks
+   *   (`bucket` or `key` missing, a bucket name S3 refuses, an unknown key...), naming the field
    */
-  constructor(config: S3BackendConfig, options: S3BackendOptions = {}) {
-    if (!config?.bucket || !config.key) {
-      throw new BackendConfigError("The S3 backend needs backend.bucket and backend.key.", {
-        path: !config?.bucket ? "backend.bucket" : "backend.key",
-      });
-    }
+  constructor(given: S3BackendConfig, options: S3BackendOptions = {}) {
+    const config = checkBackendOptions(s3Backend, given, "S3Backend config");
     this.#config = config;
     this.#consistencyMs = options.consistencyTimeoutMs ?? 10_000;
     this.#keys = new S3KeyLayout(config.bucket, config.key, config.workspace_key_prefix);

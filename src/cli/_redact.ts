@@ -1,22 +1,26 @@
 /**
- * Keeps credentials out of everything the CLI prints: the values of the AWS credential
- * variables, the signature parts of presigned URLs and `Authorization` headers, and the user
+ * Keeps credentials out of everything the CLI prints: the values of the backends' credential
+ * variables (AWS keys...), the signature parts of presigned URLs and `Authorization` headers, and the user
  * info of every URL (`https://TOKEN@host`, `https://user:pa@ss@host`...).
  *
  * @module
  */
 
 import { redactUrlsInText } from "../_url.ts";
+import { exposureOf } from "../_config_rules.ts";
+import { BACKENDS } from "../backends/_registry.ts";
 
-/** Environment variables whose values are never printed. */
-export const SECRET_VARIABLES: readonly string[] = [
-  "AWS_SECRET_ACCESS_KEY",
-  "AWS_SESSION_TOKEN",
-  "AWS_SECURITY_TOKEN",
-  "AWS_ACCESS_KEY_ID",
-  "AWS_BEARER_TOKEN_BEDROCK",
-  "AWS_CONTAINER_AUTHORIZATION_TOKEN",
-];
+/**
+ * Environment variables whose values are never printed: each backend's credentials (such as
+ * `AWS_SECRET_ACCESS_KEY`) and its variables for secret fields (see the registry), whichever
+ * backend is used.
+ */
+export const SECRET_VARIABLES: readonly string[] = BACKENDS.flatMap((descriptor) => [
+  ...descriptor.secretVariables ?? [],
+  ...Object.entries(descriptor.variables)
+    .filter(([, variable]) => exposureOf(descriptor.rule, variable.field) === "secret")
+    .map(([name]) => name),
+]);
 
 const PATTERNS: readonly RegExp[] = [
   /(X-Amz-(?:Signature|Credential|Security-Token)=)[^&\s"']+/gi,

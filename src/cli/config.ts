@@ -9,7 +9,9 @@ import { type CommandRun, type GlobalFlags, handler } from "./_context.ts";
 import { CliError } from "./_errors.ts";
 import { envGet } from "./_output.ts";
 import { redactSecrets } from "./_redact.ts";
-import { redactUrl } from "../_url.ts";
+import { REDACTED, redactUrl } from "../_url.ts";
+import { type Exposure, exposureOf } from "../_config_rules.ts";
+import { descriptorOf } from "../backends/_registry.ts";
 import { printable } from "../lock.ts";
 import { resolveConfig, selectedWorkspace } from "./_session.ts";
 
@@ -20,19 +22,6 @@ const SOURCES: Record<string, string> = {
   default: "the default (no config file, no GAIB_BACKEND or GAIB_S3_BUCKET)",
 };
 
-/** Credential-related variables: only whether they are set is ever shown. */
-const CREDENTIAL_VARIABLES = [
-  "AWS_ACCESS_KEY_ID",
-  "AWS_SECRET_ACCESS_KEY",
-  "AWS_SESSION_TOKEN",
-  "AWS_WEB_IDENTITY_TOKEN_FILE",
-  "AWS_ROLE_ARN",
-  "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-  "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-];
-/** Variables whose values are not secret. */
-const PLAIN_VARIABLES = ["AWS_PROFILE", "AWS_REGION", "AWS_DEFAULT_REGION"];
-
 function flatten(value: unknown, prefix = ""): Array<[string, unknown]> {
   if (typeof value === "object" && value !== null && !Array.isArray(value)) {
     return Object.entries(value).flatMap(([k, v]) => flatten(v, prefix ? `${prefix}.${k}` : k));
@@ -40,33 +29,41 @@ function flatten(value: unknown, prefix = ""): Array<[string, unknown]> {
   return [[prefix, value]];
 }
 
-/** Fields that hold URLs: shown without their user info. */
-const URL_FIELDS = new Set(["endpoint", "endpoints.s3", "endpoints.dynamodb"]);
-
-function redactValue(key: string, value: unknown): unknown {
+/**
+ * A setting as `config show` prints it, as its backend's rule says it may be shown (see the
+ * registry): a URL without its user info, a secret not at all, and credentials from the
+ * environment redacted in any of them.
+ *
+ * @param exposure how the field may be shown
+ * @param value its value
+ * @returns what to print
+ */
+export function shownSetting(exposure: Exposure, value: unknown): unknown {
+  if (exposure === "secret") return REDACTED;
   if (typeof value !== "string") return value;
-  return redactSecrets(URL_FIELDS.has(key) ? redactUrl(value) : value);
+  return redactSecrets(exposure === "url" ? redactUrl(value) : value);
 }
 
 /** `config show`: the effective backend, each value's origin, secrets redacted. */
 export const show = handler(async ({ out }: CommandRun, flags: GlobalFlags) => {
   const resolved = await resolveConfig(flags);
   const workspace = await selectedWorkspace(flags, resolved.stateRoot);
+  // The config is checked, so its type is registered.
+  const descriptor = descriptorOf(resolved.config.type)!;
   const settings = flatten(resolved.config).map(([key, value]) => ({
     key,
-    value: redactValue(key, value),
+    value: shownSetting(exposureOf(descriptor.rule, key), value),
     origin: resolved.origins[key] ?? resolved.origins[key.split(".")[0]] ??
       (resolved.source === "file" ? resolved.file : resolved.source),
   }));
+  const sdk = descriptor.sdkVariables;
   const credentials: Record<string, string> = {};
-  if (resolved.config.type === "s3") {
-    for (const name of CREDENTIAL_VARIABLES) {
-      if (envGet(name)) credentials[name] = "set (value hidden)";
-    }
-    for (const name of PLAIN_VARIABLES) {
-      const value = envGet(name);
-      if (value) credentials[name] = redactSecrets(value);
-    }
+  for (const name of sdk?.hidden ?? []) {
+    if (envGet(name)) credentials[name] = "set (value hidden)";
+  }
+  for (const name of sdk?.shown ?? []) {
+    const value = envGet(name);
+    if (value) credentials[name] = redactSecrets(value);
   }
   const skipped = resolved.skipped.map((s) => ({ file: s.file, reason: redactSecrets(s.reason) }));
   const notes = resolved.notes.map(redactSecrets);
@@ -84,7 +81,7 @@ export const show = handler(async ({ out }: CommandRun, flags: GlobalFlags) => {
         notes,
       },
       workspace: { name: workspace.name, source: workspace.source },
-      credentials: resolved.config.type === "s3" ? credentials : null,
+      credentials: sdk ? credentials : null,
     });
   }
   const width = Math.max(...settings.map((s) => s.key.length));
@@ -103,12 +100,10 @@ export const show = handler(async ({ out }: CommandRun, flags: GlobalFlags) => {
     ),
   ];
   if (notes.length) lines.push("", "Notes:", ...notes.map((n) => `  ${printable(n)}`));
-  if (resolved.config.type === "s3") {
-    lines.push("", "AWS credentials and region (values of credentials are never shown):");
+  if (sdk) {
+    lines.push("", sdk.heading);
     const names = Object.keys(credentials);
-    if (names.length === 0) {
-      lines.push("  none in the environment (the AWS SDK's default chain applies)");
-    }
+    if (names.length === 0) lines.push(`  ${sdk.none}`);
     for (const name of names) lines.push(`  ${name}: ${credentials[name]}`);
   }
   out.data(lines.join("\n") + "\n");

@@ -1,0 +1,35 @@
+/**
+ * The local backend in the registry (`_registry.ts`): its config rule, its variable, its
+ * state root. Light: the backend itself (`local.ts`) is imported only when one is created.
+ *
+ * @module
+ */
+
+import type { LocalBackendConfig } from "../config.ts";
+import { literal, nonEmpty, object, type ObjectRule, string } from "../_config_rules.ts";
+import type { BackendDescriptor } from "./_registry.ts";
+
+/** The rule of {@linkcode LocalBackendConfig}. */
+export const localBackendRule: ObjectRule<LocalBackendConfig> = object({
+  type: { rule: literal(["local"], 'type must be "local"'), required: true, show: "plain" },
+  path: {
+    rule: string({
+      expected: "a string (a directory)",
+      refine: [nonEmpty("path"), {
+        test: (p) => !p.includes("\0"),
+        message: "path must not contain a NUL character",
+      }],
+    }),
+    show: "plain",
+  },
+}, { expected: "type: local and its settings" });
+
+/** The local backend: state files in a directory on this machine. */
+export const localBackend: BackendDescriptor<LocalBackendConfig> = {
+  type: "local",
+  summary: "state files in a directory on this machine",
+  rule: localBackendRule,
+  variables: { GAIB_STATE_PATH: { field: "path" } },
+  paths: { path: { default: ".gaib", stateRoot: true } },
+  load: async () => (await import("./local.ts")).LocalBackend,
+};
