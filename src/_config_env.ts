@@ -235,6 +235,7 @@ export function composeBackend(
   }
   for (const [variable, spec] of Object.entries(descriptor?.variables ?? {})) {
     if (!spec.fallback || getField(backend, spec.field) !== undefined) continue;
+    if (spec.unlessSet?.some((field) => getField(backend, field) !== undefined)) continue;
     const text = readVariable(env, variable);
     if (text === undefined) continue;
     setField(backend, spec.field, convert(spec, text));

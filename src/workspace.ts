@@ -223,7 +223,7 @@ export async function resolveSelectedWorkspace(
   if (stored === "") return { name: DEFAULT_WORKSPACE, source: "default" };
   try {
     return { name: validateWorkspaceName(stored), source: ".current-workspace" };
-  } catch (error) {
+  } catch {
     // Its content is not repeated: it may be anything that was put there.
     throw new BackendConfigError(
       `${file} does not hold a valid workspace name. Select one with ` +

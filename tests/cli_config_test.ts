@@ -350,3 +350,22 @@ Deno.test("config validate says what type a field expected and what it found", a
       'found the string "yes"; write true or false without quotes.\n',
   );
 });
+
+Deno.test("config show escapes what the environment says and names AWS_ENDPOINT_URL_S3 as the endpoint's origin", async () => {
+  await using project = await cliProject({
+    GAIB_S3_BUCKET: "states",
+    GAIB_S3_KEY: "k",
+    GAIB_S3_REGION: "eu-west-1",
+    AWS_PROFILE: "p\x1b]0;PWNED\x07\x1b[2J",
+    AWS_ENDPOINT_URL_S3: "http://tok:secret@127.0.0.1:9/?token=SECRET",
+  });
+  const result = await project.run(["config", "show"]);
+  assert.equal(result.code, 0, result.stderr);
+  assert.ok(!result.stdout.includes("\x1b") && !result.stdout.includes("\x07"), result.stdout);
+  assert.match(result.stdout, /AWS_PROFILE: p\\u001b\]0;PWNED/);
+  assert.match(
+    result.stdout,
+    /endpoints\.s3 += "http:\/\/\[redacted\]@127\.0\.0\.1:9\/\?\[redacted\]" +\(from AWS_ENDPOINT_URL_S3\)/,
+  );
+  assert.ok(!result.stdout.includes("secret") && !result.stdout.includes("SECRET"));
+});

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { BackendConfigError, BackendFactory, LocalBackend, VERSION } from "../mod.ts";
+import type { S3BackendConfig } from "../src/config.ts";
 import { tempDir } from "./_temp.ts";
 
 const DENO_JSON = new URL("../deno.json", import.meta.url).pathname;
@@ -535,4 +536,42 @@ Deno.test("a wrong-typed GAIB_* value says what was expected and what was found"
       e instanceof BackendConfigError && e.path === "GAIB_S3_ENDPOINT" &&
       !e.message.includes("hunter2") && /must be an http:\/\/ or https:\/\/ URL/.test(e.message),
   );
+});
+
+Deno.test("the SDK's AWS_ENDPOINT_URL variables are read into the config, shown with their origin, and below every configured endpoint", async (t) => {
+  await using dir = await tempDir();
+  const s3 = { GAIB_S3_BUCKET: "states", GAIB_S3_KEY: "k", GAIB_S3_REGION: "eu-west-1" };
+  await t.step("a service variable sets that service's endpoint", async () => {
+    const resolved = await BackendFactory.resolve({
+      cwd: dir.path,
+      env: envOf({ ...s3, AWS_ENDPOINT_URL_S3: "http://127.0.0.1:9" }),
+    });
+    assert.deepStrictEqual((resolved.config as S3BackendConfig).endpoints, {
+      s3: "http://127.0.0.1:9",
+    });
+    assert.equal(resolved.origins["endpoints.s3"], "AWS_ENDPOINT_URL_S3");
+  });
+  await t.step("the general variable sets endpoint", async () => {
+    const resolved = await BackendFactory.resolve({
+      cwd: dir.path,
+      env: envOf({ ...s3, AWS_ENDPOINT_URL: "http://127.0.0.1:8" }),
+    });
+    assert.equal((resolved.config as S3BackendConfig).endpoint, "http://127.0.0.1:8");
+    assert.equal(resolved.origins.endpoint, "AWS_ENDPOINT_URL");
+  });
+  await t.step("a configured endpoint wins over all of them", async () => {
+    const resolved = await BackendFactory.resolve({
+      cwd: dir.path,
+      env: envOf({
+        ...s3,
+        GAIB_S3_ENDPOINT: "http://127.0.0.1:7",
+        AWS_ENDPOINT_URL: "http://127.0.0.1:8",
+        AWS_ENDPOINT_URL_S3: "http://127.0.0.1:9",
+        AWS_ENDPOINT_URL_DYNAMODB: "http://127.0.0.1:9",
+      }),
+    });
+    const config = resolved.config as S3BackendConfig;
+    assert.equal(config.endpoint, "http://127.0.0.1:7");
+    assert.equal(config.endpoints, undefined);
+  });
 });

@@ -43,6 +43,9 @@ export function createClients(config: S3BackendConfig, options: AwsClientOptions
     region: config.region,
     profile: config.profile,
     maxAttempts: (config.max_retries ?? 5) + 1,
+    // Endpoints come from the config only: AWS_ENDPOINT_URL* are read into it (and shown by
+    // config show), a profile's endpoint_url is not used.
+    ignoreConfiguredEndpointUrls: true,
     requestHandler: {
       connectionTimeout: Math.min(options.requestTimeoutMs, 10_000),
       requestTimeout: options.requestTimeoutMs,

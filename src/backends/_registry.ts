@@ -64,6 +64,12 @@ export interface BackendVariable {
    * @default {false}
    */
   readonly fallback?: boolean;
+  /**
+   * A fallback that also stands back when one of these fields is set (by the file or a
+   * variable): `AWS_ENDPOINT_URL_S3` gives way to a configured `endpoint`.
+   * @default {[]}
+   */
+  readonly unlessSet?: readonly string[];
 }
 
 /** A field that names a directory on this machine. */

@@ -125,6 +125,16 @@ export const s3Backend: BackendDescriptor<S3BackendConfig> = {
     // The AWS SDK's own region variables, below the file's region.
     AWS_REGION: { field: "region", fallback: true },
     AWS_DEFAULT_REGION: { field: "region", fallback: true },
+    // The SDK's endpoint variables, below every configured endpoint: read here, so that
+    // config show names them, and the clients never read them (or a profile's endpoint_url)
+    // on their own (ignoreConfiguredEndpointUrls in _aws_clients.ts).
+    AWS_ENDPOINT_URL_S3: { field: "endpoints.s3", fallback: true, unlessSet: ["endpoint"] },
+    AWS_ENDPOINT_URL_DYNAMODB: {
+      field: "endpoints.dynamodb",
+      fallback: true,
+      unlessSet: ["endpoint"],
+    },
+    AWS_ENDPOINT_URL: { field: "endpoint", fallback: true },
   },
   sdkVariables: {
     heading: "AWS credentials and region (values of credentials are never shown):",

@@ -90,7 +90,7 @@ export const show = handler(async ({ out }: CommandRun, flags: GlobalFlags) => {
     `Config file: ${resolved.file ? printable(resolved.file) : "none found"}`,
     ...skipped.map((s) => `Skipped:     ${printable(s.file)}: ${printable(s.reason)}`),
     `State root:  ${printable(resolved.stateRoot)}`,
-    `Workspace:   ${workspace.name} (from ${workspace.source})`,
+    `Workspace:   ${printable(workspace.name)} (from ${workspace.source})`,
     "",
     "Settings:",
     ...settings.map((s) =>
@@ -104,7 +104,7 @@ export const show = handler(async ({ out }: CommandRun, flags: GlobalFlags) => {
     lines.push("", sdk.heading);
     const names = Object.keys(credentials);
     if (names.length === 0) lines.push(`  ${sdk.none}`);
-    for (const name of names) lines.push(`  ${name}: ${credentials[name]}`);
+    for (const name of names) lines.push(`  ${name}: ${printable(credentials[name])}`);
   }
   out.data(lines.join("\n") + "\n");
 });
