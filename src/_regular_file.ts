@@ -38,6 +38,24 @@ export async function refuseLink(path: string, what: string): Promise<void> {
 }
 
 /**
+ * Opens a file that is not a link for reading, or returns `null` when it does not exist.
+ *
+ * @param path the file
+ * @param what what it is, for messages
+ * @returns the open file (the caller closes it), or `null`
+ * @throws {BackendError} for a link
+ */
+export async function openUnlinked(path: string, what: string): Promise<Deno.FsFile | null> {
+  await refuseLink(path, what);
+  try {
+    return await Deno.open(path, { read: true });
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return null;
+    throw error;
+  }
+}
+
+/**
  * Reads a small file that is not a link, or returns `null` when it does not exist. At most
  * `maxBytes` are read: a larger file is refused, not read to its end.
  *
@@ -52,14 +70,8 @@ export async function readSmallFile(
   what: string,
   maxBytes: number,
 ): Promise<Uint8Array | null> {
-  await refuseLink(path, what);
-  let file: Deno.FsFile;
-  try {
-    file = await Deno.open(path, { read: true });
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return null;
-    throw error;
-  }
+  const file = await openUnlinked(path, what);
+  if (file === null) return null;
   try {
     const buffer = new Uint8Array(maxBytes + 1);
     let size = 0;

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { refuseLink } from "../_regular_file.ts";
+import { openUnlinked } from "../_regular_file.ts";
 import { renewLease } from "../_lease.ts";
 import { checkWrite } from "../_write_rules.ts";
 import { readStateHeader } from "../_state_header.ts";
@@ -268,14 +268,8 @@ export class LocalBackend implements StateBackend {
 
   /** Lineage and serial of the stored state, read from its first bytes when possible. */
   async #storedIdentity(path: string): Promise<{ lineage: string; serial: number } | null> {
-    await refuseLink(path, "state file");
-    let file: Deno.FsFile;
-    try {
-      file = await Deno.open(path, { read: true });
-    } catch (error) {
-      if (error instanceof Deno.errors.NotFound) return null;
-      throw error;
-    }
+    const file = await openUnlinked(path, "state file");
+    if (file === null) return null;
     try {
       const head = new Uint8Array(64 * 1024);
       const n = (await file.read(head)) ?? 0;
