@@ -112,7 +112,8 @@ export const show = handler(async ({ out }: CommandRun, flags: GlobalFlags) => {
 /** `config validate [FILE]`: check a gaib.yaml. */
 export const validate = handler(
   async ({ out }: CommandRun, flags: GlobalFlags, fileArg?: string) => {
-    const file = fileArg ?? flags.config ?? await BackendFactory.findConfigFile();
+    const named = fileArg ?? flags.config;
+    const file = named ?? await BackendFactory.findConfigFile();
     if (!file) {
       throw new CliError(
         `No config file found (looked for ${CONFIG_FILE_NAMES.join(", ")} in ${Deno.cwd()} ` +
@@ -120,9 +121,10 @@ export const validate = handler(
         "NoConfigFile",
       );
     }
-    // Reads and checks the whole file as every command would, ignoring the environment.
+    // Reads and checks the whole file as every command would, ignoring the environment: a file
+    // that was found (not named) is found again, so its owner is checked on the file it opens.
     const resolved = await BackendFactory.resolve({
-      configFile: file,
+      configFile: named,
       env: { get: () => undefined },
     });
     const type = resolved.config.type;
