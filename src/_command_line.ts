@@ -48,8 +48,8 @@ export function workspaceOption(workspace: string): string {
  */
 export function gaibCommand(workspace: string, command: string, ...args: string[]): string {
   // An argument that starts with a dash (a lock ID another tool wrote) would be read as a
-  // flag: the options go first and `--` ends them.
-  if (args.some((arg) => arg.startsWith("-"))) {
+  // flag: the options go first and `--` ends them. A lone `-` (stdin) is no flag.
+  if (args.some((arg) => arg.startsWith("-") && arg !== "-")) {
     return ["gaib-state", command, workspaceOption(workspace), "--", ...args.map(shellQuote)]
       .join(" ");
   }

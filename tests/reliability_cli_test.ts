@@ -160,6 +160,12 @@ Deno.test({
   },
 });
 
+/** The arguments with `--json`, which must come before a `--` (after it all are arguments). */
+function withJson(args: string[]): string[] {
+  const end = args.indexOf("--");
+  return end < 0 ? [...args, "--json"] : [...args.slice(0, end), "--json", ...args.slice(end)];
+}
+
 Deno.test({
   name: "the CLI refuses every hostile workspace name, as argument, -w flag and GAIB_WORKSPACE, " +
     "with exit 1 or 2 and changes no file",
@@ -172,12 +178,16 @@ Deno.test({
     for (const { name, value } of BAD_WORKSPACE_NAMES) {
       if (value.includes("\0")) continue; // argv and environment cannot carry NUL
       await t.step(`${name}: ${JSON.stringify(value.slice(0, 40))}`, async () => {
+        // A name with a leading dash reaches the CLI only after `--` or as `--workspace=`.
+        const dash = value.startsWith("-");
+        const arg = dash ? ["--", value] : [value];
+        const flag = dash ? [`--workspace=${value}`] : ["-w", value];
         const all: [string, string[], Record<string, string>][] = [
-          ["workspace select", ["workspace", "select", value], {}],
-          ["state list -w", ["state", "list", "-w", value], {}],
-          ["workspace new", ["workspace", "new", value], {}],
-          ["workspace delete", ["workspace", "delete", "--force", value], {}],
-          ["lock acquire -w", ["lock", "acquire", "-w", value], {}],
+          ["workspace select", ["workspace", "select", ...arg], {}],
+          ["state list -w", ["state", "list", ...flag], {}],
+          ["workspace new", ["workspace", "new", ...arg], {}],
+          ["workspace delete", ["workspace", "delete", "--force", ...arg], {}],
+          ["lock acquire -w", ["lock", "acquire", ...flag], {}],
         ];
         if (value !== "") {
           all.push(["GAIB_WORKSPACE", ["state", "list"], { GAIB_WORKSPACE: value }]);
@@ -188,7 +198,8 @@ Deno.test({
         for (const [what, args, env] of runs) {
           const [plain, json] = await Promise.all([
             cli(dir.path, args, env),
-            cli(dir.path, [...args, "--json"], env),
+            // --json goes before a `--`, after which everything is an argument.
+            cli(dir.path, withJson(args), env),
           ]);
           // An empty argument may be refused by the argument parser (usage, exit 2).
           if (value === "" && plain.code === 2) continue;
