@@ -16,6 +16,7 @@ import { describesBackend, isVariableOrigin, readEnvironment } from "./_config_e
 import { loadConfigFast, loadConfigFull, type LoadedConfig } from "./_config_load.ts";
 import { checkConfig } from "./_config_rules.ts";
 import { isFile, readConfigFile, searchConfigFile } from "./_config_search.ts";
+import { checkStateRoot } from "./_state_root.ts";
 import { type BackendClass, backendRule, descriptorOf } from "./backends/_registry.ts";
 
 export { CONFIG_FILE_NAMES } from "./_config_search.ts";
@@ -164,8 +165,8 @@ export class BackendFactory {
    *
    * @param options `cwd`, `env`, `configFile`
    * @returns the config, where each field came from, and the state root
-   * @throws {BackendConfigError} when the environment or the file is invalid, or the file may
-   * have been written by another user
+   * @throws {BackendConfigError} when the environment or the file is invalid, or the file or
+   * the state root may have been written by another user (see `_state_root.ts`)
    */
   static async resolve(options: ResolveOptions = {}): Promise<ResolvedBackendConfig> {
     const cwd = options.cwd ?? Deno.cwd();
@@ -204,6 +205,9 @@ export class BackendFactory {
       config[field] = join(isVariableOrigin(origins[field]) ? cwd : base, value);
       if (spec.stateRoot) stateRoot = config[field] as string;
     }
+    // Trusted like the config that names it: a root another user could write is refused here,
+    // for the library's auto() as for the CLI.
+    await checkStateRoot(stateRoot);
     const source: ConfigSource = origins.type === "default"
       ? "default"
       : origins.type === file

@@ -7,9 +7,6 @@
  *   moment the reader opened it.
  * - {@linkcode stallingProxy}: a TCP proxy on 127.0.0.1 in front of a test server that holds
  *   back the first request whose first line matches, and says when it did.
- * - {@linkcode signalHandlersInstalled}: resolves once a process catches SIGINT and SIGTERM
- *   (Linux `/proc/<pid>/status`), so a signal sent then reaches its handler, never the default
- *   action.
  *
  * @module
  */
@@ -163,33 +160,4 @@ export function stallingProxy(target: string, stall: RegExp): StallingProxy {
 
 async function writeAll(conn: Deno.Conn, data: Uint8Array): Promise<void> {
   for (let offset = 0; offset < data.length;) offset += await conn.write(data.subarray(offset));
-}
-
-/**
- * Resolves once process `pid` has handlers for SIGINT and SIGTERM (Linux: the `SigCgt` mask
- * of `/proc/<pid>/status`); rejects when the process is gone first, or after `timeoutMs`.
- *
- * @param pid the process
- * @param timeoutMs a hang guard
- */
-export async function signalHandlersInstalled(pid: number, timeoutMs = 60_000): Promise<void> {
-  const wanted = (1n << 1n) | (1n << 14n); // SIGINT (2) and SIGTERM (15), bit = signal - 1
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    let status: string;
-    try {
-      status = await Deno.readTextFile(`/proc/${pid}/status`);
-    } catch (error) {
-      throw new Error(`process ${pid} ended before it caught SIGINT and SIGTERM`, {
-        cause: error,
-      });
-    }
-    const caught = BigInt(`0x${/^SigCgt:\s*([0-9a-f]+)/m.exec(status)?.[1] ?? "0"}`);
-    if ((caught & wanted) === wanted) return;
-    if (/^State:\s*Z/m.test(status)) throw new Error(`process ${pid} exited`);
-    if (Date.now() > deadline) {
-      throw new Error(`process ${pid} did not catch SIGINT and SIGTERM within ${timeoutMs} ms`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 10)); // poll the kernel's view
-  }
 }

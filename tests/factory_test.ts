@@ -575,3 +575,22 @@ Deno.test("the SDK's AWS_ENDPOINT_URL variables are read into the config, shown 
     assert.equal(config.endpoints, undefined);
   });
 });
+
+Deno.test("BackendFactory.resolve refuses a state root every user may write, as the CLI does", async () => {
+  await using dir = await tempDir();
+  await Deno.mkdir(`${dir.path}/.gaib`);
+  await Deno.chmod(`${dir.path}/.gaib`, 0o777);
+  await assert.rejects(
+    BackendFactory.resolve({ cwd: dir.path, env: noEnv }),
+    (error: Error) => {
+      assert.ok(error instanceof BackendConfigError);
+      assert.match(error.message, /Not using the state root .*writable by every user/);
+      return true;
+    },
+  );
+  await Deno.chmod(`${dir.path}/.gaib`, 0o700);
+  assert.equal(
+    (await BackendFactory.resolve({ cwd: dir.path, env: noEnv })).stateRoot,
+    `${dir.path}/.gaib`,
+  );
+});

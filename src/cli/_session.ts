@@ -10,7 +10,6 @@
  */
 
 import { join } from "../_path.ts";
-import { checkStateRoot } from "../_state_root.ts";
 import { BackendFactory, type ResolvedBackendConfig } from "../factory.ts";
 import { serializeState } from "../state.ts";
 import type { GaibState, StateBackend } from "../types.ts";
@@ -46,18 +45,15 @@ export interface Session extends AsyncDisposable {
 }
 
 /**
- * Resolves the backend config the way `BackendFactory.auto` does, honouring `--config`, and
- * refuses a state root another user could write (`_state_root.ts`).
+ * Resolves the backend config the way `BackendFactory.auto` does, honouring `--config`.
  *
  * @param flags the global flags
  * @returns the resolved config
  */
-export async function resolveConfig(flags: GlobalFlags): Promise<ResolvedBackendConfig> {
+export function resolveConfig(flags: GlobalFlags): Promise<ResolvedBackendConfig> {
   const file = flags.config;
   const configFile = file === undefined ? file : join(Deno.cwd(), file);
-  const resolved = await BackendFactory.resolve({ configFile });
-  await checkStateRoot(resolved.stateRoot);
-  return resolved;
+  return BackendFactory.resolve({ configFile });
 }
 
 /**
