@@ -105,30 +105,6 @@ function stateWithResources(serial: number): GaibState {
 
 const encoder = new TextEncoder();
 
-/** Options of `deleteState` as the hardening branch (h/backend) adds them. */
-interface DeleteOptions {
-  lockId?: string;
-  force?: boolean;
-}
-
-/**
- * `deleteState` with options. Until `StateBackend.deleteState` takes them (h/backend), the
- * call goes through a wider signature, and the rules that need them fail.
- */
-function deleteWith(
-  backend: StateBackend,
-  workspace: string,
-  options: DeleteOptions,
-): Promise<void> {
-  const call = backend.deleteState as (ws: string, options?: DeleteOptions) => Promise<void>;
-  return call.call(backend, workspace, options);
-}
-
-/** A promise's outcome as a value (never an unhandled rejection while other awaits run). */
-function settle<T>(promise: Promise<T>): Promise<{ value: T } | { error: unknown }> {
-  return promise.then((value) => ({ value }), (error) => ({ error }));
-}
-
 function assertHolder(error: unknown, holder: LockInfo): true {
   assert.ok(error instanceof StateLockError, `a StateLockError, not ${error}`);
   assert.deepEqual(error.lockInfo, holder, "the error carries the holder's lock info");
@@ -476,21 +452,47 @@ export function backendContract(name: string, options: BackendContractOptions): 
     assert.equal(await store.open().getLockInfo("default"), null);
   });
 
-  rule("lock() with timeoutMs waits until the holder releases the lock", async (store) => {
-    const holder = store.open();
-    const waiter = store.open();
-    const probe = store.open();
-    const { lockId } = await holder.lock("default", { who: "holder" });
-    // Settled into a value at once, so an early failure is this rule's, not an unhandled one.
-    const waiting = settle(waiter.lock("default", { who: "waiter", timeoutMs: 60_000 }));
-    // The waiter's first attempt is under way; the probe's refusal shows the lock is still
-    // held when the holder lets go. (With LockOptions.onWait, release from it instead.)
-    await assert.rejects(probe.lock("default"), StateLockError);
-    await holder.unlock("default", lockId);
-    const got = await waiting;
-    assert.ok("value" in got, `the waiter failed: ${"error" in got ? got.error : ""}`);
-    assert.notEqual(got.value.lockId, lockId);
-    assert.equal((await probe.getLockInfo("default"))?.Who, "waiter");
+  rule(
+    "lock() with timeoutMs calls onWait once with the holder, then waits for the release",
+    async (store) => {
+      const holder = store.open();
+      const waiter = store.open();
+      const probe = store.open();
+      const { lockId } = await holder.lock("default", { who: "alice@ci" });
+      const seen: string[] = [];
+      let released: Promise<void> | undefined;
+      // The holder lets go only once the waiter has found the lock busy and is waiting.
+      const got = await waiter.lock("default", {
+        who: "waiter",
+        timeoutMs: 60_000,
+        onWait: (info) => {
+          seen.push(`${info.Who} ${info.ID}`);
+          released = holder.unlock("default", lockId);
+        },
+      });
+      await released;
+      assert.deepEqual(seen, [`alice@ci ${lockId}`], "called once, with the holder");
+      assert.notEqual(got.lockId, lockId);
+      assert.equal((await probe.getLockInfo("default"))?.Who, "waiter");
+      // Without a timeout the call does not wait, so onWait is not called.
+      await assert.rejects(
+        probe.lock("default", { onWait: () => seen.push("waited") }),
+        StateLockError,
+      );
+      assert.equal(seen.length, 1);
+    },
+  );
+
+  rule("a lock on a workspace without state does not make it a workspace", async (store) => {
+    const backend = store.open();
+    const { lockId } = await backend.lock("ghost");
+    assert.deepStrictEqual(await backend.listWorkspaces(), ["default"], "not listed while locked");
+    await assert.rejects(backend.deleteState("ghost"), /does not exist/);
+    await backend.unlock("ghost", lockId);
+    assert.deepStrictEqual(await backend.listWorkspaces(), ["default"], "nor after unlock");
+    const detached = await backend.lock("ghost", { detached: true });
+    await backend.forceUnlock("ghost", detached.lockId);
+    assert.deepStrictEqual(await backend.listWorkspaces(), ["default"], "nor after force-unlock");
   });
 
   rule("lock() stops waiting when its signal aborts, naming the holder", async (store) => {
@@ -794,20 +796,20 @@ export function backendContract(name: string, options: BackendContractOptions): 
     const { lockId, lockInfo } = await backend.lock("staging", { who: "alice@ci" });
     const before = await store.fingerprint();
     await assert.rejects(
-      deleteWith(store.open(), "staging", {}),
+      store.open().deleteState("staging", {}),
       (e: unknown) => assertHolder(e, lockInfo),
     );
     await assert.rejects(
-      deleteWith(store.open(), "staging", { lockId: "not-it" }),
+      store.open().deleteState("staging", { lockId: "not-it" }),
       (e: unknown) => assertHolder(e, lockInfo),
     );
     // force skips the resources check, never the lock.
     await assert.rejects(
-      deleteWith(store.open(), "staging", { force: true }),
+      store.open().deleteState("staging", { force: true }),
       (e: unknown) => assertHolder(e, lockInfo),
     );
     assert.deepEqual(await store.fingerprint(), before, "the store changed");
-    await deleteWith(backend, "staging", { lockId });
+    await backend.deleteState("staging", { lockId });
     assert.equal(await store.open().getState("staging"), null);
     assert.deepEqual(await store.open().listWorkspaces(), ["default"]);
   });
@@ -816,14 +818,14 @@ export function backendContract(name: string, options: BackendContractOptions): 
     const backend = store.open();
     await backend.setState("staging", stateWithResources(1));
     const before = await store.fingerprint();
-    await assert.rejects(deleteWith(backend, "staging", {}), (e: unknown) => {
+    await assert.rejects(backend.deleteState("staging", {}), (e: unknown) => {
       assert.ok(e instanceof BackendError, `a BackendError, not ${e}`);
       assert.match(e.message, /resource/);
       return true;
     });
     assert.deepEqual(await store.fingerprint(), before, "the store changed");
     assert.equal((await store.open().getState("staging"))?.resources?.length, 1);
-    await deleteWith(backend, "staging", { force: true });
+    await backend.deleteState("staging", { force: true });
     assert.equal(await store.open().getState("staging"), null);
   });
 }

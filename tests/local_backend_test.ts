@@ -383,31 +383,6 @@ Deno.test("control characters from a hand-written lock file are printed escaped"
   });
 });
 
-Deno.test("LocalBackend.lock() with timeoutMs calls onWait once with the holder, then waits for the release", async () => {
-  await using dir = await tempDir();
-  await using backend = new LocalBackend({ path: dir.path });
-  const first = await backend.lock("default", { who: "alice@ci" });
-  const seen: string[] = [];
-  let released: Promise<void> | undefined;
-  const second = await backend.lock("default", {
-    timeoutMs: 60_000,
-    onWait: (holder) => {
-      seen.push(`${holder.Who} ${holder.ID}`);
-      released = backend.unlock("default", first.lockId);
-    },
-  });
-  await released;
-  assert.deepEqual(seen, [`alice@ci ${first.lockId}`], "called once, with the holder");
-  assert.notEqual(second.lockId, first.lockId);
-  // Without a timeout the call does not wait, so onWait is not called.
-  await assert.rejects(
-    backend.lock("default", { onWait: () => seen.push("waited") }),
-    StateLockError,
-  );
-  assert.equal(seen.length, 1);
-  await backend.unlock("default", second.lockId);
-});
-
 Deno.test("a lock without a who names the user from the uid when USER is unset", async () => {
   await using dir = await tempDir();
   await using backend = new LocalBackend({ path: dir.path });

@@ -123,32 +123,6 @@ for (const mode of [DYNAMODB, LOCKFILE, BOTH]) {
   );
 }
 
-for (const mode of [DYNAMODB, LOCKFILE]) {
-  s3Test(
-    `S3Backend.lock (${mode.name}) with timeoutMs calls onWait once with the holder, then waits until it releases the lock`,
-    mode.needs,
-    async () => {
-      await using fx = await s3Fixture();
-      const holder = fx.backend(mode.config(fx));
-      const waiter = fx.backend(mode.config(fx));
-      const { lockId } = await holder.lock("default", { who: "alice@ci" });
-      const seen: string[] = [];
-      let released: Promise<void> | undefined;
-      const got = await waiter.lock("default", {
-        timeoutMs: 60_000,
-        onWait: (info) => {
-          seen.push(`${info.Who} ${info.ID}`);
-          released = holder.unlock("default", lockId);
-        },
-      });
-      await released;
-      assert.deepEqual(seen, [`alice@ci ${lockId}`]);
-      assert.notEqual(got.lockId, lockId);
-      await waiter.unlock("default", got.lockId);
-    },
-  );
-}
-
 s3Test(
   "S3Backend never takes over a Terraform lock (no lease), however old; forceUnlock clears it",
   ["dynamodb"],
