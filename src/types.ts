@@ -216,6 +216,39 @@ export interface DeleteStateOptions {
   force?: boolean;
 }
 
+/** One stored version of a workspace's state, as {@linkcode StateHistory.listVersions} lists it. */
+export interface StateVersion {
+  /** Opaque ID naming the version in its backend; pass it to `getStateVersion`. */
+  versionId: string;
+  /** The version's serial. */
+  serial: number;
+  /** The version's lineage. */
+  lineage: string;
+  /** When the version was saved, RFC 3339 in UTC. */
+  savedAt: string;
+  /** Size of the stored state in bytes. */
+  size: number;
+  /** Whether this is the workspace's current state. */
+  current: boolean;
+}
+
+/** Options for {@linkcode StateHistory.listVersions}. */
+export interface ListVersionsOptions {
+  /**
+   * List at most this many versions, newest first.
+   * @default {undefined}
+   */
+  limit?: number;
+}
+
+/** The earlier versions of each workspace's state a backend keeps. */
+export interface StateHistory {
+  /** Lists a workspace's stored versions, newest first (the current one included). */
+  listVersions(workspace: string, options?: ListVersionsOptions): Promise<StateVersion[]>;
+  /** Reads one stored version of a workspace's state. */
+  getStateVersion(workspace: string, versionId: string): Promise<GaibState>;
+}
+
 /**
  * A place that stores states by workspace and guards them with locks.
  *
