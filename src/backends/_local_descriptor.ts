@@ -32,4 +32,5 @@ export const localBackend: BackendDescriptor<LocalBackendConfig> = {
   variables: { GAIB_STATE_PATH: { field: "path" } },
   paths: { path: { default: ".gaib", stateRoot: true } },
   load: async () => (await import("./local.ts")).LocalBackend,
+  doctor: async () => (await import("./_local_doctor.ts")).localDoctor,
 };

@@ -28,6 +28,7 @@
 
 import type { BackendConfig } from "../config.ts";
 import type { StateBackend } from "../types.ts";
+import type { BackendDoctor } from "../_doctor_types.ts";
 import {
   checkConfig,
   describeFound,
@@ -132,6 +133,13 @@ export interface BackendDescriptor<C extends BackendConfig> {
   readonly secretVariables?: readonly string[];
   /** Imports its module and returns the backend class. */
   load(): Promise<BackendClass<C>>;
+  /**
+   * Imports its doctor module: the named checks `gaib-state doctor` runs for this backend
+   * kind, and what `gaib-state bootstrap` creates (see CONTRIBUTING.md, "Doctor checks").
+   * Without it, doctor runs only the config checks.
+   * @default {undefined}
+   */
+  doctor?(): Promise<BackendDoctor<C>>;
 }
 
 /** The table, by type: the compiler checks that it covers `BackendConfig` exactly. */

@@ -159,4 +159,5 @@ export const s3Backend: BackendDescriptor<S3BackendConfig> = {
     "AWS_CONTAINER_AUTHORIZATION_TOKEN",
   ],
   load: async () => (await import("./s3.ts")).S3Backend,
+  doctor: async () => (await import("./_s3_doctor.ts")).s3Doctor,
 };

@@ -1,0 +1,325 @@
+/**
+ * What the S3 doctor and bootstrap share: their SDK clients (built as the backend builds
+ * them, with fewer retries, and noting every answer's `Date` header for the clock check),
+ * temporary keys under `.gaib-doctor/`, and the probes that write there: the write cycle the
+ * backend depends on, and how the store treats conditional requests. Every probe object is
+ * removed afterwards, each of its versions too in a versioned bucket.
+ *
+ * @module
+ */
+
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectVersionsCommand,
+  PutObjectCommand,
+  type PutObjectCommandInput,
+  type S3Client,
+} from "@aws-sdk/client-s3";
+import type { S3BackendConfig } from "../config.ts";
+import type { DoctorContext } from "../_doctor_types.ts";
+import { type AwsClients, createClients, errorName, httpStatus } from "./_aws_clients.ts";
+import { isConditionFailure, md5, unquote } from "./_s3_objects.ts";
+
+/** The prefix of every object the doctor writes (and removes again). */
+export const PROBE_PREFIX = ".gaib-doctor/";
+
+/** One answer's `Date` header against this machine's clock. */
+export interface DateSample {
+  /** `s3` or `dynamodb`. */
+  service: string;
+  /** The server's time (its header has whole seconds). */
+  server: number;
+  /** This machine's clock halfway through the request. */
+  local: number;
+  /** The request's round trip, in milliseconds. */
+  rtt: number;
+}
+
+/** The clients of one doctor or bootstrap run. */
+export interface S3Tools {
+  clients: AwsClients;
+  bucket: string;
+  dates: DateSample[];
+}
+
+type Stack = {
+  middlewareStack: {
+    add(middleware: unknown, options: { step: string; name: string }): void;
+  };
+};
+
+/** Notes the `Date` header of every answer (a middleware on the doctor's own clients). */
+function watchDates(client: Stack, service: string, now: () => number, dates: DateSample[]) {
+  client.middlewareStack.add(
+    (next: (args: unknown) => Promise<{ response?: { headers?: Record<string, string> } }>) =>
+    async (args: unknown) => {
+      const sent = now();
+      const out = await next(args);
+      const received = now();
+      const date = out.response?.headers?.date;
+      const server = date === undefined ? NaN : Date.parse(date);
+      if (!Number.isNaN(server)) {
+        dates.push({ service, server, local: (sent + received) / 2, rtt: received - sent });
+      }
+      return out;
+    },
+    { step: "deserialize", name: "gaibDoctorClock" },
+  );
+}
+
+/** The run's clients, made on first use and destroyed when the run ends. */
+export function s3Tools(ctx: DoctorContext<S3BackendConfig>): S3Tools {
+  return ctx.shared("s3", () => {
+    const config = ctx.config;
+    // A doctor answers quickly: few retries, a short timeout.
+    const clients = createClients(
+      { ...config, max_retries: Math.min(config.max_retries ?? 5, 1) },
+      { requestTimeoutMs: 15_000 },
+    );
+    const dates: DateSample[] = [];
+    watchDates(clients.s3 as unknown as Stack, "s3", ctx.now, dates);
+    if (clients.dynamodb) {
+      watchDates(clients.dynamodb as unknown as Stack, "dynamodb", ctx.now, dates);
+    }
+    return { clients, bucket: config.bucket, dates };
+  }, (tools) => {
+    tools.clients.s3.destroy();
+    tools.clients.dynamodb?.destroy();
+  });
+}
+
+/** Whether an endpoint is plain HTTP, and whether only to this machine. */
+export function plainHttp(endpoint: string | undefined): "no" | "loopback" | "remote" {
+  if (endpoint === undefined || !endpoint.startsWith("http://")) return "no";
+  const host = new URL(endpoint).hostname;
+  return host === "localhost" || host === "[::1]" || /^127\./.test(host) ? "loopback" : "remote";
+}
+
+/** The endpoint S3 requests go to, from the config. */
+export function s3EndpointOf(config: S3BackendConfig): string | undefined {
+  return config.endpoints?.s3 ?? config.endpoint;
+}
+
+/** A fresh probe key. */
+export function probeKey(purpose: string): string {
+  return `${PROBE_PREFIX}${purpose}-${crypto.randomUUID()}`;
+}
+
+/** The encryption headers the backend sends with every write. */
+export function encryptionOf(config: S3BackendConfig): Partial<PutObjectCommandInput> {
+  if (config.kms_key_id !== undefined) {
+    return { ServerSideEncryption: "aws:kms", SSEKMSKeyId: config.kms_key_id };
+  }
+  return config.encrypt ? { ServerSideEncryption: "AES256" } : {};
+}
+
+/** A write as the backend makes it: Content-MD5, JSON, the configured encryption. */
+export async function putProbe(
+  tools: S3Tools,
+  config: S3BackendConfig,
+  key: string,
+  body: string,
+  condition: { ifNoneMatch?: boolean; ifMatch?: string } = {},
+  versions?: string[],
+): Promise<string> {
+  const bytes = new TextEncoder().encode(body);
+  const out = await tools.clients.s3.send(
+    new PutObjectCommand({
+      Bucket: tools.bucket,
+      Key: key,
+      Body: bytes,
+      ContentLength: bytes.length,
+      ContentMD5: md5(bytes).base64,
+      ContentType: "application/json",
+      IfNoneMatch: condition.ifNoneMatch ? "*" : undefined,
+      IfMatch: condition.ifMatch,
+      ...encryptionOf(config),
+    }),
+  );
+  if (out.VersionId && out.VersionId !== "null") versions?.push(out.VersionId);
+  return unquote(out.ETag);
+}
+
+/** The object's body, or `null` when it does not exist. */
+export async function readProbe(tools: S3Tools, key: string): Promise<string | null> {
+  try {
+    const out = await tools.clients.s3.send(
+      new GetObjectCommand({ Bucket: tools.bucket, Key: key }),
+    );
+    return out.Body ? await out.Body.transformToString() : "";
+  } catch (error) {
+    if (httpStatus(error) === 404) return null;
+    throw error;
+  }
+}
+
+/** Whether the object exists. */
+export async function probeExists(tools: S3Tools, key: string): Promise<boolean> {
+  try {
+    await tools.clients.s3.send(new HeadObjectCommand({ Bucket: tools.bucket, Key: key }));
+    return true;
+  } catch (error) {
+    if (httpStatus(error) === 404) return false;
+    throw error;
+  }
+}
+
+/**
+ * Removes a probe object: its current version, then (in a versioned bucket) every version
+ * and delete marker of it. Best effort; says what could not be removed.
+ *
+ * @returns `undefined` when all is gone, else why not
+ */
+export async function removeProbe(tools: S3Tools, key: string): Promise<string | undefined> {
+  const s3: S3Client = tools.clients.s3;
+  try {
+    await s3.send(new DeleteObjectCommand({ Bucket: tools.bucket, Key: key }));
+    const listed = await s3.send(
+      new ListObjectVersionsCommand({ Bucket: tools.bucket, Prefix: key }),
+    ).catch((error) => {
+      // A store without versions lists nothing to remove.
+      if (httpStatus(error) === 501 || errorName(error) === "NotImplemented") return null;
+      throw error;
+    });
+    const versions = [...listed?.Versions ?? [], ...listed?.DeleteMarkers ?? []]
+      .filter((v) => v.Key === key && v.VersionId && v.VersionId !== "null");
+    for (const version of versions) {
+      await s3.send(
+        new DeleteObjectCommand({ Bucket: tools.bucket, Key: key, VersionId: version.VersionId }),
+      );
+    }
+    return undefined;
+  } catch (error) {
+    return `could not remove s3://${tools.bucket}/${key} (${errorName(error)}): remove it by hand`;
+  }
+}
+
+/** How the store treats the conditional requests gaib-state sends. */
+export interface ConditionalBehaviour {
+  /** `If-None-Match: *` on an existing key was refused (412/409), the object kept. */
+  ifNoneMatchRefused: boolean;
+  /** `If-Match` with a wrong ETag was refused, the object kept. */
+  wrongIfMatchRefused: boolean;
+  /** Which quoting of the right ETag in `If-Match` was accepted. */
+  rightIfMatch: { unquoted: boolean; quoted: boolean };
+  /** `DeleteObject` with a wrong `If-Match` was refused, the object kept. */
+  conditionalDeleteRefused: boolean;
+}
+
+/** Whether an error is a refused condition (anything else is rethrown). */
+async function refused(send: () => Promise<unknown>): Promise<boolean> {
+  try {
+    await send();
+    return false;
+  } catch (error) {
+    if (isConditionFailure(error, true)) return true;
+    throw error;
+  }
+}
+
+/**
+ * Tries each conditional request on a temporary object, and removes it.
+ *
+ * @returns what the store did, and a note when the object could not be removed
+ */
+export async function probeConditionals(
+  tools: S3Tools,
+  config: S3BackendConfig,
+): Promise<{ behaviour: ConditionalBehaviour; leftover?: string }> {
+  const key = probeKey("conditional");
+  let behaviour: ConditionalBehaviour;
+  let leftover: string | undefined;
+  try {
+    let etag = await putProbe(tools, config, key, "first");
+    const ifNoneMatchRefused = await refused(() =>
+      putProbe(tools, config, key, "second", { ifNoneMatch: true })
+    ) && await readProbe(tools, key) === "first";
+    etag = await headEtag(tools, key);
+    const wrongIfMatchRefused = await refused(() =>
+      putProbe(tools, config, key, "third", { ifMatch: "0123456789abcdef0123456789abcdef" })
+    ) && await readProbe(tools, key) !== "third";
+    etag = await headEtag(tools, key);
+    const unquoted = !await refused(() =>
+      putProbe(tools, config, key, "fourth", { ifMatch: etag })
+    );
+    etag = await headEtag(tools, key);
+    const quoted = !await refused(() =>
+      putProbe(tools, config, key, "fifth", { ifMatch: `"${etag}"` })
+    );
+    const conditionalDeleteRefused = await refused(() =>
+      tools.clients.s3.send(
+        new DeleteObjectCommand({
+          Bucket: tools.bucket,
+          Key: key,
+          IfMatch: "0123456789abcdef0123456789abcdef",
+        }),
+      )
+    ) && await probeExists(tools, key);
+    behaviour = {
+      ifNoneMatchRefused,
+      wrongIfMatchRefused,
+      rightIfMatch: { unquoted, quoted },
+      conditionalDeleteRefused,
+    };
+  } finally {
+    leftover = await removeProbe(tools, key);
+  }
+  return { behaviour, leftover };
+}
+
+async function headEtag(tools: S3Tools, key: string): Promise<string> {
+  const out = await tools.clients.s3.send(
+    new HeadObjectCommand({ Bucket: tools.bucket, Key: key }),
+  );
+  return unquote(out.ETag);
+}
+
+/**
+ * The write cycle the backend depends on, on a temporary object: create it with
+ * `If-None-Match: *`, read it back, replace it with `If-Match` (either quoting), delete it;
+ * in lockfile mode, a second create must be refused.
+ *
+ * @returns what failed (empty when everything worked)
+ */
+export async function probeWrites(tools: S3Tools, config: S3BackendConfig): Promise<string[]> {
+  const key = probeKey("write");
+  const failures: string[] = [];
+  const step = async (what: string, fn: () => Promise<boolean>) => {
+    try {
+      if (!(await fn())) failures.push(what);
+    } catch (error) {
+      const status = httpStatus(error);
+      failures.push(`${what} (${errorName(error)}${status ? `, HTTP ${status}` : ""})`);
+    }
+  };
+  try {
+    let etag = "";
+    await step("creating an object with If-None-Match: *", async () => {
+      etag = await putProbe(tools, config, key, "one", { ifNoneMatch: true });
+      return true;
+    });
+    if (failures.length) return failures;
+    await step("reading it back", async () => await readProbe(tools, key) === "one");
+    await step("replacing it with If-Match on its ETag", async () => {
+      for (const ifMatch of [etag, `"${etag}"`]) {
+        if (!await refused(() => putProbe(tools, config, key, "two", { ifMatch }))) return true;
+      }
+      return false;
+    });
+    if (config.use_lockfile) {
+      await step(
+        "refusing a second create with If-None-Match: * (the lockfile's lock)",
+        () => refused(() => putProbe(tools, config, key, "three", { ifNoneMatch: true })),
+      );
+    }
+    await step("deleting it", async () => {
+      await tools.clients.s3.send(new DeleteObjectCommand({ Bucket: tools.bucket, Key: key }));
+      return true;
+    });
+    return failures;
+  } finally {
+    await removeProbe(tools, key);
+  }
+}
