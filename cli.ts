@@ -511,6 +511,43 @@ function buildApp(): Application<CliContext> {
       }),
       "lock-info": command("lock-info", lockStatusSpec("lock-info")),
       config,
+      doctor: command("doctor", {
+        brief: "Check that the backend's store is safe to trust",
+        description: "Run named checks against the configured backend and print a table: " +
+          "check, result (ok, warn, fail, skipped) and, for every other result than ok, what " +
+          "it means and the fix. S3: credentials, the bucket, permissions (probed on temporary " +
+          "objects under .gaib-doctor/, removed again), versioning, encryption, public access, " +
+          "conditional writes for the lock mode, the DynamoDB table, clock skew. Local: fsync, " +
+          "rename and flock on temporary files, the mount, file modes, leftovers. Exit 1 when a " +
+          "check fails. Credentials are never shown.",
+        usage: "",
+        examples: [
+          ["gaib-state doctor", "Check the backend that applies here."],
+          ["gaib-state doctor --json -w prod", "For CI, probing the keys of workspace prod."],
+        ],
+        load: async () => (await import("./src/cli/doctor.ts")).doctor,
+      }),
+      bootstrap: command("bootstrap", {
+        brief: "Create what the backend needs (bucket, lock table, state root), then run doctor",
+        description: "Create what the configured backend needs, idempotently: for S3 the " +
+          "bucket (in its region), versioning, default encryption, a public access block, a " +
+          "policy denying requests without TLS (not on http:// endpoints) and the DynamoDB lock " +
+          "table (LockID, String, on-demand); for local the state root (0700). Settings of " +
+          "existing resources change only with --fix, and only those doctor flags; objects are " +
+          "never touched. After each change writes are probed, and a change that broke them is " +
+          "undone and reported. Then doctor runs and prints its table.",
+        usage: "[--dry-run] [--fix]",
+        examples: [
+          ["gaib-state bootstrap --dry-run", "Say what would be created."],
+          ["gaib-state bootstrap", "Create what is missing."],
+          ["gaib-state bootstrap --fix", "Also correct the settings doctor flags."],
+        ],
+        flags: {
+          dryRun: flag("Say what would be done, change nothing"),
+          fix: flag("Also change settings of existing resources that doctor flags"),
+        },
+        load: async () => (await import("./src/cli/doctor.ts")).bootstrap,
+      }),
       version: command("version", {
         brief: "Print the version",
         usage: "",

@@ -118,4 +118,15 @@ export {
   safeParseGaibConfig,
   type SafeParseGaibConfigResult,
 } from "./src/schema.ts";
+export {
+  bootstrap,
+  type BootstrapAction,
+  type BootstrapOptions,
+  type BootstrapReport,
+  type BootstrapStep,
+  doctor,
+  type DoctorCheck,
+  type DoctorOptions,
+  type DoctorStatus,
+} from "./src/doctor.ts";
 export { VERSION } from "./src/version.ts";
