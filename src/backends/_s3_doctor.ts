@@ -494,41 +494,47 @@ const conditionalCheck: Check = {
     const versioned = ctx.results.get("s3.versioning")?.status === "ok";
     const useDynamo = "lock with DynamoDB instead: set backend.dynamodb_table (created by " +
       '"gaib-state bootstrap") and remove backend.use_lockfile';
-    if (!b.rightIfMatch.unquoted && !b.rightIfMatch.quoted) {
-      return result(
-        "fail",
-        `${seen}. The store refuses If-Match even with the right ETag, so gaib-state cannot ` +
-          "replace an existing state" +
-          (versioned ? " (Ceph RGW 16.2 does this in versioned buckets)" : ""),
-        versioned
-          ? "use a bucket without versioning on this store (or suspend versioning)"
-          : "use a store that honours If-Match (AWS S3, MinIO, Ceph RGW without versioning)",
-      );
-    }
+    const problems: string[] = [];
+    const fixes: string[] = [];
+    let status: "ok" | "warn" | "fail" = "ok";
     const unsafe = !b.ifNoneMatchRefused || !b.wrongIfMatchRefused;
     if (unsafe && mode !== "dynamodb") {
-      return result(
-        "fail",
-        `${seen}. ${
-          mode === "lockfile"
-            ? "Lockfile locking (use_lockfile) needs these refusals: two processes could both " +
-              "take the lock"
-            : "Without a lock, conditional writes are all that keeps two writers apart"
-        }` + (versioned && !b.ifNoneMatchRefused
-          ? " (Ceph RGW 16.2 ignores If-None-Match in versioned buckets)"
-          : ""),
-        useDynamo + (versioned ? ", or use a bucket without versioning on this store" : ""),
+      status = "fail";
+      problems.push(
+        (mode === "lockfile"
+          ? "Lockfile locking (use_lockfile) needs these refusals: two processes could both " +
+            "take the lock"
+          : "Without a lock, conditional writes are all that keeps two writers apart") +
+          (versioned && !b.ifNoneMatchRefused
+            ? " (Ceph RGW 16.2 ignores If-None-Match in versioned buckets)"
+            : ""),
       );
-    }
-    if (unsafe) {
-      return result(
-        "warn",
-        `${seen}. The DynamoDB lock keeps locked writers apart, but writers that skip the ` +
-          "lock can overwrite each other's states unnoticed",
+      fixes.push(useDynamo);
+    } else if (unsafe) {
+      status = "warn";
+      problems.push(
+        "The DynamoDB lock keeps locked writers apart, but writers that skip the lock can " +
+          "overwrite each other's states unnoticed",
+      );
+      fixes.push(
         "always take the lock (every gaib-state command does), or use a store that honours " +
           "conditional writes",
       );
     }
+    if (!b.rightIfMatch.unquoted && !b.rightIfMatch.quoted) {
+      status = "fail";
+      problems.push(
+        "The store refuses If-Match even with the right ETag, so gaib-state cannot replace " +
+          "an existing state" +
+          (versioned ? " (Ceph RGW 16.2 does this in versioned buckets)" : ""),
+      );
+      fixes.push(
+        versioned
+          ? "use a bucket without versioning on this store (or suspend its versioning)"
+          : "use a store that honours If-Match (AWS S3, MinIO, Ceph RGW without versioning)",
+      );
+    }
+    if (status !== "ok") return result(status, `${seen}. ${problems.join(". ")}`, fixes.join("; "));
     if (!b.conditionalDeleteRefused && mode === "lockfile") {
       return result(
         "warn",

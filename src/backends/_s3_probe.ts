@@ -184,7 +184,9 @@ export async function removeProbe(tools: S3Tools, key: string): Promise<string |
       throw error;
     });
     const versions = [...listed?.Versions ?? [], ...listed?.DeleteMarkers ?? []]
-      .filter((v) => v.Key === key && v.VersionId && v.VersionId !== "null");
+      // "null" is a real version ID too: the one written while versioning was off or
+      // suspended.
+      .filter((v) => v.Key === key && v.VersionId);
     for (const version of versions) {
       await s3.send(
         new DeleteObjectCommand({ Bucket: tools.bucket, Key: key, VersionId: version.VersionId }),
