@@ -9,7 +9,7 @@
  *
  * Run it with the permissions the compiled binary gets (see the README):
  * `deno run --no-prompt --allow-read --allow-write=. --allow-net
- * --allow-env=GAIB_*,AWS_*,... --allow-sys=hostname,osRelease,uid jsr:@gaib/state/cli`.
+ * --allow-env=GAIB_*,AWS_*,... --allow-sys=hostname,osRelease,uid,statfs jsr:@gaib/state/cli`.
  *
  * @example Lock in one CI step, unlock in a later one
  * ```sh

@@ -126,11 +126,16 @@ async function prepare(
         '"gaib-state doctor" again',
     };
   }
-  const workspace = options.workspace !== undefined
-    ? validateWorkspaceName(options.workspace)
-    : resolved
-    ? (await resolveSelectedWorkspace(resolved.stateRoot)).name
-    : DEFAULT_WORKSPACE;
+  let workspace = DEFAULT_WORKSPACE;
+  if (options.workspace !== undefined) workspace = validateWorkspaceName(options.workspace);
+  else if (resolved) {
+    // A state root the checks will report on (not a directory, unreadable) must not stop
+    // the doctor before it can say so.
+    workspace = await resolveSelectedWorkspace(resolved.stateRoot).then(
+      (selected) => selected.name,
+      () => DEFAULT_WORKSPACE,
+    );
+  }
   const load = descriptorOf(config.type)!.doctor as (() => Promise<BackendDoctor>) | undefined;
   const backend: BackendDoctor = load ? await load() : { checks: [] };
   return { config, resolved, workspace, backend };

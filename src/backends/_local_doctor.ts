@@ -233,25 +233,68 @@ const NETWORK_TYPES = new Set([
   "virtiofs",
 ]);
 
+/**
+ * File system types by `statfs` magic number (linux/magic.h), for when `/proc/self/mountinfo`
+ * may not be read (Deno lets only `--allow-all` read `/proc`).
+ */
+const MAGIC: Record<number, string> = {
+  0x6969: "nfs",
+  0x517b: "smbfs",
+  0xff534d42: "cifs",
+  0xfe534d42: "smb3",
+  0x65735546: "fuse",
+  0x00c36400: "ceph",
+  0x01021997: "9p",
+  0x5346414f: "afs",
+  0x6b414653: "afs",
+  0x0bd00bd0: "lustre",
+  0x01021994: "tmpfs",
+  0x858458f6: "ramfs",
+  0xef53: "ext4",
+  0x58465342: "xfs",
+  0x9123683e: "btrfs",
+  0x794c7630: "overlay",
+  0x2fc12fc1: "zfs",
+};
+
+/** The mount (or, failing that, just the type) of the file system a path is on. */
+async function mountOf(path: string): Promise<Mount | { type: string; point?: undefined }> {
+  try {
+    const text = await Deno.readTextFile("/proc/self/mountinfo");
+    const mount = parseMountinfo(text)
+      .filter((m) => path === m.point || path.startsWith(m.point === "/" ? "/" : `${m.point}/`))
+      .sort((x, y) => y.point.length - x.point.length)[0];
+    if (mount) return mount;
+  } catch {
+    // not Linux, or /proc not readable without --allow-all: ask statfs
+  }
+  const { statfs } = await import("node:fs/promises");
+  const magic = (await statfs(path)).type >>> 0;
+  return { type: MAGIC[magic] ?? `type 0x${magic.toString(16)}` };
+}
+
 /** `local.mount`: what the state root is mounted on. */
 const mountCheck: DoctorCheckDefinition<LocalBackendConfig> = {
   name: "local.mount",
   async run(ctx) {
     const root = rootOf(ctx);
-    let text: string;
-    try {
-      text = await Deno.readTextFile("/proc/self/mountinfo");
-    } catch (error) {
-      if (error instanceof Deno.errors.NotCapable) throw error;
-      return result("skipped", "no /proc/self/mountinfo on this system (not Linux)");
-    }
     const real = await existingReal(root);
-    const mount = parseMountinfo(text)
-      .filter((m) => real === m.point || real.startsWith(m.point === "/" ? "/" : `${m.point}/`))
-      .sort((x, y) => y.point.length - x.point.length)[0];
-    if (mount === undefined) return result("skipped", `no mount found for ${real}`);
-    const on = `${root} is on ${mount.type} (mounted at ${mount.point})`;
-    if (mount.options.includes("ro")) {
+    let mount;
+    try {
+      mount = await mountOf(real);
+    } catch (error) {
+      if (error instanceof Deno.errors.NotCapable) {
+        return result(
+          "skipped",
+          `cannot tell which file system ${real} is on (${messageOf(error)})`,
+          "grant --allow-sys=statfs (part of the gaib-state binary's permissions)",
+        );
+      }
+      throw error;
+    }
+    const on = `${root} is on ${mount.type}` +
+      (mount.point === undefined ? "" : ` (mounted at ${mount.point})`);
+    if (mount.point !== undefined && mount.options.includes("ro")) {
       return result(
         "fail",
         `${on}, read-only: no state can be written or locked there`,
@@ -259,9 +302,8 @@ const mountCheck: DoctorCheckDefinition<LocalBackendConfig> = {
       );
     }
     const type = mount.type;
-    if (
-      NETWORK_TYPES.has(type) || type === "fuse" || type.startsWith("fuse.") || type === "fuseblk"
-    ) {
+    const fuse = type === "fuse" || type.startsWith("fuse.") || type === "fuseblk";
+    if (NETWORK_TYPES.has(type) || fuse) {
       const kind = NETWORK_TYPES.has(type) ? "a network file system" : "a FUSE file system";
       return result(
         "warn",
