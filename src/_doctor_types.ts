@@ -100,7 +100,7 @@ export interface BootstrapContext<C extends BackendConfig = BackendConfig>
   readonly dryRun: boolean;
   /** Also change settings of existing resources that doctor flagged. */
   readonly fix: boolean;
-  /** Whether doctor (run first with `fix`) flagged this check (warn or fail). */
+  /** Whether doctor, run before any change, flagged this check (warn or fail). */
   flagged(check: string): boolean;
   /** Records a step. */
   step(step: BootstrapStep): void;

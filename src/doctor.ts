@@ -288,11 +288,10 @@ export async function bootstrap(
 ): Promise<BootstrapReport> {
   const prepared = await prepare(target, options);
   if ("status" in prepared) return { steps: [], checks: [prepared] };
+  // What doctor flags decides what --fix may change, and what a run without it names.
   const flagged = new Set<string>();
-  if (options.fix) {
-    for (const check of await runDoctor(prepared, options)) {
-      if (check.status === "warn" || check.status === "fail") flagged.add(check.name);
-    }
+  for (const check of await runDoctor(prepared, options)) {
+    if (check.status === "warn" || check.status === "fail") flagged.add(check.name);
   }
   const steps: BootstrapStep[] = [];
   const results = new Map<string, DoctorCheck>();

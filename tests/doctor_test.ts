@@ -196,21 +196,31 @@ s3Test(
   },
 );
 
-s3Test("bootstrap run a second time changes nothing", ["dynamodb"], async () => {
-  const config = freshConfig();
-  try {
-    await bootstrap(config);
-    const before = await snapshot(config);
-    const again = await bootstrap(config);
-    const said = actions(again.steps);
-    for (const s of again.steps) {
-      assert.ok(["unchanged", "needs-fix", "skipped"].includes(s.action), said);
+s3Test(
+  "bootstrap run a second time changes nothing, and --fix never leaves the bucket unwritable",
+  ["dynamodb"],
+  async () => {
+    const config = freshConfig();
+    try {
+      await bootstrap(config);
+      const before = await snapshot(config);
+      const again = await bootstrap(config);
+      const said = actions(again.steps);
+      for (const s of again.steps) {
+        assert.ok(["unchanged", "needs-fix", "skipped"].includes(s.action), said);
+      }
+      assert.equal(await snapshot(config), before);
+      // --fix tries again what doctor flags; on a store that breaks writes with it, it is
+      // undone again, and the bucket stays writable.
+      const fixed = await bootstrap(config, { fix: true });
+      assert.ok(!fixed.steps.some((s) => s.status === "fail"), actions(fixed.steps));
+      assert.ok(!fixed.checks.some((c) => c.status === "fail"), table(fixed.checks));
+      await assertWritable(config);
+    } finally {
+      await removeCreated(config);
     }
-    assert.equal(await snapshot(config), before);
-  } finally {
-    await removeCreated(config);
-  }
-});
+  },
+);
 
 s3Test(
   "bootstrap --dry-run creates nothing and says what it would create",

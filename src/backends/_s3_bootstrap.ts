@@ -68,6 +68,8 @@ interface Setting {
   change: string;
   apply(): Promise<unknown>;
   undo(): Promise<unknown>;
+  /** What to do when the store refuses it. */
+  refusedFix?: string;
 }
 
 /** Applies a setting when allowed, probing writes after it and undoing it if it broke them. */
@@ -96,7 +98,14 @@ async function applySetting(
   if (current.unsupported) {
     return step({ action: "skipped", status: "warn", message: current.now });
   }
-  if (!created && !(ctx.fix && ctx.flagged(setting.check))) {
+  if (!created && !ctx.flagged(setting.check)) {
+    return step({
+      action: "unchanged",
+      status: "ok",
+      message: `${current.now}; doctor does not flag it (${setting.check})`,
+    });
+  }
+  if (!created && !ctx.fix) {
     return step({
       action: "needs-fix",
       status: "warn",
@@ -114,6 +123,7 @@ async function applySetting(
       action: "refused",
       status: "warn",
       message: `the store refused ${setting.change} (${describeError(error)}); left ${current.now}`,
+      fix: setting.refusedFix,
     });
   }
   const after = await probeWrites(tools, ctx.config);
@@ -141,7 +151,8 @@ async function applySetting(
       `was undone${still.length ? `, but writing still fails: ${still.join("; ")}` : ""}`,
     fix: still.length
       ? `check bucket "${tools.bucket}" by hand`
-      : "nothing to do for gaib-state; on AWS S3 this setting works",
+      : "none: this store cannot keep this setting without breaking writes (on AWS S3 it " +
+        "works)",
   });
 }
 
@@ -231,6 +242,10 @@ function settings(ctx: Ctx, tools: S3Tools): Setting[] {
         return { wanted: false, now: "no default encryption" };
       },
       change: kms ? `default encryption SSE-KMS with key ${kms}` : "default encryption SSE-S3",
+      refusedFix: kms || ctx.config.encrypt
+        ? "nothing to do: every write asks for encryption itself (backend." +
+          `${kms ? "kms_key_id" : "encrypt"})`
+        : "set backend.encrypt: true (or kms_key_id), so that every write asks for encryption",
       apply: () =>
         s3.send(
           new PutBucketEncryptionCommand({
