@@ -248,7 +248,10 @@ async function runDoctor(prepared: Prepared, options: DoctorOptions): Promise<Do
  * await Deno.remove(root, { recursive: true });
  * ```
  */
-export async function doctor(target?: Target, options: DoctorOptions = {}): Promise<DoctorCheck[]> {
+export async function doctor(
+  target?: BackendConfig | ResolvedBackendConfig,
+  options: DoctorOptions = {},
+): Promise<DoctorCheck[]> {
   const prepared = await prepare(target, options);
   if ("status" in prepared) return [prepared];
   return await runDoctor(prepared, options);
@@ -283,7 +286,7 @@ export async function doctor(target?: Target, options: DoctorOptions = {}): Prom
  * ```
  */
 export async function bootstrap(
-  target?: Target,
+  target?: BackendConfig | ResolvedBackendConfig,
   options: BootstrapOptions = {},
 ): Promise<BootstrapReport> {
   const prepared = await prepare(target, options);
