@@ -262,6 +262,28 @@ s3Test(
 );
 
 s3Test(
+  "bootstrap creates the bucket in the configured region: Ceph RGW, which serves only its own " +
+    "zonegroup, refuses eu-west-1's location constraint, and nothing is left behind",
+  [],
+  async () => {
+    const config = freshConfig({ region: "eu-west-1", dynamodb_table: undefined });
+    try {
+      const report = await bootstrap(config);
+      const step = report.steps[0];
+      if (s3Server()!.kind === "ceph") {
+        assert.equal(step.action, "failed", actions(report.steps));
+        assert.match(step.message, /InvalidLocationConstraint/);
+        assert.match(step.fix!, /backend\.region/);
+      } else {
+        assert.equal(step.action, "created", actions(report.steps));
+      }
+    } finally {
+      await removeCreated(config);
+    }
+  },
+);
+
+s3Test(
   "doctor fails the conditional-write check on a versioned Ceph RGW bucket in lockfile mode",
   ["versioning", "conditionalWrites"],
   async () => {

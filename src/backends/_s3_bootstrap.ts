@@ -464,6 +464,9 @@ export async function bootstrapS3(ctx: Ctx): Promise<void> {
           message: `could not create it (${describeError(error)})`,
           fix: errorName(error) === "BucketAlreadyExists"
             ? "bucket names are global: choose another backend.bucket"
+            : errorName(error) === "InvalidLocationConstraint"
+            ? "the store does not serve that region: set backend.region to one it does (Ceph " +
+              "RGW: its zonegroup's name)"
             : "check that the credentials may create buckets (s3:CreateBucket) and backend.region",
         });
         return;
