@@ -12,7 +12,6 @@ import {
   DeleteObjectCommand,
   GetObjectCommand,
   HeadObjectCommand,
-  ListObjectVersionsCommand,
   PutObjectCommand,
   type PutObjectCommandInput,
   type S3Client,
@@ -42,6 +41,11 @@ export interface S3Tools {
   clients: AwsClients;
   bucket: string;
   dates: DateSample[];
+  /**
+   * The versions each probe write made (in a versioned or suspended bucket), so that exactly
+   * those are removed, without listing versions (a permission gaib-state does not need).
+   */
+  versions: Map<string, Set<string>>;
 }
 
 type Stack = {
@@ -83,7 +87,7 @@ export function s3Tools(ctx: DoctorContext<S3BackendConfig>): S3Tools {
     if (clients.dynamodb) {
       watchDates(clients.dynamodb as unknown as Stack, "dynamodb", ctx.now, dates);
     }
-    return { clients, bucket: config.bucket, dates };
+    return { clients, bucket: config.bucket, dates, versions: new Map() };
   }, (tools) => {
     tools.clients.s3.destroy();
     tools.clients.dynamodb?.destroy();
@@ -122,7 +126,6 @@ export async function putProbe(
   key: string,
   body: string,
   condition: { ifNoneMatch?: boolean; ifMatch?: string } = {},
-  versions?: string[],
 ): Promise<string> {
   const bytes = new TextEncoder().encode(body);
   const out = await tools.clients.s3.send(
@@ -138,7 +141,7 @@ export async function putProbe(
       ...encryptionOf(config),
     }),
   );
-  if (out.VersionId && out.VersionId !== "null") versions?.push(out.VersionId);
+  noteVersion(tools, key, out.VersionId);
   return unquote(out.ETag);
 }
 
@@ -166,36 +169,41 @@ export async function probeExists(tools: S3Tools, key: string): Promise<boolean>
   }
 }
 
+function noteVersion(tools: S3Tools, key: string, version: string | undefined): void {
+  if (version === undefined) return;
+  if (!tools.versions.has(key)) tools.versions.set(key, new Set());
+  tools.versions.get(key)!.add(version);
+}
+
 /**
- * Removes a probe object: its current version, then (in a versioned bucket) every version
- * and delete marker of it. Best effort; says what could not be removed.
+ * Removes a probe object: its current version, then (in a versioned or suspended bucket) each
+ * version the probe made and the delete marker. Best effort; says what could not be removed.
  *
  * @returns `undefined` when all is gone, else why not
  */
 export async function removeProbe(tools: S3Tools, key: string): Promise<string | undefined> {
   const s3: S3Client = tools.clients.s3;
   try {
-    await s3.send(new DeleteObjectCommand({ Bucket: tools.bucket, Key: key }));
-    const listed = await s3.send(
-      new ListObjectVersionsCommand({ Bucket: tools.bucket, Prefix: key }),
-    ).catch((error) => {
-      // A store without versions lists nothing to remove.
-      if (httpStatus(error) === 501 || errorName(error) === "NotImplemented") return null;
-      throw error;
-    });
-    const versions = [...listed?.Versions ?? [], ...listed?.DeleteMarkers ?? []]
-      // "null" is a real version ID too: the one written while versioning was off or
-      // suspended.
-      .filter((v) => v.Key === key && v.VersionId);
-    for (const version of versions) {
-      await s3.send(
-        new DeleteObjectCommand({ Bucket: tools.bucket, Key: key, VersionId: version.VersionId }),
-      );
-    }
-    return undefined;
+    const out = await s3.send(new DeleteObjectCommand({ Bucket: tools.bucket, Key: key }));
+    noteVersion(tools, key, out.VersionId);
   } catch (error) {
     return `could not remove s3://${tools.bucket}/${key} (${errorName(error)}): remove it by hand`;
   }
+  // "null" is a real version ID too: the one written while versioning is suspended.
+  const left: string[] = [];
+  for (const version of tools.versions.get(key) ?? []) {
+    try {
+      await s3.send(
+        new DeleteObjectCommand({ Bucket: tools.bucket, Key: key, VersionId: version }),
+      );
+    } catch (error) {
+      if (httpStatus(error) !== 404) left.push(`${version} (${errorName(error)})`);
+    }
+  }
+  tools.versions.delete(key);
+  if (left.length === 0) return undefined;
+  return `old versions of s3://${tools.bucket}/${key} remain (${left.join(", ")}); ` +
+    "remove them by hand, or allow s3:DeleteObjectVersion";
 }
 
 /** How the store treats the conditional requests gaib-state sends. */
@@ -250,15 +258,17 @@ export async function probeConditionals(
     const quoted = !await refused(() =>
       putProbe(tools, config, key, "fifth", { ifMatch: `"${etag}"` })
     );
-    const conditionalDeleteRefused = await refused(() =>
-      tools.clients.s3.send(
+    const conditionalDeleteRefused = await refused(async () => {
+      const out = await tools.clients.s3.send(
         new DeleteObjectCommand({
           Bucket: tools.bucket,
           Key: key,
           IfMatch: "0123456789abcdef0123456789abcdef",
         }),
-      )
-    ) && await probeExists(tools, key);
+      );
+      // A store that ignores the condition deleted it: a delete marker in a versioned bucket.
+      noteVersion(tools, key, out.VersionId);
+    }) && await probeExists(tools, key);
     behaviour = {
       ifNoneMatchRefused,
       wrongIfMatchRefused,
@@ -317,7 +327,10 @@ export async function probeWrites(tools: S3Tools, config: S3BackendConfig): Prom
       );
     }
     await step("deleting it", async () => {
-      await tools.clients.s3.send(new DeleteObjectCommand({ Bucket: tools.bucket, Key: key }));
+      const out = await tools.clients.s3.send(
+        new DeleteObjectCommand({ Bucket: tools.bucket, Key: key }),
+      );
+      noteVersion(tools, key, out.VersionId);
       return true;
     });
     return failures;
