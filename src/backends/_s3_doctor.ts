@@ -215,7 +215,9 @@ const permissionsCheck: Check = {
         await fn();
         return true;
       } catch (error) {
-        if (httpStatus(error) === 404 && action.startsWith("s3:GetObject")) return true;
+        // A missing object (404) or an empty one (416 for its first byte) was still readable.
+        const status = httpStatus(error);
+        if ((status === 404 || status === 416) && action.startsWith("s3:GetObject")) return true;
         (isAccessError(error) ? denied : other).push(`${action} (${describeError(error)})`);
         return false;
       }
