@@ -227,8 +227,9 @@ async function runDoctor(prepared: Prepared, options: DoctorOptions): Promise<Do
  * A check whose prerequisite did not pass is `skipped`. No check prints a credential.
  *
  * Needs the permissions of the backend itself (`--allow-net` to its endpoints for S3;
- * `--allow-read` and `--allow-write` of the state root for local, which also reads
- * `/proc/self/mountinfo`).
+ * `--allow-read` and `--allow-write` of the state root for local, whose mount check reads
+ * `/proc/self/mountinfo` under `--allow-all` and asks `statfs` otherwise:
+ * `--allow-sys=statfs`).
  *
  * @param target the backend config (as in `gaib.yaml`), a config resolved by
  *   `BackendFactory.resolve` (which also names where each value came from), or nothing to
