@@ -182,8 +182,9 @@ export function createStateHandler(
     return new Response(null, { status: 200 });
   }
 
-  async function route(request: Request, url: URL): Promise<Response> {
-    const parts = url.pathname.split("/").slice(1);
+  async function route(request: Request, url: URL, rawPath: string): Promise<Response> {
+    // The path as sent: the URL parser would turn "/%2e%2e" into "/" (a dot segment).
+    const parts = rawPath.split("/").slice(1);
     const method = request.method.toUpperCase();
     if (parts.length === 1 && parts[0] === "") {
       if (method !== "GET") {
@@ -246,7 +247,18 @@ export function createStateHandler(
         return new Response(null, { status: 200 });
       }
       case "DELETE":
-        if (workspace === DEFAULT_WORKSPACE) checkDeletable(workspace, "this server", true);
+        // Refusals the backend reports as plain BackendErrors, which would read as failures.
+        try {
+          if (workspace === DEFAULT_WORKSPACE) checkDeletable(workspace, "this server", true);
+          checkDeletable(
+            workspace,
+            "this server",
+            (await backend.listWorkspaces()).includes(workspace),
+          );
+        } catch (error) {
+          const message = error instanceof Error ? error.message : String(error);
+          throw new HttpRefusal(workspace === DEFAULT_WORKSPACE ? 409 : 404, message);
+        }
         await backend.deleteState(workspace, { lockId, force });
         return new Response(null, { status: 200 });
       case "LOCK":
@@ -263,6 +275,8 @@ export function createStateHandler(
   return async (request, info) => {
     const started = performance.now();
     const url = new URL(request.url);
+    const rawPath = request.url.replace(/^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i, "").split(/[?#]/)[0] ||
+      "/";
     let response: Response;
     if (options.auth && !(await options.auth.accepts(request.headers.get("authorization")))) {
       response = refusal(401, "Authentication required.", {
@@ -270,7 +284,7 @@ export function createStateHandler(
       });
     } else {
       try {
-        response = await route(request, url);
+        response = await route(request, url, rawPath);
       } catch (error) {
         if (error instanceof HttpRefusal) {
           response = refusal(error.status, error.message, error.headers);
@@ -286,7 +300,7 @@ export function createStateHandler(
       const remote = "hostname" in info.remoteAddr ? info.remoteAddr.hostname : "-";
       options.log(
         `${new Date().toISOString()} ${remote} "${printable(request.method)} ${
-          printable(url.pathname)
+          printable(rawPath.slice(0, 200))
         }" ${response.status} ${Math.round(performance.now() - started)}ms`,
       );
     }

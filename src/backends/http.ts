@@ -217,7 +217,9 @@ export class HttpBackend implements StateBackend, StateHistory {
   /** The error for an answer none of the expected statuses. */
   #refusal(answer: HttpAnswer, what: string, url: string): BackendError {
     const text = decoder.decode(answer.bytes);
-    const fromServer = errorFromBody(decodeErrorBody(text));
+    const fromServer = answer.status === 401 || answer.status === 403
+      ? null
+      : errorFromBody(decodeErrorBody(text));
     if (fromServer) return fromServer;
     // Terraform's messages for these (client.go lines 98-101, 161-166).
     const reason = answer.status === 401
