@@ -15,7 +15,8 @@ import { BasicAuth } from "../_basic_auth.ts";
 import { createStateHandler } from "../_state_server.ts";
 import { type CommandRun, type GlobalFlags, handler } from "./_context.ts";
 import { formatDuration } from "./_duration.ts";
-import { CliError, UsageError } from "./_errors.ts";
+import { UsageError } from "./_errors.ts";
+import { printable } from "../_printable.ts";
 import { openSession } from "./_session.ts";
 import { DEFAULT_MAX_BODY } from "./_size.ts";
 
@@ -51,10 +52,9 @@ function authFromEnvironment(): BasicAuth | undefined {
   const username = read("GAIB_SERVE_USERNAME");
   const password = read("GAIB_SERVE_PASSWORD");
   if ((username === undefined) !== (password === undefined)) {
-    throw new CliError(
+    throw new UsageError(
       `${username === undefined ? "GAIB_SERVE_USERNAME" : "GAIB_SERVE_PASSWORD"} is not set, ` +
         "but the other is: set both (HTTP basic authentication) or neither.",
-      "UsageError",
     );
   }
   return username === undefined ? undefined : new BasicAuth(username, password!);
@@ -77,12 +77,11 @@ export const serve = handler(async ({ out }: CommandRun, flags: ServeFlags) => {
   }
   const auth = authFromEnvironment();
   if (auth === undefined && !isLoopback(hostname)) {
-    throw new CliError(
+    throw new UsageError(
       `Refusing to serve states on ${hostname}, which is not this machine's loopback, without ` +
         "authentication: anyone who can reach it could read every state and its secrets. Set " +
         "GAIB_SERVE_USERNAME and GAIB_SERVE_PASSWORD (and use --cert/--key), or listen on " +
         "127.0.0.1.",
-      "UsageError",
     );
   }
   const tls = flags.cert !== undefined
@@ -96,6 +95,26 @@ export const serve = handler(async ({ out }: CommandRun, flags: ServeFlags) => {
     lockTtlMs: flags.lockTtl,
     log: (line) => out.info(line),
   });
+  // Deno's shutdown() cuts off request bodies still arriving, so the requests in flight are
+  // awaited here first; a request that arrives meanwhile gets 503, which clients retry.
+  const inFlight = new Set<Promise<Response>>();
+  let stopping = false;
+  const serveOne = (request: Request, info: Deno.ServeHandlerInfo): Promise<Response> => {
+    if (stopping) {
+      return Promise.resolve(
+        new Response('{"error":{"type":"BackendError","message":"The server is stopping."}}', {
+          status: 503,
+          headers: { "content-type": "application/json", connection: "close" },
+        }),
+      );
+    }
+    // With --verbose, the start of each request too (the access log line comes at its end).
+    out.debug(`started "${printable(request.method)} ${printable(new URL(request.url).pathname)}"`);
+    const handled = handle(request, info);
+    inFlight.add(handled);
+    handled.finally(() => inFlight.delete(handled)).catch(() => {});
+    return handled;
+  };
   const stopped = Promise.withResolvers<"SIGINT" | "SIGTERM">();
   const listeners = (["SIGINT", "SIGTERM"] as const).map((signal) => {
     const listener = () => stopped.resolve(signal);
@@ -109,7 +128,7 @@ export const serve = handler(async ({ out }: CommandRun, flags: ServeFlags) => {
       port,
       ...tls,
       onListen: (addr) => listening.resolve(addr as Deno.NetAddr),
-    }, handle);
+    }, serveOne);
     const addr = await listening.promise;
     const scheme = tls ? "https:" : "http:";
     const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
@@ -122,7 +141,12 @@ export const serve = handler(async ({ out }: CommandRun, flags: ServeFlags) => {
         }). Stop with Ctrl-C.`,
     );
     const signal = await stopped.promise;
-    out.info(`${signal}: finishing the requests in flight; locks held by clients stay held.`);
+    stopping = true;
+    out.info(
+      `${signal}: finishing the ${inFlight.size} request(s) in flight; locks held by clients ` +
+        "stay held.",
+    );
+    await Promise.allSettled([...inFlight]);
     await server.shutdown();
     out.info("Stopped.");
   } finally {
