@@ -207,3 +207,79 @@ Deno.test("a client killed while holding a lock through serve leaves it held; th
   assert.equal(cleared.code, 0, cleared.stderr);
   assert.equal(await other.getLockInfo("prod"), null);
 });
+
+Deno.test("serve over TLS with --cert/--key; the client trusts it through client_ca_certificate_pem", async () => {
+  await using project = await cliProject();
+  // A CA and a server certificate it signed (rustls refuses a CA as the server's own).
+  await Deno.writeTextFile(
+    `${project.path}/leaf.cnf`,
+    "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+  );
+  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
+  for (
+    const args of [
+      [
+        "req",
+        "-x509",
+        ...ec,
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=gaib test CA",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign",
+      ],
+      ["req", ...ec, "-keyout", "key.pem", "-out", "leaf.csr", "-subj", "/CN=127.0.0.1"],
+      [
+        "x509",
+        "-req",
+        "-in",
+        "leaf.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "cert.pem",
+        "-days",
+        "1",
+        "-extfile",
+        "leaf.cnf",
+      ],
+    ]
+  ) {
+    const made = await new Deno.Command("openssl", {
+      args,
+      cwd: project.path,
+      stdout: "null",
+      stderr: "piped",
+    }).output();
+    assert.ok(made.success, new TextDecoder().decode(made.stderr));
+  }
+  const ca = await Deno.readTextFile(`${project.path}/ca.pem`);
+  await using server = project.spawn([
+    "serve",
+    "--listen",
+    "127.0.0.1:0",
+    "--cert",
+    "cert.pem",
+    "--key",
+    "key.pem",
+  ]);
+  const base = await origin(server);
+  assert.match(base, /^https:\/\/127\.0\.0\.1:\d+$/);
+  await using untrusting = new HttpBackend(clientConfig(base));
+  await assert.rejects(untrusting.getState("default"), /certificate|UnknownIssuer|invalid peer/i);
+  await using client = new HttpBackend(clientConfig(base, { client_ca_certificate_pem: ca }));
+  const { lockId } = await client.lock("default");
+  await client.setState("default", state(1), { lockId });
+  await client.unlock("default", lockId);
+  assert.equal((await client.getState("default"))?.serial, 1);
+});

@@ -46,6 +46,16 @@ function basicAuth(user: string, password: string): string {
   return `Basic ${btoa(binary)}`;
 }
 
+/** An error's message with its causes' ("fetch failed: invalid peer certificate: ..."). */
+function describe(error: unknown): string {
+  const parts: string[] = [];
+  for (let e = error, depth = 0; e !== undefined && depth < 4; depth++) {
+    parts.push(e instanceof Error ? e.message : String(e));
+    e = e instanceof Error ? e.cause : undefined;
+  }
+  return parts.join(": ");
+}
+
 /** Reads at most `max` bytes of a body; more is an error. */
 async function readCapped(response: Response, max: number, where: string): Promise<Uint8Array> {
   const declared = Number(response.headers.get("content-length") ?? NaN);
@@ -185,8 +195,10 @@ export class HttpTransport {
       } catch (error) {
         const reason = error instanceof DOMException && error.name === "TimeoutError"
           ? `no answer within ${this.#options.requestTimeoutMs / 1000} s`
-          : redactUrlsInText(error instanceof Error ? error.message : String(error));
-        if (attempt < this.#retryMax) continue;
+          : redactUrlsInText(describe(error));
+        // go-retryablehttp does not retry a certificate the client cannot verify.
+        const certificate = /certificate|UnknownIssuer|invalid peer/i.test(reason);
+        if (attempt < this.#retryMax && !certificate) continue;
         throw new BackendError(
           `Failed to ${what}: ${where}: ${reason} (after ${attempt + 1} attempt(s)). Check ` +
             "that the server is up and the address is right; the outcome of a write is " +
