@@ -35,6 +35,7 @@
  */
 
 import { checkWrite } from "../_write_rules.ts";
+import { readStateHeader } from "../_state_header.ts";
 import type { HttpBackendConfig } from "../config.ts";
 import { BackendConfigError, BackendError, StateLockError } from "../errors.ts";
 import {
@@ -303,14 +304,19 @@ export class HttpBackend implements StateBackend, StateHistory {
     const bytes = new TextEncoder().encode(text);
     if (!options.force) {
       const stored = await this.#read(workspace);
-      const parsed = stored && parseStateBytes(stored, `state of workspace "${workspace}"`);
-      if (parsed) {
+      // The rules need the lineage and serial only: read from the first bytes when they are
+      // plain (as the other backends do), else from the whole state (which names a problem).
+      const header = stored && readStateHeader(stored);
+      const identity = header && header.version === 4
+        ? header
+        : stored && parseStateBytes(stored, `state of workspace "${workspace}"`);
+      if (stored && identity) {
         const same = await checkWrite(
           workspace,
-          parsed,
+          identity,
           state,
           text,
-          () => Promise.resolve(stored!),
+          () => Promise.resolve(stored),
         );
         if (same) return;
       }
