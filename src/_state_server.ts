@@ -29,7 +29,7 @@ import type { StateBackend } from "./types.ts";
 import { checkDeletable, DEFAULT_WORKSPACE, validateWorkspaceName } from "./workspace.ts";
 import { encodeErrorBody } from "./backends/_http_protocol.ts";
 import { contentMd5 } from "./backends/_http_transport.ts";
-import { BasicAuth } from "./_basic_auth.ts";
+import type { BasicAuth } from "./_basic_auth.ts";
 
 /** Options of {@linkcode createStateHandler}. */
 export interface StateHandlerOptions {
