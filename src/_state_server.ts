@@ -24,6 +24,7 @@
 import { BackendError, StateFormatError, StateLockError } from "./errors.ts";
 import { LOCK_ID_PATTERN, pickLockInfo } from "./lock.ts";
 import { printable } from "./_printable.ts";
+import { redactUrlsInText } from "./_url.ts";
 import { parseStateBytes, serializeState as serialize } from "./state.ts";
 import type { StateBackend } from "./types.ts";
 import { checkDeletable, DEFAULT_WORKSPACE, validateWorkspaceName } from "./workspace.ts";
@@ -292,7 +293,11 @@ export function createStateHandler(
           response = json(statusOf(error), encodeErrorBody(error));
         } else {
           response = refusal(500, "Internal error; see the server's log.");
-          console.error(`gaib-state serve: ${error instanceof Error ? error.message : error}`);
+          console.error(
+            `gaib-state serve: ${
+              redactUrlsInText(error instanceof Error ? error.message : String(error))
+            }`,
+          );
         }
       }
     }

@@ -54,6 +54,14 @@ Deno.test("serve refuses a non-loopback address without credentials, half creden
     ["a listen address without port", ["--listen", "127.0.0.1"], {}, 2, /HOST:PORT/],
     ["a tiny body limit", ["--max-body-size", "10"], {}, 2, /expected a size/],
   ];
+  const busy = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  cases.push([
+    "a port in use",
+    ["--listen", `127.0.0.1:${(busy.addr as Deno.NetAddr).port}`],
+    {},
+    1,
+    /another program uses that port\. Choose another with --listen/,
+  ]);
   for (const [name, args, env, code, message] of cases) {
     await t.step(name, async () => {
       const result = await project.run(["serve", ...args], { env });
@@ -61,6 +69,7 @@ Deno.test("serve refuses a non-loopback address without credentials, half creden
       assert.match(result.stderr, message);
     });
   }
+  busy.close();
 });
 
 Deno.test("serve with basic auth from the environment: clients need it, it is never printed", async () => {

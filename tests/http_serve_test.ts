@@ -501,3 +501,31 @@ Deno.test("HttpBackend refuses skip_cert_verification, half a key pair and a bad
     /only the placeholder/,
   );
 });
+
+Deno.test("HttpBackend does not follow a redirect (the credentials would go along) and says where it points", async () => {
+  let authorization: string | null = "";
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (req) => {
+    authorization = req.headers.get("authorization");
+    return new Response(null, {
+      status: 302,
+      headers: { location: "http://user:leak-canary@127.0.0.1:9/elsewhere?token=t-canary" },
+    });
+  });
+  try {
+    const client = new HttpBackend({
+      type: "http",
+      address: `http://127.0.0.1:${server.addr.port}/\${workspace}`,
+      username: "u",
+      password: "pw",
+    });
+    const error = await client.getState("default").then(() => null, (e) => e);
+    assert.ok(error instanceof BackendError, String(error));
+    assert.match(error.message, /redirects \(HTTP 302\) to http:\/\/\[redacted\]@127\.0\.0\.1:9/);
+    assert.ok(!/leak-canary|t-canary/.test(error.message), error.message);
+    assert.equal(client.requestCount, 1);
+    assert.equal(authorization, `Basic ${btoa("u:pw")}`, "basic auth as Go's SetBasicAuth");
+    await client.close();
+  } finally {
+    await server.shutdown();
+  }
+});

@@ -56,6 +56,11 @@ function describe(error: unknown): string {
   return parts.join(": ");
 }
 
+/** The text with the query of every URL in it hidden (a query may carry a token). */
+function withoutQueries(text: string): string {
+  return text.replace(/(\bhttps?:\/\/[^\s"'<>?#)]*)\?[^\s"'<>)]*/gi, "$1?[redacted]");
+}
+
 /** Reads at most `max` bytes of a body; more is an error. */
 async function readCapped(response: Response, max: number, where: string): Promise<Uint8Array> {
   const declared = Number(response.headers.get("content-length") ?? NaN);
@@ -195,7 +200,7 @@ export class HttpTransport {
       } catch (error) {
         const reason = error instanceof DOMException && error.name === "TimeoutError"
           ? `no answer within ${this.#options.requestTimeoutMs / 1000} s`
-          : redactUrlsInText(describe(error));
+          : withoutQueries(redactUrlsInText(describe(error)));
         // go-retryablehttp does not retry a certificate the client cannot verify.
         const certificate = /certificate|UnknownIssuer|invalid peer/i.test(reason);
         if (attempt < this.#retryMax && !certificate) continue;

@@ -112,6 +112,21 @@ function versionIdOf(bytes: Uint8Array): string {
 /**
  * Stores states behind a Terraform HTTP backend server.
  *
+ * @example Settings Deno cannot honour are refused, not ignored
+ * ```ts
+ * import { HttpBackend } from "@gaib/state/http";
+ *
+ * try {
+ *   new HttpBackend({
+ *     type: "http",
+ *     address: "https://state.example/${workspace}",
+ *     skip_cert_verification: true,
+ *   });
+ * } catch (error) {
+ *   console.log((error as Error).name); // BackendConfigError
+ * }
+ * ```
+ *
  * - Without `${workspace}` in `address` there is only the `default` workspace, as in
  *   Terraform; with it, each workspace has its own URL.
  * - Locks are the server's: they outlive this process until unlocked (as Terraform's do).
@@ -229,6 +244,11 @@ export class HttpBackend implements StateBackend, StateHistory {
       : answer.status === 403
       ? "the server refused the credentials: check backend.username and backend.password " +
         "(or TF_HTTP_USERNAME and TF_HTTP_PASSWORD)"
+      : answer.status >= 300 && answer.status < 400
+      // Redirects are not followed: credentials must not travel to another address unseen.
+      ? `the server redirects (HTTP ${answer.status}) to ${
+        redactUrl(answer.headers.get("location") ?? "another address")
+      }; put the final address in the config`
       : `unexpected HTTP status ${answer.status}`;
     return new BackendError(`Cannot ${what} (${redactUrl(url)}): ${reason}.`);
   }

@@ -15,7 +15,7 @@ import { BasicAuth } from "../_basic_auth.ts";
 import { createStateHandler } from "../_state_server.ts";
 import { type CommandRun, type GlobalFlags, handler } from "./_context.ts";
 import { formatDuration } from "./_duration.ts";
-import { UsageError } from "./_errors.ts";
+import { CliError, UsageError } from "./_errors.ts";
 import { printable } from "../_printable.ts";
 import { openSession } from "./_session.ts";
 import { DEFAULT_MAX_BODY } from "./_size.ts";
@@ -123,12 +123,26 @@ export const serve = handler(async ({ out }: CommandRun, flags: ServeFlags) => {
   });
   try {
     const listening = Promise.withResolvers<Deno.NetAddr>();
-    const server = Deno.serve({
-      hostname,
-      port,
-      ...tls,
-      onListen: (addr) => listening.resolve(addr as Deno.NetAddr),
-    }, serveOne);
+    let server: Deno.HttpServer<Deno.NetAddr>;
+    try {
+      server = Deno.serve({
+        hostname,
+        port,
+        ...tls,
+        onListen: (addr) => listening.resolve(addr as Deno.NetAddr),
+      }, serveOne);
+    } catch (error) {
+      if (error instanceof Deno.errors.AddrInUse || error instanceof Deno.errors.AddrNotAvailable) {
+        throw new CliError(
+          `Cannot listen on ${flags.listen}: ${
+            error instanceof Deno.errors.AddrInUse
+              ? "another program uses that port"
+              : "that address is not one of this machine's"
+          }. Choose another with --listen HOST:PORT.`,
+        );
+      }
+      throw error;
+    }
     const addr = await listening.promise;
     const scheme = tls ? "https:" : "http:";
     const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
