@@ -26,7 +26,7 @@ import { LOCK_ID_PATTERN, pickLockInfo } from "./lock.ts";
 import { printable } from "./_printable.ts";
 import { redactUrlsInText } from "./_url.ts";
 import { parseStateBytes, serializeState as serialize } from "./state.ts";
-import type { StateBackend } from "./types.ts";
+import type { LockInfo, LockOptions, StateBackend } from "./types.ts";
 import { checkDeletable, DEFAULT_WORKSPACE, validateWorkspaceName } from "./workspace.ts";
 import { encodeErrorBody } from "./backends/_http_protocol.ts";
 import { contentMd5 } from "./backends/_http_transport.ts";
@@ -110,7 +110,7 @@ function checkMd5(request: Request, body: Uint8Array): void {
 }
 
 /** The client's LockInfo: Terraform's JSON, with an ID the backend can record. */
-function readLockInfo(body: Uint8Array): ReturnType<typeof pickLockInfo> | null {
+function readLockInfo(body: Uint8Array): LockInfo | null {
   if (body.length === 0) return null;
   let doc: unknown;
   try {
@@ -142,7 +142,7 @@ export function createStateHandler(
   backend: StateBackend,
   options: StateHandlerOptions,
 ): (request: Request, info: Deno.ServeHandlerInfo) => Promise<Response> {
-  const lockOptions = (info: ReturnType<typeof pickLockInfo>) => ({
+  const lockOptions = (info: LockInfo): LockOptions => ({
     id: info.ID,
     who: info.Who,
     operation: info.Operation || "lock",

@@ -588,8 +588,9 @@ export class HttpBackend implements StateBackend, StateHistory {
     const url = this.#stateUrl(workspace);
     const what = `read the state of workspace "${workspace}"`;
     const answer = await this.#transport.request("GET", url, undefined, what);
-    if (answer.status === 204 || answer.status === 404 || answer.bytes.length === 0) return [];
+    if (answer.status === 204 || answer.status === 404) return [];
     if (answer.status !== 200) throw this.#refusal(answer, what, url);
+    if (answer.bytes.length === 0) return [];
     const state = parseStateBytes(answer.bytes, `state of workspace "${workspace}"`);
     if (state === null) return [];
     const modified = Date.parse(answer.headers.get("last-modified") ?? "");
