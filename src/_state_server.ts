@@ -16,7 +16,8 @@
  * (423 with the holder's LockInfo for a lock in the way), with a body `encodeErrorBody`
  * describes. A lock is taken detached, with the client's lock ID: it belongs to the client
  * and outlives the server (`lockTtlMs` bounds it). An UNLOCK without a body is Terraform's
- * `force-unlock` (its client sends no LockInfo then, client.go line 131).
+ * `force-unlock` (its client sends no LockInfo then, client.go line 131), one whose LockInfo
+ * has the ID alone is OpenTofu's.
  *
  * @module
  */
@@ -175,7 +176,10 @@ export function createStateHandler(
         throw new HttpRefusal(409, `Workspace "${workspace}" is not locked.`);
       }
       await backend.forceUnlock(workspace, current.ID);
-    } else if (force) {
+    } else if (force || (info.Who === "" && info.Operation === "" && info.Created === "")) {
+      // `?force=true` (gaib-state's force-unlock), or OpenTofu's force-unlock, which sends a
+      // LockInfo with the ID alone (opentofu internal/backend/remote-state/http/client.go,
+      // Unlock): release the lock with that ID whoever holds it.
       await backend.forceUnlock(workspace, info.ID);
     } else {
       await backend.unlock(workspace, info.ID);

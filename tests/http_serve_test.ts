@@ -529,3 +529,23 @@ Deno.test("HttpBackend does not follow a redirect (the credentials would go alon
     await server.shutdown();
   }
 });
+
+Deno.test("serve: an UNLOCK with the ID alone (OpenTofu's force-unlock) releases even a live process's lock; a full LockInfo does not", async () => {
+  await using fx = await fixture();
+  const direct = fx.direct();
+  const { lockId, lockInfo } = await direct.lock("prod", { who: "gaib@ci" });
+  const full = await fetch(`${fx.server.origin}/prod/lock`, {
+    method: "UNLOCK",
+    body: JSON.stringify({ ...lockInfo, Who: "terraform@ci", Operation: "OperationTypeApply" }),
+  });
+  assert.equal(full.status, 423, "a live process's lock is not released by a plain unlock");
+  assert.match((await full.json()).error.message, /still running/);
+  const bare = await fetch(`${fx.server.origin}/prod/lock`, {
+    method: "UNLOCK",
+    body: JSON.stringify({ ID: lockId }),
+  });
+  assert.equal(bare.status, 200);
+  await bare.body?.cancel();
+  assert.equal(await fx.direct().getLockInfo("prod"), null);
+  await direct.close();
+});

@@ -41,6 +41,7 @@ import { BackendConfigError, BackendError, StateLockError } from "../errors.ts";
 import {
   checkLockOptions,
   closedError,
+  defaultWho,
   encodeLockJson,
   lockBusyError,
   newLockInfo,
@@ -484,7 +485,10 @@ export class HttpBackend implements StateBackend, StateHistory {
   async #unlock(workspace: string, lockId: string, force: boolean): Promise<void> {
     const url = new URL(this.#lockUrl(workspace, true));
     const held = this.#held.get(workspace);
-    const info = held?.ID === lockId ? held : { ...pickLockInfo({}), ID: lockId };
+    // A LockInfo with the ID alone means force-unlock to gaib-state serve (OpenTofu sends that).
+    const info = held?.ID === lockId
+      ? held
+      : { ...pickLockInfo({}), ID: lockId, Operation: "unlock", Who: defaultWho() };
     if (force) url.searchParams.set("force", "true");
     const what = `unlock workspace "${workspace}"`;
     const method = this.#config.unlock_method ?? "UNLOCK";
