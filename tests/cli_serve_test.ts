@@ -291,4 +291,14 @@ Deno.test("serve over TLS with --cert/--key; the client trusts it through client
   await client.setState("default", state(1), { lockId });
   await client.unlock("default", lockId);
   assert.equal((await client.getState("default"))?.serial, 1);
+  // The CLI itself, with the compiled binary's permissions and Terraform's variables: the CA
+  // needs no permission of its own (Deno.createHttpClient is stable and reads no file).
+  await using cli = await cliProject({
+    GAIB_BACKEND: "http",
+    TF_HTTP_ADDRESS: `${base}/\${workspace}`,
+    TF_HTTP_CLIENT_CA_CERTIFICATE_PEM: ca,
+  });
+  const listed = await cli.run(["state", "pull"]);
+  assert.equal(listed.code, 0, listed.stderr);
+  assert.equal(JSON.parse(listed.stdout).serial, 1);
 });

@@ -549,3 +549,24 @@ Deno.test("serve: an UNLOCK with the ID alone (OpenTofu's force-unlock) releases
   assert.equal(await fx.direct().getLockInfo("prod"), null);
   await direct.close();
 });
+
+Deno.test("HttpBackend gives up on a server that never answers after its request timeout", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const held: Deno.Conn[] = [];
+  const accepting = (async () => {
+    for await (const conn of listener) held.push(conn); // accepted, never answered
+  })();
+  const client = new HttpBackend({
+    type: "http",
+    address: `http://127.0.0.1:${(listener.addr as Deno.NetAddr).port}/\${workspace}`,
+    retry_max: 1,
+    retry_wait_min: 0,
+  }, { requestTimeoutMs: 200 });
+  const error = await client.getState("default").then(() => null, (e) => e);
+  assert.ok(error instanceof BackendError, String(error));
+  assert.match(error.message, /no answer within 0\.2 s \(after 2 attempt\(s\)\)/);
+  await client.close();
+  listener.close();
+  for (const conn of held) conn.close();
+  await accepting.catch(() => {});
+});
