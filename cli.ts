@@ -34,6 +34,7 @@ import {
   version,
 } from "@stricli/core";
 import { parseLockTimeout, parseTtl } from "./src/cli/_duration.ts";
+import { parseSize } from "./src/cli/_size.ts";
 import type { CliContext } from "./src/cli/_context.ts";
 import { EXIT_FAILURE, EXIT_USAGE, printReport, type Usage } from "./src/cli/_errors.ts";
 import { type CliIo, colorAllowed, Output, processIo } from "./src/cli/_output.ts";
@@ -510,6 +511,63 @@ function buildApp(): Application<CliContext> {
         load: async () => (await import("./src/cli/lock.ts")).forceUnlock,
       }),
       "lock-info": command("lock-info", lockStatusSpec("lock-info")),
+      serve: command("serve", {
+        brief: "Serve the backend to Terraform and OpenTofu (their http backend)",
+        description: "Serve the configured backend with Terraform's http backend protocol: " +
+          "the state of workspace NAME at /NAME, its lock at /NAME/lock. Every write goes " +
+          "through gaib-state's lock, lineage and serial rules. Basic authentication comes " +
+          "from GAIB_SERVE_USERNAME and GAIB_SERVE_PASSWORD; without them only a loopback " +
+          "address is served. SIGINT/SIGTERM finish the requests in flight and stop; locks " +
+          "that clients took stay held.",
+        usage: "[--listen HOST:PORT] [--cert FILE --key FILE] [--max-body-size SIZE] " +
+          "[--lock-ttl DURATION]",
+        examples: [
+          ["gaib-state serve", "Serve on http://127.0.0.1:8080/."],
+          [
+            "GAIB_SERVE_USERNAME=tf GAIB_SERVE_PASSWORD=... gaib-state serve --listen " +
+            "0.0.0.0:8443 --cert cert.pem --key key.pem",
+            "Serve over TLS with basic authentication on every interface.",
+          ],
+        ],
+        flags: {
+          listen: {
+            kind: "parsed",
+            parse: String,
+            brief: "Address and port to listen on (default 127.0.0.1:8080)",
+            default: "127.0.0.1:8080",
+            placeholder: "HOST:PORT",
+          },
+          cert: {
+            kind: "parsed",
+            parse: String,
+            brief: "TLS certificate chain (PEM file), with --key",
+            optional: true,
+            placeholder: "FILE",
+          },
+          key: {
+            kind: "parsed",
+            parse: String,
+            brief: "TLS private key (PEM file), with --cert",
+            optional: true,
+            placeholder: "FILE",
+          },
+          maxBodySize: {
+            kind: "parsed",
+            parse: parseSize,
+            brief: "Largest state accepted, such as 512MiB (default 256MiB)",
+            optional: true,
+            placeholder: "SIZE",
+          },
+          lockTtl: {
+            kind: "parsed",
+            parse: parseTtl,
+            brief: "Let locks taken through the server expire after this long (default: never)",
+            optional: true,
+            placeholder: "DURATION",
+          },
+        },
+        load: async () => (await import("./src/cli/serve.ts")).serve,
+      }),
       config,
       doctor: command("doctor", {
         brief: "Check that the backend's store is safe to trust",

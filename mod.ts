@@ -41,6 +41,7 @@ export type {
   BackendConfig,
   DiscordConfig,
   GaibConfig,
+  HttpBackendConfig,
   LocalBackendConfig,
   OutputConfig,
   S3BackendConfig,

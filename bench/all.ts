@@ -5,7 +5,8 @@
  *   peak memory;
  * - bench/s3_bench.ts: S3 latency and requests per operation, per lock mode;
  * - bench/cli_startup.ts: CLI start-up against an empty `deno run`;
- * - bench/reliability.ts: contention throughput, unlocked races, S3 lock cycles/s, crash pace.
+ * - bench/reliability.ts: contention throughput, unlocked races, S3 lock cycles/s, crash pace;
+ * - bench/http_bench.ts: a locked cycle through `gaib-state serve` vs directly, 8 clients.
  *
  *   deno run --allow-all bench/all.ts [--quick]
  *
@@ -30,6 +31,11 @@ const BENCHES: { name: string; script: string; args: string[] }[] = [
   { name: "S3 backend", script: "s3_bench.ts", args: QUICK ? ["--rounds", "5"] : [] },
   { name: "CLI start-up", script: "cli_startup.ts", args: QUICK ? ["--runs", "5"] : [] },
   { name: "reliability", script: "reliability.ts", args: QUICK ? ["--quick"] : [] },
+  {
+    name: "HTTP backend and serve",
+    script: "http_bench.ts",
+    args: QUICK ? ["--rounds", "5", "--cycles", "3"] : [],
+  },
 ];
 
 if (import.meta.main) {

@@ -95,8 +95,94 @@ export interface S3BackendConfig {
   max_retries?: number;
 }
 
-/** The backend part of a config: local or S3. */
-export type BackendConfig = LocalBackendConfig | S3BackendConfig;
+/**
+ * State behind a server that speaks Terraform's `http` backend protocol (GitLab-managed state,
+ * `gaib-state serve`, ...), with Terraform's field names. Each field may also come from
+ * Terraform's `TF_HTTP_*` variable (below the file) or `GAIB_HTTP_*` (over the file).
+ */
+export interface HttpBackendConfig {
+  /** Selects the HTTP backend. */
+  type: "http";
+  /**
+   * The state's URL. With `${workspace}` in it each workspace has its own URL; without, there
+   * is only `default`, as in Terraform.
+   */
+  address: string;
+  /**
+   * Method of a state upload.
+   * @default {"POST"}
+   */
+  update_method?: string;
+  /**
+   * URL of lock requests; without it (and `unlock_address`) the server offers no locks.
+   * @default {undefined}
+   */
+  lock_address?: string;
+  /**
+   * Method of a lock request.
+   * @default {"LOCK"}
+   */
+  lock_method?: string;
+  /**
+   * URL of unlock requests.
+   * @default {undefined}
+   */
+  unlock_address?: string;
+  /**
+   * Method of an unlock request.
+   * @default {"UNLOCK"}
+   */
+  unlock_method?: string;
+  /**
+   * User name for HTTP basic authentication.
+   * @default {undefined}
+   */
+  username?: string;
+  /**
+   * Password (or token) for HTTP basic authentication: a secret, never shown.
+   * @default {undefined}
+   */
+  password?: string;
+  /**
+   * Skip the verification of the server's certificate. Refused: Deno cannot skip it for one
+   * client; give the server's CA in `client_ca_certificate_pem` instead.
+   * @default {false}
+   */
+  skip_cert_verification?: boolean;
+  /**
+   * How many times a request is retried after a connection error or a 5xx answer.
+   * @default {2}
+   */
+  retry_max?: number;
+  /**
+   * Seconds before the first retry (doubling each time).
+   * @default {1}
+   */
+  retry_wait_min?: number;
+  /**
+   * Longest wait between retries, in seconds.
+   * @default {30}
+   */
+  retry_wait_max?: number;
+  /**
+   * PEM CA certificate(s) that the server's certificate must chain to.
+   * @default {undefined}
+   */
+  client_ca_certificate_pem?: string;
+  /**
+   * PEM client certificate for mutual TLS (with `client_private_key_pem`).
+   * @default {undefined}
+   */
+  client_certificate_pem?: string;
+  /**
+   * PEM private key of the client certificate: a secret, never shown.
+   * @default {undefined}
+   */
+  client_private_key_pem?: string;
+}
+
+/** The backend part of a config: local, S3 or HTTP. */
+export type BackendConfig = LocalBackendConfig | S3BackendConfig | HttpBackendConfig;
 
 /** Settings of the Gaib toolchain's Discord bot. */
 export interface DiscordConfig {

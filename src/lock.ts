@@ -81,7 +81,7 @@ export function defaultWho(): string {
 /** Builds the lock info for a new lock on `path`. */
 export function newLockInfo(path: string, options: LockOptions = {}): LockInfo {
   return {
-    ID: generateLockId(),
+    ID: options.id ?? generateLockId(),
     Operation: options.operation ?? "lock",
     Info: options.info ?? "",
     Who: options.who ?? defaultWho(),
@@ -208,7 +208,13 @@ export function lockBusyError(
  * NaN `timeoutMs`.
  */
 export function checkLockOptions(options: LockOptions): void {
-  const { ttlMs, timeoutMs } = options;
+  const { ttlMs, timeoutMs, id } = options;
+  if (id !== undefined && !(typeof id === "string" && LOCK_ID_PATTERN.test(id))) {
+    throw new BackendError(
+      `A chosen lock ID must be 1 to 128 letters, digits or "-._:"; got ` +
+        `${JSON.stringify(String(id).slice(0, 40))}.`,
+    );
+  }
   if (ttlMs !== undefined) {
     if (!options.detached) {
       throw new BackendError("ttlMs applies to detached locks only; set detached: true.");
@@ -228,6 +234,9 @@ export function checkLockOptions(options: LockOptions): void {
     );
   }
 }
+
+/** What a lock ID chosen by the caller ({@linkcode LockOptions.id}) may be. */
+export const LOCK_ID_PATTERN: RegExp = /^[A-Za-z0-9._:-]{1,128}$/;
 
 /** The longest TTL a detached lock may have: 100 years, far inside the range of a `Date`. */
 export const MAX_TTL_MS = 100 * 365 * 24 * 3600 * 1000;

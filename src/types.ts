@@ -171,6 +171,13 @@ export interface LockOptions {
    * @default {undefined}
    */
   ttlMs?: number;
+  /**
+   * The lock ID to record instead of a new random one: for a server that takes a lock on a
+   * client's behalf (Terraform's HTTP clients choose their lock IDs). 1 to 128 characters of
+   * letters, digits and `-._:`.
+   * @default {a new UUID}
+   */
+  id?: string;
 }
 
 /** Options for {@linkcode StateBackend.setState}. */

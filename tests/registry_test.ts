@@ -65,6 +65,7 @@ const EXAMPLES: { [T in BackendConfig["type"]]: Extract<BackendConfig, { type: T
     region: "us-east-1",
     endpoint: "http://127.0.0.1:9",
   },
+  http: { type: "http", address: "http://127.0.0.1:9/${workspace}" },
 };
 
 /** Every field of a mapping rule, dotted, with its shape entry. */

@@ -40,6 +40,7 @@ import {
 } from "../_config_rules.ts";
 import { localBackend } from "./_local_descriptor.ts";
 import { s3Backend } from "./_s3_descriptor.ts";
+import { httpBackend } from "./_http_descriptor.ts";
 
 /** An environment variable that sets one field of a backend's config. */
 export interface BackendVariable {
@@ -151,6 +152,7 @@ type Table = {
 const TABLE: Table = {
   local: localBackend,
   s3: s3Backend,
+  http: httpBackend,
 };
 
 /** A descriptor of any registered type. */

@@ -534,7 +534,7 @@ export const CONFIG_CASES: ConfigCase[] = [
     name: "unknown-backend-type",
     about: "type ftp",
     content: 'version: "1"\nbackend:\n  type: ftp\n',
-    expected: { error: CONFIG, message: 'type must be "local" or "s3"' },
+    expected: { error: CONFIG, message: 'type must be "local", "s3"' },
   },
   {
     name: "unknown-top-key",

@@ -32,6 +32,7 @@ export interface HolderOptions {
 function open(options: HolderOptions): StateBackend {
   const config = options.backend;
   if (config.type === "s3") return new S3Backend(config, { leaseMs: options.leaseMs });
+  if (config.type !== "local") throw new Error(`no lock holder for ${config.type} here`);
   return new LocalBackend({ path: config.path, leaseMs: options.leaseMs });
 }
 
