@@ -50,8 +50,10 @@ export interface MigrationEntry {
   reason?: string;
   /** The target's state before the migration, when it held one. */
   target?: { serial: number; lineage: string };
-  /** The lock in the way, when a busy lock refused the workspace. */
+  /** The lock in the way, when a busy lock refused the workspace (or, in a dry run, a lock). */
   holder?: LockInfo;
+  /** Which backend {@linkcode MigrationEntry.holder} locks. */
+  lockedOn?: "source" | "target";
   /** Set when `action` says what a real run would do: nothing was written. */
   dryRun?: true;
 }
@@ -360,6 +362,7 @@ async function preview(
   for (const [side, backend] of [["source", from], ["target", to]] as const) {
     const holder = await backend.getLockInfo(workspace);
     if (holder) {
+      entry.lockedOn ??= side;
       entry.holder ??= holder;
       locks.push(`locked on the ${side}, ${describeHolder(holder)}`);
     }
@@ -389,6 +392,7 @@ function busyLock(
     reason: `locked on the ${side}, ${describeHolder(error.lockInfo)}; run the migration again ` +
       "once it is released, or wait longer for it (lock timeout)",
     holder: error.lockInfo,
+    lockedOn: side,
   };
 }
 

@@ -16,7 +16,7 @@ import { join } from "../_path.ts";
 import { printable } from "../_printable.ts";
 import { shellQuote } from "../_command_line.ts";
 import { BackendFactory, ENVIRONMENT_VARIABLES, type ResolvedBackendConfig } from "../factory.ts";
-import { lockWaitMessage } from "../lock.ts";
+import { forceUnlockCommand, lockWaitMessage } from "../lock.ts";
 import {
   migrateStates,
   type MigrationEntry,
@@ -123,7 +123,13 @@ function report(
   if (results.length > 0) out.data(table(results, dryRun));
   for (const entry of results) {
     if (entry.reason === undefined) continue;
-    const line = `${entry.workspace}: ${entry.reason}.`;
+    let line = `${entry.workspace}: ${entry.reason}.`;
+    if (entry.holder && entry.lockedOn && !dryRun) {
+      const config = entry.lockedOn === "target" ? flags.to : flags.from ?? flags.config;
+      const unlock = forceUnlockCommand(entry.workspace, entry.holder.ID) +
+        (config === undefined ? "" : ` --config ${shellQuote(config)}`);
+      line += ` If that holder is gone, run "${unlock}".`;
+    }
     if (entry.action === "refused") out.warn(line);
     else out.info(line);
   }
