@@ -68,9 +68,10 @@ export interface MigrationProgress {
   total: number;
   /**
    * `"start"` before a workspace is locked, `"waiting"` when a lock is busy and the migration
-   * waits for it (`lockTimeoutMs` > 0), `"done"` with the workspace's entry.
+   * waits for it (`lockTimeoutMs` > 0), `"locked"` once both locks are held (before the
+   * states are read), `"done"` with the workspace's entry.
    */
-  phase: "start" | "waiting" | "done";
+  phase: "start" | "waiting" | "locked" | "done";
   /** For `"waiting"`: which backend's lock is busy. */
   side?: "source" | "target";
   /** For `"waiting"`: the lock in the way. */
@@ -264,8 +265,11 @@ export async function migrateStates(
       options.onProgress?.({ ...step, phase: "start" });
       entry = options.dryRun
         ? await preview(from, to, workspace)
-        : await migrateOne(from, to, workspace, options, (side, holder) =>
-          options.onProgress?.({ ...step, phase: "waiting", side, holder }));
+        : await migrateOne(from, to, workspace, options, {
+          waiting: (side, holder) =>
+            options.onProgress?.({ ...step, phase: "waiting", side, holder }),
+          locked: () => options.onProgress?.({ ...step, phase: "locked" }),
+        });
     } catch (error) {
       throw stopped(error, workspace, results, options.signal);
     }
@@ -402,14 +406,17 @@ async function migrateOne(
   to: StateBackend,
   workspace: string,
   options: MigrateOptions,
-  onWait: (side: "source" | "target", holder: LockInfo) => void,
+  report: {
+    waiting: (side: "source" | "target", holder: LockInfo) => void;
+    locked: () => void;
+  },
 ): Promise<MigrationEntry> {
   const lockOptions = (side: "source" | "target") => ({
     operation: "migrate",
     info: `gaib-state migrate (${side})`,
     timeoutMs: options.lockTimeoutMs ?? 0,
     signal: options.signal,
-    onWait: (holder: LockInfo) => onWait(side, holder),
+    onWait: (holder: LockInfo) => report.waiting(side, holder),
   });
   let source: LockResult;
   try {
@@ -436,6 +443,7 @@ async function migrateOne(
       throw error;
     }
     held.push({ backend: to, lockId: target.lockId, side: "target" });
+    report.locked();
     outcome = { entry: await copyLocked(from, to, workspace, target.lockId, options.force) };
   } catch (error) {
     outcome = { error };

@@ -425,12 +425,13 @@ async function killAndRerun(
   source: Store,
   target: Store,
   migrate: string[],
-  recover: (stderr: string) => Promise<void>,
+  recover: () => Promise<void>,
 ): Promise<void> {
   await seed(source);
   const sourceBefore = await contents(source);
-  const first = project.spawn(migrate);
-  const stderr = await first.waitForStderr(/\[20\/50\] \S+: copied/);
+  // --verbose prints when both locks are held: the kill lands inside a copy (or just after).
+  const first = project.spawn([...migrate, "--verbose"]);
+  const stderr = await first.waitForStderr(/\[21\/50\] \S+: locked on both sides, copying/);
   first.child.kill("SIGKILL");
   const killed = await first.result();
   assert.equal(killed.code, 137, killed.stderr);
@@ -443,7 +444,7 @@ async function killAndRerun(
   }
   for (const ws of reported) assert.equal(midway[ws], sourceBefore[ws], ws);
 
-  await recover(killed.stderr);
+  await recover();
   const again = await project.run([...migrate, "--json"]);
   expectOk(again);
   const results: Array<{ workspace: string; action: string }> = JSON.parse(again.stdout).results;
@@ -481,14 +482,18 @@ serverTest(
     await using target = await s3Store("dynamodb", servers.s3, servers.dynamodb);
     await Deno.writeTextFile(`${project.path}/s3.yaml`, target.yaml);
     const migrate = ["migrate", "--to", "s3.yaml"];
-    await killAndRerun(project, localStore(project, ".gaib"), target, migrate, async (stderr) => {
-      // The killed run's S3 lock outlives it for a lease: a run now refuses the workspace it
-      // was copying, naming the lock and the command that clears it. (A kill that fell
-      // between two workspaces left no lock: that run just copies the workspace.)
-      const done = [...stderr.matchAll(/\[(\d+)\/50\]/g)].length;
-      const inFlight = [...WORKSPACES].sort()[done];
-      const blocked = await project.run([...migrate, "-w", inFlight]);
-      if (blocked.code === 0) return;
+    const source = localStore(project, ".gaib");
+    await killAndRerun(project, source, target, migrate, async () => {
+      // The killed run's S3 lock outlives it for a lease: a run now refuses that workspace,
+      // naming the lock and the command that clears it.
+      const left = await withBackend(target, async (backend) => {
+        const locked: string[] = [];
+        for (const ws of WORKSPACES) if (await backend.getLockInfo(ws)) locked.push(ws);
+        return locked;
+      });
+      assert.ok(left.length <= 1, left.join());
+      if (left.length === 0) return; // the kill landed after the copy's unlock
+      const blocked = await project.run([...migrate, "-w", left[0]]);
       expectOk(blocked, 1);
       assert.match(blocked.stderr, /locked on the target, held by \S+ \(migrate, since/);
       const unlock = quotedCommands(blocked.stderr).find((c) =>

@@ -126,7 +126,7 @@ Deno.test("migrateStates copies a state as it is: lineage, serial, unknown field
       const text of [
         "123456789012345678901234567890",
         "18446744073709551615",
-        "\"permissions\": 9007199254740993",
+        '"permissions": 9007199254740993',
         "1e400",
         '"__proto__"',
         "future_top_level",
@@ -302,6 +302,7 @@ Deno.test("migrateStates waits for a busy lock up to lockTimeoutMs, then copies"
   assert.deepEqual(steps.map((s) => [s.phase, s.side]), [
     ["start", undefined],
     ["waiting", "source"],
+    ["locked", undefined],
     ["done", undefined],
   ]);
   assert.equal(steps[1].holder?.ID, holder.lockId);

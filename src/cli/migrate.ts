@@ -223,6 +223,8 @@ async function run(
     const at = `[${step.index}/${step.total}]`;
     if (step.phase === "waiting" && step.holder) {
       out.info(`${at} ${lockWaitMessage(step.workspace, step.holder, timeout)} (${step.side})`);
+    } else if (step.phase === "locked") {
+      out.debug(`${at} ${printable(step.workspace)}: locked on both sides, copying`);
     } else if (step.phase === "done" && step.entry) {
       const { entry } = step;
       const serial = entry.serial === null ? "" : ` (serial ${entry.serial})`;
