@@ -439,7 +439,7 @@ async function migrateOne(
         throw sameLocationError(workspace, []);
       }
       const refused = busyLock(error, "target", workspace, options.signal);
-      if (refused) return await releaseAll(held, workspace, { entry: refused });
+      if (refused) return await releaseAll(held, workspace, { entry: refused }, options.signal);
       throw error;
     }
     held.push({ backend: to, lockId: target.lockId, side: "target" });
@@ -448,7 +448,7 @@ async function migrateOne(
   } catch (error) {
     outcome = { error };
   }
-  return await releaseAll(held, workspace, outcome);
+  return await releaseAll(held, workspace, outcome, options.signal);
 }
 
 /**
@@ -459,6 +459,7 @@ async function releaseAll(
   held: Array<{ backend: StateBackend; lockId: string; side: string }>,
   workspace: string,
   outcome: { entry: MigrationEntry } | { error: unknown },
+  signal: AbortSignal | undefined,
 ): Promise<MigrationEntry> {
   let releaseError: unknown;
   for (const { backend, lockId, side } of [...held].reverse()) {
@@ -479,7 +480,8 @@ async function releaseAll(
   }
   if (releaseError !== undefined) throw releaseError;
   if ("error" in outcome) {
-    const refused = refusal(outcome.error, workspace);
+    // A wait for a lock that the abort ended is no refusal: the migration stops.
+    const refused = signal?.aborted ? null : refusal(outcome.error, workspace);
     if (refused) return refused;
     throw outcome.error;
   }

@@ -508,3 +508,45 @@ serverTest(
     });
   },
 );
+
+Deno.test("gaib-state migrate takes a --to file as written: the GAIB_* variables apply to the current backend only", async () => {
+  await using project = await cliProject();
+  const source = localStore(project, "from-env");
+  await withBackend(source, (b) => b.setState("a", stateFor("a", 0)));
+  await Deno.writeTextFile(`${project.path}/to.yaml`, yamlOf({ type: "local", path: "to-root" }));
+  // GAIB_STATE_PATH picks the source; applied to to.yaml too, it would make both the same.
+  const result = await project.run(["migrate", "--to", "to.yaml", "-w", "a"], {
+    env: { GAIB_BACKEND: "local", GAIB_STATE_PATH: "from-env" },
+  });
+  expectOk(result);
+  assert.match(result.stderr, /Migrating from local \S+\/from-env to local \S+\/to-root\./);
+  assert.equal((await contents(localStore(project, "to-root"))).a, (await contents(source)).a);
+});
+
+Deno.test("gaib-state migrate interrupted by SIGINT while waiting for a lock releases every lock it holds and lists what it finished", async () => {
+  await using project = await cliProject();
+  const source = localStore(project, ".gaib");
+  const target = localStore(project, "other-root");
+  await Deno.writeTextFile(`${project.path}/other.yaml`, target.yaml);
+  await withBackend(source, async (b) => {
+    for (const ws of ["a", "b", "c"]) await b.setState(ws, stateFor(ws, 1));
+  });
+  // Held on the target: the run holds the source's lock on "b" while it waits.
+  await using holder = await spawnLockHolder({ backend: target.config, workspace: "b" });
+  await using run = project.spawn(["migrate", "--to", "other.yaml", "--lock-timeout", "10m"]);
+  await run.waitForStderr(/Waiting for the lock on workspace "b", held by holder-\d+/);
+  run.child.kill("SIGINT");
+  const result = await run.result();
+  expectOk(result, 130);
+  assert.deepEqual(tableActions(result.stdout), { a: "copied" });
+  assert.match(
+    result.stderr,
+    /Interrupted by SIGINT: 1 workspace\(s\) were finished and every lock taken was released\. Run "gaib-state migrate --to other\.yaml --lock-timeout 10m" to finish the job/,
+  );
+  await withBackend(source, async (b) => assert.equal(await b.getLockInfo("b"), null));
+  await withBackend(
+    target,
+    async (b) => assert.equal((await b.getLockInfo("b"))?.ID, holder.lockId),
+  );
+  assert.equal(await withBackend(target, (b) => b.getState("b")), null);
+});
