@@ -355,6 +355,21 @@ Deno.test("gaib-state migrate refuses a target that is the source, and a missing
     same.stderr,
     /^Error: The source \(the current backend\) and the target \(--to same\.yaml\) are the same store: local \S+\/\.gaib\. Nothing was copied/,
   );
+  // Two S3 configs of one bucket and key are one store, whatever their locks (refused before
+  // any request: no server is needed).
+  const s3 = { type: "s3", bucket: "states", key: "k/terraform.tfstate", region: "us-east-1" };
+  await Deno.writeTextFile(`${project.path}/a.yaml`, yamlOf({ ...s3, dynamodb_table: "locks" }));
+  await Deno.writeTextFile(`${project.path}/b.yaml`, yamlOf({ ...s3, use_lockfile: true }));
+  const sameS3 = await project.run(["migrate", "--from", "a.yaml", "--to", "b.yaml", "--json"]);
+  expectOk(sameS3, 1);
+  const error = JSON.parse(sameS3.stdout).error;
+  assert.equal(error.type, "SameBackend");
+  assert.match(
+    error.message,
+    /The source \(--from a\.yaml\) and the target \(--to b\.yaml\) are the same store: s3 AWS bucket states key k\/terraform\.tfstate/,
+  );
+  await Deno.remove(`${project.path}/a.yaml`);
+  await Deno.remove(`${project.path}/b.yaml`);
   await Deno.writeTextFile(`${project.path}/other.yaml`, yamlOf({ type: "local", path: "o" }));
   const missing = await project.run(["migrate", "--to", "other.yaml", "-w", "a", "-w", "nope"]);
   expectOk(missing, 1);

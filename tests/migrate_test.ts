@@ -21,6 +21,8 @@ import {
   serializeState,
   type StateBackend,
 } from "../mod.ts";
+import { BACKENDS, descriptorOf } from "../src/backends/_registry.ts";
+import type { S3BackendConfig } from "../src/config.ts";
 import { spawnLockHolder } from "./_lock_holder.ts";
 import { tempDir } from "./_temp.ts";
 import { snapshotTree } from "./reliability/_util.ts";
@@ -419,4 +421,42 @@ Deno.test("migrateStates refuses a workspace whose source state cannot be read, 
   assert.equal(results.b.action, "copied");
   await noLocks(r.from, ["a", "b"]);
   await noLocks(r.to, ["a", "b"]);
+});
+
+Deno.test("every backend names where its states are: the same store whatever its locks, never a secret", () => {
+  for (const descriptor of BACKENDS) {
+    assert.equal(typeof descriptor.location, "function", `${descriptor.type} has no location`);
+  }
+  const s3 = descriptorOf("s3")!.location as (config: S3BackendConfig) => string;
+  const base: S3BackendConfig = {
+    type: "s3",
+    bucket: "states",
+    key: "discord/terraform.tfstate",
+    endpoint: "https://user:hunter2@s3.example.test:9000/",
+  };
+  const withDynamo = s3({ ...base, dynamodb_table: "locks" });
+  assert.equal(
+    withDynamo,
+    s3({ ...base, use_lockfile: true, endpoint: "https://s3.example.test:9000" }),
+  );
+  assert.equal(
+    withDynamo,
+    "s3 https://s3.example.test:9000 bucket states key discord/terraform.tfstate (workspace_key_prefix env:)",
+  );
+  assert.ok(!withDynamo.includes("hunter2") && !withDynamo.includes("user"));
+  for (
+    const other of [
+      { ...base, key: "other/terraform.tfstate" },
+      { ...base, bucket: "states2" },
+      { ...base, workspace_key_prefix: "ws" },
+      { ...base, endpoint: "https://s3.other.test:9000" },
+      { ...base, key: "discord/${workspace}/terraform.tfstate" },
+    ]
+  ) {
+    assert.notEqual(s3(other), withDynamo, JSON.stringify(other));
+  }
+  const local = descriptorOf("local")!.location as (
+    config: { type: "local"; path: string },
+  ) => string;
+  assert.notEqual(local({ type: "local", path: "/a" }), local({ type: "local", path: "/b" }));
 });
