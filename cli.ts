@@ -516,7 +516,8 @@ function buildApp(): Application<CliContext> {
           "the backend that applies here (or --from FILE) to the backend of --to FILE, a " +
           "gaib.yaml-style file, under the workspace lock of both. The copy is read back " +
           "before it counts. A target that already holds the state is left unchanged; one " +
-          "with another lineage or a newer serial is refused unless --force. A workspace " +
+          "with another lineage or a newer serial is refused unless --force (which keeps the " +
+          "replaced state in <target state root>/backups/<workspace>/ first). A workspace " +
           "locked by someone else waits up to --lock-timeout, then is refused. Running it " +
           "again after an interruption finishes the job and copies nothing twice. History " +
           "and backups do not move. The GAIB_* variables do not apply to --from and --to " +

@@ -105,6 +105,13 @@ export interface MigrateOptions {
    */
   lockTimeoutMs?: number;
   /**
+   * Called under both locks just before `force` writes over a state the target holds (another
+   * lineage, a newer serial or other content), with that state: to keep a copy of what is
+   * replaced. An error it throws stops the migration before the write.
+   * @default {undefined}
+   */
+  onReplace?: (workspace: string, replaced: GaibState) => void | Promise<void>;
+  /**
    * Stops the migration: a wait for a lock ends, a copy in flight finishes and is released,
    * and `migrateStates` throws a {@linkcode MigrationError} whose `results` list what was done.
    */
@@ -444,7 +451,7 @@ async function migrateOne(
     }
     held.push({ backend: to, lockId: target.lockId, side: "target" });
     report.locked();
-    outcome = { entry: await copyLocked(from, to, workspace, target.lockId, options.force) };
+    outcome = { entry: await copyLocked(from, to, workspace, target.lockId, options) };
   } catch (error) {
     outcome = { error };
   }
@@ -505,7 +512,7 @@ async function copyLocked(
   to: StateBackend,
   workspace: string,
   lockId: string,
-  force: boolean | undefined,
+  options: MigrateOptions,
 ): Promise<MigrationEntry> {
   const state = await from.getState(workspace);
   if (state === null) return entryOf(workspace, null, null);
@@ -514,8 +521,9 @@ async function copyLocked(
   const text = serializeState(state);
   const verdict = judge(state, text, target);
   if (verdict.kind === "unchanged") return { ...entry, action: "unchanged" };
-  if (verdict.kind === "conflict" && !force) {
-    return { ...entry, action: "refused", reason: verdict.reason };
+  if (verdict.kind === "conflict") {
+    if (!options.force) return { ...entry, action: "refused", reason: verdict.reason };
+    await options.onReplace?.(workspace, target!);
   }
   await to.setState(workspace, state, { lockId, force: verdict.kind === "conflict" });
   const written = await to.getState(workspace);

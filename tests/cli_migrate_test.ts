@@ -290,9 +290,14 @@ async function migrationStory(
       entry.reason,
       /lineage someone-elses-lineage.*another lineage than the source's lineage-ws-07/,
     );
-    const forced = await project.run([...migrate, "-w", CONFLICT, "--force", "--json"]);
+    const forced = await project.run([...migrate, "-w", CONFLICT, "--force"]);
     expectOk(forced);
-    assert.equal(JSON.parse(forced.stdout).results[0].action, "copied");
+    assert.equal(tableActions(forced.stdout)[CONFLICT], "copied");
+    // The state --force replaced is kept first, in the target's state root.
+    const backup = new RegExp(`${CONFLICT}: the target's state was backed up to (\\S+)\\.\n`)
+      .exec(forced.stderr)?.[1];
+    assert.ok(backup?.includes(`/backups/${CONFLICT}/terraform.tfstate.`), forced.stderr);
+    assert.equal(await Deno.readTextFile(backup!), serializeState(conflicting));
     assert.equal((await contents(target))[CONFLICT], sourceBefore[CONFLICT]);
     await noLocks(target);
   });

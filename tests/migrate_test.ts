@@ -190,7 +190,23 @@ Deno.test("migrateStates applies the copy rules to what the target holds", async
   );
 
   // With force, the refused ones are copied over, and say so.
-  const forced = byWorkspace(await migrateStates(r.from, r.to, { force: true }));
+  const replaced: Record<string, string> = {};
+  const forced = byWorkspace(
+    await migrateStates(r.from, r.to, {
+      force: true,
+      onReplace(ws, state) {
+        replaced[ws] = serializeState(state);
+      },
+    }),
+  );
+  // Each state that force replaced was handed over first, as it was.
+  assert.deepEqual(
+    replaced,
+    Object.fromEntries(
+      cases.filter(([, , , action]) => action === "refused")
+        .map(([ws, , target]) => [ws, serializeState(target!)]),
+    ),
+  );
   for (const ws of ["same-serial-other-content", "newer", "other-lineage"]) {
     assert.equal(forced[ws].action, "copied");
     assert.match(forced[ws].reason!, /^forced: /);

@@ -29,7 +29,7 @@ import { type CommandRun, type GlobalFlags, handler } from "./_context.ts";
 import { formatDuration } from "./_duration.ts";
 import { CliError, InterruptedError } from "./_errors.ts";
 import { envGet, type Output } from "./_output.ts";
-import { resolveConfig } from "./_session.ts";
+import { resolveConfig, writeBackup } from "./_session.ts";
 
 /** The flags of `migrate`. */
 export interface MigrateFlags extends Omit<GlobalFlags, "workspace"> {
@@ -193,7 +193,7 @@ export const migrate = handler(async ({ out }: CommandRun, globalFlags: GlobalFl
   try {
     const to = await BackendFactory.create(target.resolved.config);
     try {
-      return await run(out, flags, from, to);
+      return await run(out, flags, from, to, target);
     } finally {
       await to.close();
     }
@@ -207,6 +207,7 @@ async function run(
   flags: MigrateFlags,
   from: Awaited<ReturnType<typeof BackendFactory.create>>,
   to: Awaited<ReturnType<typeof BackendFactory.create>>,
+  target: Side,
 ): Promise<number> {
   const controller = new AbortController();
   let received: "SIGINT" | "SIGTERM" | undefined;
@@ -242,6 +243,11 @@ async function run(
       lockTimeoutMs: flags.lockTimeout ?? 0,
       signal: controller.signal,
       onProgress,
+      // --force replaces the target's state: keep it first, as state push does.
+      async onReplace(workspace, replaced) {
+        const path = await writeBackup(target, workspace, replaced);
+        out.info(`${printable(workspace)}: the target's state was backed up to ${path}.`);
+      },
     });
   } catch (error) {
     if (!(error instanceof MigrationError)) throw error;
