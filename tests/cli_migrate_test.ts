@@ -17,6 +17,8 @@ import {
   type BackendConfig,
   type GaibState,
   LocalBackend,
+  migrateStates,
+  MigrationError,
   parseState,
   serializeState,
   type StateBackend,
@@ -570,3 +572,23 @@ Deno.test("gaib-state migrate interrupted by SIGINT while waiting for a lock rel
   );
   assert.equal(await withBackend(target, (b) => b.getState("b")), null);
 });
+
+serverTest(
+  "migrateStates refuses two S3 backends on one bucket and key: the target's lock is the source's own",
+  { s3: true, dynamodb: true, ...OPTIONS },
+  async (_t, servers) => {
+    await using store = await s3Store("dynamodb", servers.s3, servers.dynamodb);
+    await withBackend(store, (b) => b.setState("default", stateFor("default", 3)));
+    const [from, to] = [store.open(), store.open()];
+    try {
+      const error = await migrateStates(from, to).then(() => null, (e) => e);
+      assert.ok(error instanceof MigrationError, String(error));
+      assert.match(error.message, /The source and the target are the same store/);
+      assert.equal(await from.getLockInfo("default"), null);
+    } finally {
+      await from.close();
+      await to.close();
+    }
+    assert.equal((await contents(store)).default, serializeState(stateFor("default", 3)));
+  },
+);
