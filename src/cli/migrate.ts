@@ -50,8 +50,11 @@ interface Side {
   /** How the user named it: `--to FILE`, `--from FILE`, or the current backend. */
   readonly named: string;
   readonly resolved: ResolvedBackendConfig;
-  /** Where its states are (see the descriptors' `location`), for people and comparison. */
-  readonly location: string;
+  /**
+   * Where its states are (see the descriptors' `location`), for people and comparison; `null`
+   * for a backend that does not say (the library's lock probe still catches the same store).
+   */
+  readonly location: string | null;
 }
 
 /** Reads a config file named with --from/--to: as --config does, without the GAIB_* variables. */
@@ -66,7 +69,7 @@ async function resolveFile(file: string, flag: string): Promise<ResolvedBackendC
 }
 
 /** Where a config's states are, with its directories resolved to real paths. */
-async function locationOf(resolved: ResolvedBackendConfig): Promise<string> {
+async function locationOf(resolved: ResolvedBackendConfig): Promise<string | null> {
   const descriptor = descriptorOf(resolved.config.type)!;
   const config: Record<string, unknown> = { ...resolved.config };
   for (const field of Object.keys(descriptor.paths ?? {})) {
@@ -75,7 +78,11 @@ async function locationOf(resolved: ResolvedBackendConfig): Promise<string> {
     config[field] = await Deno.realPath(value).catch(() => value);
   }
   const location = descriptor.location as ((c: BackendConfig) => string) | undefined;
-  return printable(location?.(config as unknown as BackendConfig) ?? resolved.config.type);
+  return location ? printable(location(config as unknown as BackendConfig)) : null;
+}
+
+function describe(side: Side): string {
+  return side.location ?? `the ${side.resolved.config.type} backend of ${side.named}`;
 }
 
 async function side(named: string, resolved: ResolvedBackendConfig): Promise<Side> {
@@ -168,7 +175,7 @@ export const migrate = handler(async ({ out }: CommandRun, globalFlags: GlobalFl
     ? await side("the current backend", await resolveConfig({ ...flags, workspace: undefined }))
     : await side(`--from ${flags.from}`, await resolveFile(flags.from, "--from"));
   const target = await side(`--to ${flags.to}`, await resolveFile(flags.to, "--to"));
-  if (source.location === target.location) {
+  if (source.location !== null && source.location === target.location) {
     throw new CliError(
       `The source (${source.named}) and the target (${target.named}) are the same store: ` +
         `${source.location}. Nothing was copied. Name another target with --to (or another ` +
@@ -187,7 +194,7 @@ export const migrate = handler(async ({ out }: CommandRun, globalFlags: GlobalFl
     );
   }
   out.info(
-    `${flags.dryRun ? "Dry run: " : ""}Migrating from ${source.location} to ${target.location}.`,
+    `${flags.dryRun ? "Dry run: " : ""}Migrating from ${describe(source)} to ${describe(target)}.`,
   );
   const from = await BackendFactory.create(source.resolved.config);
   try {
