@@ -20,7 +20,7 @@ import {
 import { describeHolder, releaseFailedError } from "./lock.ts";
 import { printable } from "./_printable.ts";
 import { serializeState } from "./state.ts";
-import type { GaibState, LockInfo, LockResult, StateBackend } from "./types.ts";
+import type { GaibState, LockInfo, LockOptions, LockResult, StateBackend } from "./types.ts";
 import { validateWorkspaceName } from "./workspace.ts";
 
 /**
@@ -418,7 +418,7 @@ async function migrateOne(
     locked: () => void;
   },
 ): Promise<MigrationEntry> {
-  const lockOptions = (side: "source" | "target") => ({
+  const lockOptions = (side: "source" | "target"): LockOptions => ({
     operation: "migrate",
     info: `gaib-state migrate (${side})`,
     timeoutMs: options.lockTimeoutMs ?? 0,
@@ -438,24 +438,45 @@ async function migrateOne(
   ];
   let outcome: { entry: MigrationEntry } | { error: unknown };
   try {
-    let target: LockResult;
-    try {
-      target = await to.lock(workspace, lockOptions("target"));
-    } catch (error) {
-      if (error instanceof StateLockError && error.lockInfo?.ID === source.lockId) {
-        throw sameLocationError(workspace, []);
-      }
-      const refused = busyLock(error, "target", workspace, options.signal);
-      if (refused) return await releaseAll(held, workspace, { entry: refused }, options.signal);
-      throw error;
-    }
-    held.push({ backend: to, lockId: target.lockId, side: "target" });
-    report.locked();
-    outcome = { entry: await copyLocked(from, to, workspace, target.lockId, options) };
+    // Read under the source's lock: a source without a state needs no target lock at all.
+    const state = await from.getState(workspace);
+    outcome = state === null ? { entry: entryOf(workspace, null, null) } : {
+      entry: await lockTargetAndCopy(to, workspace, state, source.lockId, held, {
+        ...options,
+        lockOptions,
+        locked: report.locked,
+      }),
+    };
   } catch (error) {
     outcome = { error };
   }
   return await releaseAll(held, workspace, outcome, options.signal);
+}
+
+/** Takes the target's lock (added to `held`), then copies; a busy lock refuses the workspace. */
+async function lockTargetAndCopy(
+  to: StateBackend,
+  workspace: string,
+  state: GaibState,
+  sourceLockId: string,
+  held: Array<{ backend: StateBackend; lockId: string; side: string }>,
+  options: MigrateOptions & { lockOptions: (side: "target") => LockOptions; locked: () => void },
+): Promise<MigrationEntry> {
+  let target: LockResult;
+  try {
+    target = await to.lock(workspace, options.lockOptions("target"));
+  } catch (error) {
+    // Only the same store can hold this very lock.
+    if (error instanceof StateLockError && error.lockInfo?.ID === sourceLockId) {
+      throw sameLocationError(workspace, []);
+    }
+    const refused = busyLock(error, "target", workspace, options.signal);
+    if (refused) return { ...refused, serial: state.serial, lineage: state.lineage };
+    throw error;
+  }
+  held.push({ backend: to, lockId: target.lockId, side: "target" });
+  options.locked();
+  return await copyLocked(to, workspace, state, target.lockId, options);
 }
 
 /**
@@ -508,14 +529,12 @@ function refusal(error: unknown, workspace: string): MigrationEntry | null {
 
 /** The copy itself, under both locks. */
 async function copyLocked(
-  from: StateBackend,
   to: StateBackend,
   workspace: string,
+  state: GaibState,
   lockId: string,
   options: MigrateOptions,
 ): Promise<MigrationEntry> {
-  const state = await from.getState(workspace);
-  if (state === null) return entryOf(workspace, null, null);
   const target = await to.getState(workspace);
   const entry = entryOf(workspace, state, target);
   const text = serializeState(state);

@@ -229,6 +229,8 @@ Deno.test("migrateStates reports a workspace without a state as empty and writes
     ["prod", "copied", 1, "L"],
   ]);
   assert.equal(await r.to.getState("default"), null);
+  // Nothing to copy, so the target was not even locked: no directory appeared for it there.
+  await assert.rejects(() => Deno.stat(`${r.dir}/to/workspaces/default`), Deno.errors.NotFound);
 });
 
 Deno.test("migrateStates copies only the workspaces asked for, and refuses a missing one before anything", async () => {
