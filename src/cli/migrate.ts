@@ -133,8 +133,7 @@ function report(
     let line = `${entry.workspace}: ${entry.reason}.`;
     if (entry.holder && entry.lockedOn && !dryRun) {
       const config = entry.lockedOn === "target" ? flags.to : flags.from ?? flags.config;
-      const unlock = forceUnlockCommand(entry.workspace, entry.holder.ID) +
-        (config === undefined ? "" : ` --config ${shellQuote(config)}`);
+      const unlock = withConfig(forceUnlockCommand(entry.workspace, entry.holder.ID), config);
       line += ` If that holder is gone, run "${unlock}".`;
     }
     if (entry.action === "refused") out.warn(line);
@@ -156,6 +155,13 @@ function report(
         }.`,
     );
   }
+}
+
+/** A printed command with `--config FILE`, before the `--` that ends its options if any. */
+function withConfig(command: string, config: string | undefined): string {
+  if (config === undefined) return command;
+  const flag = `--config ${shellQuote(config)}`;
+  return command.includes(" -- ") ? command.replace(" -- ", ` ${flag} -- `) : `${command} ${flag}`;
 }
 
 /** The command line that runs this migration again. */
