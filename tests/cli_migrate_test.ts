@@ -521,7 +521,7 @@ serverTest(
       const unlock = quotedCommands(blocked.stderr).find((c) =>
         c.startsWith("gaib-state force-unlock")
       );
-      assert.ok(unlock?.endsWith("--config s3.yaml"), blocked.stderr);
+      assert.ok(unlock?.startsWith("gaib-state force-unlock --config s3.yaml "), blocked.stderr);
       const pasted = await pasteCommand(`${unlock} --force`, {
         cwd: project.path,
         env: CREDENTIALS,

@@ -14,9 +14,9 @@
 
 import { join } from "../_path.ts";
 import { printable } from "../_printable.ts";
-import { shellQuote } from "../_command_line.ts";
+import { gaibCommand, shellQuote } from "../_command_line.ts";
 import { BackendFactory, ENVIRONMENT_VARIABLES, type ResolvedBackendConfig } from "../factory.ts";
-import { forceUnlockCommand, lockWaitMessage } from "../lock.ts";
+import { lockWaitMessage } from "../lock.ts";
 import {
   migrateStates,
   type MigrationEntry,
@@ -133,7 +133,10 @@ function report(
     let line = `${entry.workspace}: ${entry.reason}.`;
     if (entry.holder && entry.lockedOn && !dryRun) {
       const config = entry.lockedOn === "target" ? flags.to : flags.from ?? flags.config;
-      const unlock = withConfig(forceUnlockCommand(entry.workspace, entry.holder.ID), config);
+      const command = config === undefined
+        ? "force-unlock"
+        : `force-unlock --config ${shellQuote(config)}`;
+      const unlock = gaibCommand(entry.workspace, command, entry.holder.ID);
       line += ` If that holder is gone, run "${unlock}".`;
     }
     if (entry.action === "refused") out.warn(line);
@@ -155,13 +158,6 @@ function report(
         }.`,
     );
   }
-}
-
-/** A printed command with `--config FILE`, before the `--` that ends its options if any. */
-function withConfig(command: string, config: string | undefined): string {
-  if (config === undefined) return command;
-  const flag = `--config ${shellQuote(config)}`;
-  return command.includes(" -- ") ? command.replace(" -- ", ` ${flag} -- `) : `${command} ${flag}`;
 }
 
 /** The command line that runs this migration again. */
