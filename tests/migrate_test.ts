@@ -377,21 +377,18 @@ Deno.test("migrateStates stops at an abort, releases every lock and lists what i
   );
 });
 
-/** A backend that forwards to another, with one method replaced. */
+/**
+ * A backend that forwards every method to another (whatever the interface grows), with some
+ * replaced: a broken store or wrapper, in front of a real backend.
+ */
 function wrapped(inner: StateBackend, override: Partial<StateBackend>): StateBackend {
-  return {
-    getState: (ws, o) => inner.getState(ws, o),
-    setState: (ws, s, o) => inner.setState(ws, s, o),
-    deleteState: (ws, o) => inner.deleteState(ws, o),
-    listWorkspaces: () => inner.listWorkspaces(),
-    lock: (ws, o) => inner.lock(ws, o),
-    unlock: (ws, id) => inner.unlock(ws, id),
-    forceUnlock: (ws, id) => inner.forceUnlock(ws, id),
-    getLockInfo: (ws) => inner.getLockInfo(ws),
-    isConfigured: () => inner.isConfigured(),
-    close: () => inner.close(),
-    ...override,
-  };
+  return new Proxy(inner, {
+    get(target, name) {
+      if (Object.hasOwn(override, name)) return override[name as keyof StateBackend];
+      const value = Reflect.get(target, name);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
 }
 
 Deno.test("migrateStates reads the copy back, and stops when the target did not keep it", async () => {
