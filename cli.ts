@@ -568,6 +568,55 @@ function buildApp(): Application<CliContext> {
         },
         load: async () => (await import("./src/cli/serve.ts")).serve,
       }),
+      migrate: command("migrate", {
+        brief: "Copy workspaces' states to another backend",
+        description: "Copy each workspace's state, as it is (same lineage and serial), from " +
+          "the backend that applies here (or --from FILE) to the backend of --to FILE, a " +
+          "gaib.yaml-style file, under the workspace lock of both. The copy is read back " +
+          "before it counts. A target that already holds the state is left unchanged; one " +
+          "with another lineage or a newer serial is refused unless --force (which keeps the " +
+          "replaced state in <target state root>/backups/<workspace>/ first). A workspace " +
+          "locked by someone else waits up to --lock-timeout, then is refused. Running it " +
+          "again after an interruption finishes the job and copies nothing twice. History " +
+          "and backups do not move. The GAIB_* variables do not apply to --from and --to " +
+          "files. Exit 1 when a workspace was refused.",
+        usage: "--to <FILE> [--from FILE] [-w NAME]... [--dry-run] [--force]",
+        examples: [
+          ["gaib-state migrate --to s3.gaib.yaml --dry-run", "See what would be copied."],
+          ["gaib-state migrate --to s3.gaib.yaml", "Copy every workspace to S3."],
+          [
+            "gaib-state migrate --to s3.gaib.yaml -w prod -w staging --lock-timeout 5m",
+            "Copy two workspaces, waiting up to 5m for each busy lock.",
+          ],
+        ],
+        flags: {
+          to: {
+            kind: "parsed",
+            parse: String,
+            brief: "Config file of the target backend",
+            placeholder: "FILE",
+          },
+          from: {
+            kind: "parsed",
+            parse: String,
+            brief: "Config file of the source backend (default: the one that applies here)",
+            optional: true,
+            placeholder: "FILE",
+          },
+          workspace: {
+            kind: "parsed",
+            parse: String,
+            brief: "A workspace to migrate, repeatable (default: every workspace)",
+            optional: true,
+            variadic: true,
+            placeholder: "NAME",
+          },
+          dryRun: flag("Show what would be copied; lock and change nothing"),
+          force: flag("Copy over a target with another lineage or a newer serial"),
+        },
+        load: async () => (await import("./src/cli/migrate.ts")).migrate,
+      }),
+
       config,
       doctor: command("doctor", {
         brief: "Check that the backend's store is safe to trust",

@@ -96,6 +96,14 @@ export {
 } from "./src/address.ts";
 export { LocalBackend, type LocalBackendOptions } from "./src/backends/local.ts";
 export {
+  type MigrateOptions,
+  migrateStates,
+  type MigrationAction,
+  type MigrationEntry,
+  MigrationError,
+  type MigrationProgress,
+} from "./src/migrate.ts";
+export {
   BackendFactory,
   CONFIG_FILE_NAMES,
   type ConfigSource,

@@ -4,6 +4,7 @@
  * - bench/state_bench.ts: 45 MB state read+write against the JSON floor, local lock cycles/s,
  *   peak memory;
  * - bench/s3_bench.ts: S3 latency and requests per operation, per lock mode;
+ * - bench/migrate_bench.ts: migration of 200 small workspaces local -> S3, against a floor;
  * - bench/cli_startup.ts: CLI start-up against an empty `deno run`;
  * - bench/reliability.ts: contention throughput, unlocked races, S3 lock cycles/s, crash pace;
  * - bench/http_bench.ts: a locked cycle through `gaib-state serve` vs directly, 8 clients.
@@ -29,6 +30,11 @@ const BENCHES: { name: string; script: string; args: string[] }[] = [
     args: QUICK ? ["--rounds", "2"] : [],
   },
   { name: "S3 backend", script: "s3_bench.ts", args: QUICK ? ["--rounds", "5"] : [] },
+  {
+    name: "migration",
+    script: "migrate_bench.ts",
+    args: QUICK ? ["--workspaces", "20"] : [],
+  },
   { name: "CLI start-up", script: "cli_startup.ts", args: QUICK ? ["--runs", "5"] : [] },
   { name: "reliability", script: "reliability.ts", args: QUICK ? ["--quick"] : [] },
   {

@@ -150,5 +150,11 @@ export const httpBackend: BackendDescriptor<HttpBackendConfig> = {
   rule: httpBackendRule,
   variables: variables(),
   secretVariables: ["TF_HTTP_PASSWORD", "TF_HTTP_CLIENT_PRIVATE_KEY_PEM", "GAIB_SERVE_PASSWORD"],
+  location(config) {
+    // The state's address without user info or query (which may carry a token); two addresses
+    // that differ only in their query count as one place, which refuses rather than risks.
+    const url = new URL(config.address);
+    return `http ${url.protocol}//${url.host}${url.pathname}`;
+  },
   load: async () => (await import("./http.ts")).HttpBackend,
 };

@@ -31,6 +31,7 @@ export const localBackend: BackendDescriptor<LocalBackendConfig> = {
   rule: localBackendRule,
   variables: { GAIB_STATE_PATH: { field: "path" } },
   paths: { path: { default: ".gaib", stateRoot: true } },
+  location: (config) => `local ${config.path}`,
   load: async () => (await import("./local.ts")).LocalBackend,
   doctor: async () => (await import("./_local_doctor.ts")).localDoctor,
 };

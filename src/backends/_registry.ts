@@ -132,6 +132,13 @@ export interface BackendDescriptor<C extends BackendConfig> {
    * @default {[]}
    */
   readonly secretVariables?: readonly string[];
+  /**
+   * Names where a config's states are, without secrets: two configs with the same location
+   * address the same states (whatever their locks), so `migrate` refuses to copy between
+   * them. Its path fields come already resolved to real paths.
+   * @default {undefined}
+   */
+  location?(config: C): string;
   /** Imports its module and returns the backend class. */
   load(): Promise<BackendClass<C>>;
   /**

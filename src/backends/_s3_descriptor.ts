@@ -158,6 +158,19 @@ export const s3Backend: BackendDescriptor<S3BackendConfig> = {
     "AWS_BEARER_TOKEN_BEDROCK",
     "AWS_CONTAINER_AUTHORIZATION_TOKEN",
   ],
+  location(config) {
+    // The objects' addresses: the server, the bucket and the keys (the locks do not matter).
+    const endpoint = config.endpoints?.s3 ?? config.endpoint;
+    let server = "AWS";
+    if (endpoint !== undefined) {
+      const url = new URL(endpoint); // checked by the rule; its user info is never shown
+      server = `${url.protocol}//${url.host}${url.pathname.replace(/\/+$/, "")}`;
+    }
+    const layout = config.key.includes("${workspace}")
+      ? "per-workspace key"
+      : `workspace_key_prefix ${config.workspace_key_prefix ?? "env:"}`;
+    return `s3 ${server} bucket ${config.bucket} key ${config.key} (${layout})`;
+  },
   load: async () => (await import("./s3.ts")).S3Backend,
   doctor: async () => (await import("./_s3_doctor.ts")).s3Doctor,
 };

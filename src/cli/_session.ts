@@ -371,7 +371,7 @@ export async function withStateLock<T>(
  * @returns the backup's path
  */
 export async function writeBackup(
-  session: Session,
+  session: Pick<Session, "resolved">,
   workspace: string,
   state: GaibState,
 ): Promise<string> {
