@@ -30,12 +30,15 @@ export type {
   GetStateOptions,
   LockInfo,
   LockOptions,
+  ListVersionsOptions,
   LockResult,
   SetStateOptions,
   StateBackend,
+  StateHistory,
   StateOutput,
   StateResource,
   StateResourceInstance,
+  StateVersion,
 } from "./src/types.ts";
 export type {
   BackendConfig,
@@ -54,6 +57,7 @@ export {
   StateLineageError,
   StateLockError,
   StateSerialError,
+  StateVersionNotFoundError,
   WorkspaceNotEmptyError,
 } from "./src/errors.ts";
 export {
@@ -94,6 +98,7 @@ export {
   resourceAddress,
 } from "./src/address.ts";
 export { LocalBackend, type LocalBackendOptions } from "./src/backends/local.ts";
+export { rollbackState, type RollbackOptions, type RollbackResult } from "./src/rollback.ts";
 export {
   BackendFactory,
   CONFIG_FILE_NAMES,
