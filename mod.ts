@@ -28,9 +28,9 @@ export type {
   DeleteStateOptions,
   GaibState,
   GetStateOptions,
+  ListVersionsOptions,
   LockInfo,
   LockOptions,
-  ListVersionsOptions,
   LockResult,
   SetStateOptions,
   StateBackend,
@@ -98,7 +98,7 @@ export {
   resourceAddress,
 } from "./src/address.ts";
 export { LocalBackend, type LocalBackendOptions } from "./src/backends/local.ts";
-export { rollbackState, type RollbackOptions, type RollbackResult } from "./src/rollback.ts";
+export { type RollbackOptions, type RollbackResult, rollbackState } from "./src/rollback.ts";
 export {
   BackendFactory,
   CONFIG_FILE_NAMES,

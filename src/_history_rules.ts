@@ -21,9 +21,7 @@ export function versionLimit(options: ListVersionsOptions = {}): number {
   if (limit === undefined) return Infinity;
   if (!Number.isSafeInteger(limit) || limit < 1) {
     throw new BackendError(
-      `listVersions: limit must be a whole number of at least 1, not ${
-        printable(String(limit))
-      }.`,
+      `listVersions: limit must be a whole number of at least 1, not ${printable(String(limit))}.`,
     );
   }
   return limit;

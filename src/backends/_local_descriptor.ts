@@ -6,14 +6,7 @@
  */
 
 import type { LocalBackendConfig } from "../config.ts";
-import {
-  integer,
-  literal,
-  nonEmpty,
-  object,
-  type ObjectRule,
-  string,
-} from "../_config_rules.ts";
+import { integer, literal, nonEmpty, object, type ObjectRule, string } from "../_config_rules.ts";
 import type { BackendDescriptor } from "./_registry.ts";
 
 /** The rule of {@linkcode LocalBackendConfig}. */
