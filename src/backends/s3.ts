@@ -878,9 +878,9 @@ export class S3Backend implements StateBackend, StateHistory {
    * const { lockId } = await backend.lock("default", { operation: "apply", timeoutMs: 60_000 });
    * ```
    */
-  lock(workspace: string, options: LockOptions = {}): Promise<LockResult> {
+  async lock(workspace: string, options: LockOptions = {}): Promise<LockResult> {
     if (this.#objects.conditionalWrites === "refused") this.#checkLockfile();
-    return this.#locks.lock(workspace, options);
+    return await this.#locks.lock(workspace, options);
   }
 
   /**
