@@ -36,6 +36,7 @@ const EXPORTS: Record<string, string[]> = {
     "GaibState: interface",
     "GetStateOptions: interface",
     "InstanceAddress: interface",
+    "ListVersionsOptions: interface",
     "LocalBackend: class",
     "LocalBackendConfig: interface",
     "LocalBackendOptions: interface",
@@ -48,6 +49,8 @@ const EXPORTS: Record<string, string[]> = {
     "OutputSchema: variable",
     "ResolveOptions: interface",
     "ResolvedBackendConfig: interface",
+    "RollbackOptions: interface",
+    "RollbackResult: interface",
     "S3BackendConfig: interface",
     "S3BackendEndpoints: interface",
     "S3BackendSchema: variable",
@@ -57,12 +60,15 @@ const EXPORTS: Record<string, string[]> = {
     "SetStateOptions: interface",
     "StateBackend: interface",
     "StateFormatError: class",
+    "StateHistory: interface",
     "StateLineageError: class",
     "StateLockError: class",
     "StateOutput: interface",
     "StateResource: interface",
     "StateResourceInstance: interface",
     "StateSerialError: class",
+    "StateVersion: interface",
+    "StateVersionNotFoundError: class",
     "VERSION: variable",
     "WithLockOptions: interface",
     "WorkspaceNotEmptyError: class",
@@ -87,6 +93,7 @@ const EXPORTS: Record<string, string[]> = {
     "readSelectedWorkspace: function",
     "resolveSelectedWorkspace: function",
     "resourceAddress: function",
+    "rollbackState: function",
     "safeParseGaibConfig: function",
     "serializeState: function",
     "validateWorkspaceName: function",
@@ -96,9 +103,11 @@ const EXPORTS: Record<string, string[]> = {
   ],
   "./s3": [
     "AwsSdkClient: interface",
+    "ConditionalWrites: typeAlias",
     "DeleteStateOptions: interface",
     "GaibState: interface",
     "GetStateOptions: interface",
+    "ListVersionsOptions: interface",
     "LockInfo: interface",
     "LockOptions: interface",
     "LockResult: interface",
@@ -109,9 +118,11 @@ const EXPORTS: Record<string, string[]> = {
     "S3BackendOptions: interface",
     "SetStateOptions: interface",
     "StateBackend: interface",
+    "StateHistory: interface",
     "StateOutput: interface",
     "StateResource: interface",
     "StateResourceInstance: interface",
+    "StateVersion: interface",
   ],
   "./cli": [
     "main: function",
@@ -176,6 +187,10 @@ Deno.test("every error class extends BackendError and keeps its cause", () => {
   }
   const cause = new Error("root");
   assert.equal(new mod.StateFormatError("x", { cause }).cause, cause);
+  const missing = new mod.StateVersionNotFoundError("x", "ws", "v1", { cause });
+  assert.ok(missing instanceof mod.BackendError);
+  assert.equal(missing.name, "StateVersionNotFoundError");
+  assert.equal(missing.cause, cause);
 });
 
 Deno.test("the cli task runs cli.ts with exactly the compiled binary's permissions", async () => {
