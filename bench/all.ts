@@ -5,6 +5,7 @@
  *   peak memory;
  * - bench/s3_bench.ts: S3 latency and requests per operation, per lock mode;
  * - bench/cli_startup.ts: CLI start-up against an empty `deno run`;
+ * - bench/history_bench.ts: `listVersions` with 100 versions, requests and time, local and S3;
  * - bench/reliability.ts: contention throughput, unlocked races, S3 lock cycles/s, crash pace.
  *
  *   deno run --allow-all bench/all.ts [--quick]
@@ -29,6 +30,7 @@ const BENCHES: { name: string; script: string; args: string[] }[] = [
   },
   { name: "S3 backend", script: "s3_bench.ts", args: QUICK ? ["--rounds", "5"] : [] },
   { name: "CLI start-up", script: "cli_startup.ts", args: QUICK ? ["--runs", "5"] : [] },
+  { name: "state history", script: "history_bench.ts", args: QUICK ? ["--rounds", "3"] : [] },
   { name: "reliability", script: "reliability.ts", args: QUICK ? ["--quick"] : [] },
 ];
 
