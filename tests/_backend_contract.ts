@@ -976,7 +976,8 @@ export function historyContract(name: string, options: BackendContractOptions): 
           assert.equal(e.versionId, id);
           assert.equal(e.workspace, "default");
           assert.match(e.message, /state history/, "names the command that lists versions");
-          assert.doesNotMatch(e.message, /[\x00-\x08\n]/);
+          // deno-lint-ignore no-control-regex
+          assert.doesNotMatch(e.message, /[\x00-\x08\n]/, "the ID is escaped");
           return true;
         });
       }
