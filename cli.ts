@@ -280,57 +280,6 @@ function buildApp(): Application<CliContext> {
         },
         load: async () => (await import("./src/cli/state.ts")).pull,
       }),
-      history: command("state history", {
-        brief: "List the stored versions of the workspace's state",
-        description: "List the stored versions of the workspace's state, newest first: " +
-          "version ID, serial, when it was saved, size, and which is current. The local " +
-          "backend keeps the last versions beside the state (history: N in gaib.yaml, default " +
-          "10); S3 lists the bucket's versions (turn bucket versioning on to keep them).",
-        usage: "[-n N]",
-        examples: [
-          ["gaib-state state history", "The newest 20 versions."],
-          ["gaib-state state history -n 5 --json", "The newest 5, as JSON."],
-        ],
-        flags: {
-          limit: {
-            kind: "parsed",
-            parse: parseCount,
-            brief: "List at most N versions (default 20)",
-            optional: true,
-            placeholder: "N",
-          },
-        },
-        aliases: { n: "limit" },
-        load: async () => (await import("./src/cli/history.ts")).history,
-      }),
-      rollback: command("state rollback", {
-        brief: "Put an earlier version of the state back, as a new write",
-        description: 'Write the content of a stored version (from "state history") as the ' +
-          "next serial of the current state, with its lineage, under the workspace lock: a " +
-          "new write, never a rewind, so everyone else's serial checks keep working. A version " +
-          "of another lineage is refused unless --force (it then keeps its own lineage). The " +
-          "state it replaces is kept in <state root>/backups/<workspace>/. Prints the new serial.",
-        usage: "[--force] [--lock-id LOCK_ID] <VERSION>",
-        examples: [
-          [
-            "gaib-state state rollback 20261130T073501123Z-9f3c2a1b",
-            "Put that version back (the new serial is printed).",
-          ],
-          [
-            'gaib-state state rollback --lock-id "$LOCK_ID" 3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrH',
-            'Roll back under a lock taken with "gaib-state lock acquire".',
-          ],
-        ],
-        flags: {
-          force: flag("Also put back a version of another lineage"),
-          lockId: LOCK_ID_FLAG,
-        },
-        positional: {
-          kind: "tuple",
-          parameters: [{ brief: "The version ID", parse: String, placeholder: "VERSION" }],
-        },
-        load: async () => (await import("./src/cli/history.ts")).rollback,
-      }),
       push: command("state push", {
         brief: "Replace the workspace's state with a state file",
         description: "Replace the workspace's state with FILE (- reads stdin), under the " +
@@ -444,6 +393,57 @@ function buildApp(): Application<CliContext> {
           ],
         },
         load: async () => (await import("./src/cli/state.ts")).mv,
+      }),
+      history: command("state history", {
+        brief: "List the stored versions of the workspace's state",
+        description: "List the stored versions of the workspace's state, newest first: " +
+          "version ID, serial, when it was saved, size, and which is current. The local " +
+          "backend keeps the last versions beside the state (history: N in gaib.yaml, default " +
+          "10); S3 lists the bucket's versions (turn bucket versioning on to keep them).",
+        usage: "[-n N]",
+        examples: [
+          ["gaib-state state history", "The newest 20 versions."],
+          ["gaib-state state history -n 5 --json", "The newest 5, as JSON."],
+        ],
+        flags: {
+          limit: {
+            kind: "parsed",
+            parse: parseCount,
+            brief: "List at most N versions (default 20)",
+            optional: true,
+            placeholder: "N",
+          },
+        },
+        aliases: { n: "limit" },
+        load: async () => (await import("./src/cli/history.ts")).history,
+      }),
+      rollback: command("state rollback", {
+        brief: "Put an earlier version of the state back, as a new write",
+        description: 'Write the content of a stored version (from "state history") as the ' +
+          "next serial of the current state, with its lineage, under the workspace lock: a " +
+          "new write, never a rewind, so everyone else's serial checks keep working. A version " +
+          "of another lineage is refused unless --force (it then keeps its own lineage). The " +
+          "state it replaces is kept in <state root>/backups/<workspace>/. Prints the new serial.",
+        usage: "[--force] [--lock-id LOCK_ID] <VERSION>",
+        examples: [
+          [
+            "gaib-state state rollback 20261130T073501123Z-9f3c2a1b",
+            "Put that version back (the new serial is printed).",
+          ],
+          [
+            'gaib-state state rollback --lock-id "$LOCK_ID" 3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrH',
+            'Roll back under a lock taken with "gaib-state lock acquire".',
+          ],
+        ],
+        flags: {
+          force: flag("Also put back a version of another lineage"),
+          lockId: LOCK_ID_FLAG,
+        },
+        positional: {
+          kind: "tuple",
+          parameters: [{ brief: "The version ID", parse: String, placeholder: "VERSION" }],
+        },
+        load: async () => (await import("./src/cli/history.ts")).rollback,
       }),
     },
     docs: { brief: "Read, replace and edit the state" },
