@@ -3,10 +3,12 @@
  * `<workspace dir>/history/<version ID>` beside the state (the `.backup` stays as well).
  *
  * - Every write that lands adds the new state as an entry: a hard link to the state file once
- *   it is in place (the bytes as stored, already synced, never serialised again), or, where
- *   the file system has no hard links, a synced copy renamed into place. An entry therefore
- *   appears whole or not at all: a crash can leave a missing entry, never one that claims a
- *   version that is not complete. Temp files (`.tmp-*`) are never listed.
+ *   it is in place and its directory synced (the bytes as stored, already synced, never
+ *   serialised again), or, where the file system has no hard links, a synced copy renamed into
+ *   place. An entry therefore appears whole or not at all, and only for a version that landed:
+ *   a crash between the state's rename and its link leaves the entry out, and the next write
+ *   adds it before replacing that state (so does a state another tool wrote). Temp files
+ *   (`.tmp-*`) are never listed.
  * - Entries beyond the current one and `keep` earlier ones are pruned on write.
  * - A version ID is `<UTC time to the millisecond>-<8 hex digits>`, e.g.
  *   `20261130T073501123Z-9f3c2a1b`, minted here and strictly increasing per workspace; the
@@ -48,8 +50,9 @@ function stampOf(id: string): number {
   return Date.UTC(+m[1], +m[2] - 1, +m[3], +m[4], +m[5], +m[6], +m[7]);
 }
 
-function newId(after: string | undefined): string {
-  const stamp = Math.max(Date.now(), after === undefined ? 0 : stampOf(after) + 1);
+/** A new ID, stamped `at` (now by default) but always after the newest entry's. */
+function newId(after: string | undefined, at = Date.now()): string {
+  const stamp = Math.max(at, after === undefined ? 0 : stampOf(after) + 1);
   const time = new Date(stamp).toISOString().replace(/[-:.]/g, "");
   const random = crypto.getRandomValues(new Uint8Array(4));
   return `${time}-${Array.from(random, (b) => b.toString(16).padStart(2, "0")).join("")}`;
@@ -99,6 +102,30 @@ export class LocalHistory {
     }
     await removeOrphanTemps(this.#dir);
     await fsyncDir(this.#dir);
+  }
+
+  /**
+   * Before the state is replaced (under the guard): makes sure the state about to become the
+   * previous version is an entry. A writer killed between renaming its state into place and
+   * linking it left it out, and a state Terraform or an older gaib-state wrote never was one;
+   * either way it was the current state, so it belongs in the history, stamped with the time
+   * it was written (its mtime).
+   */
+  async keepCurrent(): Promise<void> {
+    if (this.#keep === 0) return;
+    const state = await this.#lstat(this.#statePath, "state file");
+    if (state === null || !state.isFile || state.size === 0) return;
+    const newest = ((await this.#names()) ?? []).at(-1);
+    if (newest !== undefined) {
+      const info = await this.#lstat(`${this.#dir}/${newest}`, "history entry");
+      if (info !== null) {
+        const entries = new Map([[newest, info]]);
+        if (info.ino !== null && info.ino === state.ino && info.dev === state.dev) return;
+        if (await this.#sameAsState(entries, state) !== null) return;
+      }
+    }
+    await this.#ensureDir();
+    await this.#add(`${this.#dir}/${newId(newest, state.mtime?.getTime())}`);
   }
 
   async #ensureDir(): Promise<void> {

@@ -271,7 +271,10 @@ export class LocalBackend implements StateBackend, StateHistory {
             if (await checkWrite(workspace, stored, state, text, read)) return;
           }
         }
-        if (await exists(statePath)) await this.#backup(dir, statePath);
+        if (await exists(statePath)) {
+          await this.#history(dir).keepCurrent();
+          await this.#backup(dir, statePath);
+        }
         await Deno.rename(temp.path, statePath);
         await fsyncDir(dir);
         await removeOrphanTemps(dir);
