@@ -75,11 +75,6 @@ export class LocalHistory {
     this.#keep = keep;
   }
 
-  /** The history directory. */
-  get dir(): string {
-    return this.#dir;
-  }
-
   /**
    * Adds the state file, just renamed into place, as the newest entry, then prunes. Under the
    * workspace's guard. With `keep` 0 it only prunes what an earlier setting left.
