@@ -237,14 +237,17 @@ export class LocalHistory {
     return null;
   }
 
+  /** `lstat`, refusing a link (`refuseLink` says so in the usual words). */
   async #lstat(path: string, what: string): Promise<Deno.FileInfo | null> {
-    await refuseLink(path, what);
+    let info: Deno.FileInfo;
     try {
-      return await Deno.lstat(path);
+      info = await Deno.lstat(path);
     } catch (error) {
       if (error instanceof Deno.errors.NotFound) return null;
       throw error;
     }
+    if (info.isSymlink) await refuseLink(path, what);
+    return info;
   }
 
   async #describe(
