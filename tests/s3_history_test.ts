@@ -226,6 +226,8 @@ s3Test(
         ({ lockId }) => backend.setState("default", state(serial), { lockId }),
       );
     }
+    // Without versioning the store honours If-Match: the conditional path stays.
+    assert.equal(backend.conditionalWrites, "honoured");
     const versions = await backend.listVersions("default");
     assert.deepEqual(versions.map((v) => [v.serial, v.current, v.versionId]), [[2, true, "null"]]);
     assert.match(versions[0].noHistory!, /bucket versioning is off for bucket/);
