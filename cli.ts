@@ -178,6 +178,14 @@ const LOCK_ID_FLAG = {
   placeholder: "LOCK_ID",
 };
 const flag = (brief: string) => ({ kind: "boolean", brief, optional: true, withNegated: false });
+/** `-n N` of `state history`: a whole number of at least 1. */
+function parseCount(text: string): number {
+  const n = Number(text);
+  if (!/^\d{1,9}$/.test(text) || n < 1) {
+    throw new RangeError(`expected a whole number of at least 1, not "${text}"`);
+  }
+  return n;
+}
 
 function buildApp(): Application<CliContext> {
   const workspace = buildRouteMap({
@@ -249,9 +257,13 @@ function buildApp(): Application<CliContext> {
         brief: "Print the workspace's raw state to stdout",
         description: "Print the workspace's raw state (Terraform format v4) to stdout, " +
           "sensitive values included: treat the output as a secret.",
-        usage: "[--ignore-digest]",
+        usage: "[--ignore-digest] [--version VERSION]",
         examples: [
           ["gaib-state state pull > terraform.tfstate", "Save the state to a file."],
+          [
+            "gaib-state state pull --version 20261130T073501123Z-9f3c2a1b > old.tfstate",
+            'Save an earlier version (IDs from "gaib-state state history").',
+          ],
           [
             "gaib-state state pull --ignore-digest | gaib-state state push --force -",
             "Keep a state another tool uploaded to S3 without its DynamoDB digest.",
@@ -259,6 +271,13 @@ function buildApp(): Application<CliContext> {
         ],
         flags: {
           ignoreDigest: flag("Read the state even when it does not match its DynamoDB digest"),
+          version: {
+            kind: "parsed",
+            parse: String,
+            brief: 'Print this stored version instead (IDs from "state history")',
+            optional: true,
+            placeholder: "VERSION",
+          },
         },
         load: async () => (await import("./src/cli/state.ts")).pull,
       }),
@@ -375,6 +394,57 @@ function buildApp(): Application<CliContext> {
           ],
         },
         load: async () => (await import("./src/cli/state.ts")).mv,
+      }),
+      history: command("state history", {
+        brief: "List the stored versions of the workspace's state",
+        description: "List the stored versions of the workspace's state, newest first: " +
+          "version ID, serial, when it was saved, size, and which is current. The local " +
+          "backend keeps the last versions beside the state (history: N in gaib.yaml, default " +
+          "10); S3 lists the bucket's versions (turn bucket versioning on to keep them).",
+        usage: "[-n N]",
+        examples: [
+          ["gaib-state state history", "The newest 20 versions."],
+          ["gaib-state state history -n 5 --json", "The newest 5, as JSON."],
+        ],
+        flags: {
+          limit: {
+            kind: "parsed",
+            parse: parseCount,
+            brief: "List at most N versions (default 20)",
+            optional: true,
+            placeholder: "N",
+          },
+        },
+        aliases: { n: "limit" },
+        load: async () => (await import("./src/cli/history.ts")).history,
+      }),
+      rollback: command("state rollback", {
+        brief: "Put an earlier version of the state back, as a new write",
+        description: 'Write the content of a stored version (from "state history") as the ' +
+          "next serial of the current state, with its lineage, under the workspace lock: a " +
+          "new write, never a rewind, so everyone else's serial checks keep working. A version " +
+          "of another lineage is refused unless --force (it then keeps its own lineage). The " +
+          "state it replaces is kept in <state root>/backups/<workspace>/. Prints the new serial.",
+        usage: "[--force] [--lock-id LOCK_ID] <VERSION>",
+        examples: [
+          [
+            "gaib-state state rollback 20261130T073501123Z-9f3c2a1b",
+            "Put that version back (the new serial is printed).",
+          ],
+          [
+            'gaib-state state rollback --lock-id "$LOCK_ID" 3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrH',
+            'Roll back under a lock taken with "gaib-state lock acquire".',
+          ],
+        ],
+        flags: {
+          force: flag("Also put back a version of another lineage"),
+          lockId: LOCK_ID_FLAG,
+        },
+        positional: {
+          kind: "tuple",
+          parameters: [{ brief: "The version ID", parse: String, placeholder: "VERSION" }],
+        },
+        load: async () => (await import("./src/cli/history.ts")).rollback,
       }),
     },
     docs: { brief: "Read, replace and edit the state" },

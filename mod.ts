@@ -28,14 +28,17 @@ export type {
   DeleteStateOptions,
   GaibState,
   GetStateOptions,
+  ListVersionsOptions,
   LockInfo,
   LockOptions,
   LockResult,
   SetStateOptions,
   StateBackend,
+  StateHistory,
   StateOutput,
   StateResource,
   StateResourceInstance,
+  StateVersion,
 } from "./src/types.ts";
 export type {
   BackendConfig,
@@ -55,6 +58,7 @@ export {
   StateLineageError,
   StateLockError,
   StateSerialError,
+  StateVersionNotFoundError,
   WorkspaceNotEmptyError,
 } from "./src/errors.ts";
 export {
@@ -95,6 +99,7 @@ export {
   resourceAddress,
 } from "./src/address.ts";
 export { LocalBackend, type LocalBackendOptions } from "./src/backends/local.ts";
+export { type RollbackOptions, type RollbackResult, rollbackState } from "./src/rollback.ts";
 export {
   type MigrateOptions,
   migrateStates,

@@ -6,6 +6,7 @@
  * - bench/s3_bench.ts: S3 latency and requests per operation, per lock mode;
  * - bench/migrate_bench.ts: migration of 200 small workspaces local -> S3, against a floor;
  * - bench/cli_startup.ts: CLI start-up against an empty `deno run`;
+ * - bench/history_bench.ts: `listVersions` with 100 versions, requests and time, local and S3;
  * - bench/reliability.ts: contention throughput, unlocked races, S3 lock cycles/s, crash pace;
  * - bench/http_bench.ts: a locked cycle through `gaib-state serve` vs directly, 8 clients.
  *
@@ -36,6 +37,7 @@ const BENCHES: { name: string; script: string; args: string[] }[] = [
     args: QUICK ? ["--workspaces", "20"] : [],
   },
   { name: "CLI start-up", script: "cli_startup.ts", args: QUICK ? ["--runs", "5"] : [] },
+  { name: "state history", script: "history_bench.ts", args: QUICK ? ["--rounds", "3"] : [] },
   { name: "reliability", script: "reliability.ts", args: QUICK ? ["--quick"] : [] },
   {
     name: "HTTP backend and serve",

@@ -16,6 +16,12 @@ export interface LocalBackendConfig {
    * @default {".gaib"}
    */
   path?: string;
+  /**
+   * How many versions before the current one to keep in each workspace's history
+   * (`<workspace>/history/`), pruned on write; 0 keeps none.
+   * @default {10}
+   */
+  history?: number;
 }
 
 /** Per-service endpoint overrides, with Terraform's names. */

@@ -247,3 +247,37 @@ export class StateFormatError extends BackendError {
     this.name = "StateFormatError";
   }
 }
+
+/**
+ * A workspace has no stored version with the ID asked for: unknown, pruned from the history,
+ * or not an ID its backend makes. `versionId` is the ID as given.
+ *
+ * @example
+ * ```ts
+ * import { StateVersionNotFoundError } from "@gaib/state";
+ *
+ * const error = new StateVersionNotFoundError("no version v9 of prod", "prod", "v9");
+ * console.log(error.workspace, error.versionId); // "prod" "v9"
+ * ```
+ */
+export class StateVersionNotFoundError extends BackendError {
+  /** The workspace. */
+  readonly workspace: string;
+  /** The version ID asked for, as given. */
+  readonly versionId: string;
+
+  /**
+   * Creates the error.
+   *
+   * @param message what was not found and how to list the versions there are
+   * @param workspace the workspace
+   * @param versionId the version ID asked for
+   * @param options `cause`: the underlying error
+   */
+  constructor(message: string, workspace: string, versionId: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "StateVersionNotFoundError";
+    this.workspace = workspace;
+    this.versionId = versionId;
+  }
+}

@@ -237,6 +237,13 @@ export interface StateVersion {
   size: number;
   /** Whether this is the workspace's current state. */
   current: boolean;
+  /**
+   * Set only when the backend keeps no earlier versions of this workspace, on the one version
+   * it lists (the current one): why, and how to turn history on (for S3, bucket versioning is
+   * off; for the local backend, `history: 0`).
+   * @default {undefined}
+   */
+  noHistory?: string;
 }
 
 /** Options for {@linkcode StateHistory.listVersions}. */
@@ -248,11 +255,22 @@ export interface ListVersionsOptions {
   limit?: number;
 }
 
-/** The earlier versions of each workspace's state a backend keeps. */
+/**
+ * The earlier versions of each workspace's state a backend keeps. Every `StateBackend` has
+ * it; wrappers of a backend (encryption) implement it over the wrapped one.
+ */
 export interface StateHistory {
-  /** Lists a workspace's stored versions, newest first (the current one included). */
+  /**
+   * Lists a workspace's stored versions, newest first (the current one first, flagged
+   * `current`). A stored version that is not a state (an empty object, a damaged file) is
+   * left out. A workspace without a state lists its earlier versions, none current, or none.
+   */
   listVersions(workspace: string, options?: ListVersionsOptions): Promise<StateVersion[]>;
-  /** Reads one stored version of a workspace's state. */
+  /**
+   * Reads one stored version of a workspace's state, exactly as stored.
+   * @throws {StateVersionNotFoundError} when the workspace has no such version (unknown,
+   *   pruned, or not an ID this backend makes)
+   */
   getStateVersion(workspace: string, versionId: string): Promise<GaibState>;
 }
 
@@ -263,7 +281,7 @@ export interface StateHistory {
  * raise the serial (unless `force`), and while a workspace is locked only the lock's holder
  * may write.
  */
-export interface StateBackend {
+export interface StateBackend extends StateHistory {
   /**
    * Reads a workspace's state.
    * @returns the state, or `null` when the workspace has no state yet.

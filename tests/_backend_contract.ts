@@ -29,12 +29,14 @@ import {
   type GaibState,
   type LockInfo,
   parseState,
+  rollbackState,
   serializeState,
   type StateBackend,
   StateFormatError,
   StateLineageError,
   StateLockError,
   StateSerialError,
+  StateVersionNotFoundError,
   withBackend,
   withLock,
 } from "../mod.ts";
@@ -55,6 +57,12 @@ export interface ContractStore extends AsyncDisposable {
    * refused call when it changed nothing.
    */
   fingerprint(): Promise<Record<string, string>>;
+  /**
+   * Whether the store keeps earlier versions (`listVersions` lists them); `false` for a store
+   * that keeps only the current one (an S3 bucket without versioning), which must say why.
+   * @default {true}
+   */
+  keepsHistory?: boolean;
 }
 
 /** Rules that only some stores can keep; a backend's `test` decides what to do with them. */
@@ -118,6 +126,7 @@ function assertHolder(error: unknown, holder: LockInfo): true {
  * @param options the store factory, and how to declare a test
  */
 export function backendContract(name: string, options: BackendContractOptions): void {
+  historyContract(name, options);
   const declare = options.test ??
     ((
       testName: string,
@@ -828,4 +837,224 @@ export function backendContract(name: string, options: BackendContractOptions): 
     await backend.deleteState("staging", { force: true });
     assert.equal(await store.open().getState("staging"), null);
   });
+}
+
+/** Writes a state under the workspace lock, as every writer on every store may. */
+function lockedWrite(backend: StateBackend, workspace: string, next: GaibState): Promise<void> {
+  return withLock(
+    backend,
+    workspace,
+    "contract",
+    "write",
+    ({ lockId }) => backend.setState(workspace, next, { lockId }),
+  );
+}
+
+/** IDs no backend may take for a version: each must fail with StateVersionNotFoundError. */
+const UNKNOWN_VERSION_IDS = [
+  "nope",
+  "20261130T073501123Z-0badc0de",
+  "../../../../etc/passwd",
+  "../terraform.tfstate",
+  "history/../terraform.tfstate.backup",
+  "/etc/passwd",
+  ".",
+  "..",
+  "",
+  "a\u0000b",
+  "line\nbreak",
+  "x".repeat(5000),
+];
+
+/**
+ * The `StateHistory` rules every backend keeps (run by {@linkcode backendContract}; a backend
+ * with a second kind of store, such as S3 with a versioned bucket, runs it again for that
+ * store). Writes go through the lock, which every store allows.
+ *
+ * @param name the backend as test names show it
+ * @param options the store factory, and how to declare a test
+ */
+export function historyContract(name: string, options: BackendContractOptions): void {
+  const declare = options.test ??
+    ((
+      testName: string,
+      _needs: readonly ContractNeed[],
+      fn: (t: Deno.TestContext) => Promise<void>,
+    ) => Deno.test(testName, fn));
+  const rule = (
+    sentence: string,
+    fn: (store: ContractStore, keeps: boolean) => Promise<void>,
+  ) =>
+    declare(`${name}: ${sentence}`, [], async () => {
+      await using store = await options.create();
+      await fn(store, store.keepsHistory !== false);
+    });
+
+  rule("listVersions lists nothing for a workspace without a state", async (store) => {
+    assert.deepEqual(await store.open().listVersions("default"), []);
+    assert.deepEqual(await store.open().listVersions("staging"), []);
+  });
+
+  rule(
+    "listVersions lists the versions newest first, the current one flagged (or says why it keeps only that one)",
+    async (store, keeps) => {
+      const backend = store.open();
+      const written = [state(1), withOutput(state(2), "n", "two"), withOutput(state(3), "n", "3")];
+      for (const next of written) await lockedWrite(backend, "default", next);
+      const versions = await store.open().listVersions("default");
+      const expected = keeps ? [3, 2, 1] : [3];
+      assert.deepEqual(versions.map((v) => v.serial), expected);
+      assert.deepEqual(versions.map((v) => v.current), expected.map((_, i) => i === 0));
+      for (const version of versions) {
+        assert.equal(version.lineage, written[0].lineage);
+        assert.match(version.savedAt, RFC3339);
+        assert.equal(typeof version.versionId, "string");
+        assert.ok(version.versionId.length > 0);
+        const bytes = encoder.encode(serializeState(written[version.serial - 1]));
+        assert.equal(version.size, bytes.length, "size is the stored state's bytes");
+      }
+      assert.equal(new Set(versions.map((v) => v.versionId)).size, versions.length);
+      const saved = versions.map((v) => Date.parse(v.savedAt));
+      assert.deepEqual(saved, [...saved].sort((a, b) => b - a), "newest first");
+      if (keeps) assert.equal(versions[0].noHistory, undefined);
+      else assert.match(versions[0].noHistory ?? "", /\w+.*\w+/, "says why only one is kept");
+      // Another workspace's versions are its own.
+      await lockedWrite(backend, "staging", state(9));
+      assert.deepEqual((await backend.listVersions("staging")).map((v) => v.serial), [9]);
+      assert.deepEqual((await backend.listVersions("default")).map((v) => v.serial), expected);
+    },
+  );
+
+  rule("listVersions honours limit, and refuses a limit below 1", async (store, keeps) => {
+    const backend = store.open();
+    for (let serial = 1; serial <= 4; serial++) {
+      await lockedWrite(backend, "default", withOutput(state(serial), "n", String(serial)));
+    }
+    const two = await backend.listVersions("default", { limit: 2 });
+    assert.deepEqual(two.map((v) => v.serial), keeps ? [4, 3] : [4]);
+    assert.deepEqual((await backend.listVersions("default", { limit: 1 })).map((v) => v.serial), [
+      4,
+    ]);
+    for (const limit of [0, -1, 1.5, Number.NaN]) {
+      await assert.rejects(backend.listVersions("default", { limit }), BackendError);
+    }
+  });
+
+  rule(
+    "getStateVersion reads each listed version back exactly as it was written",
+    async (store) => {
+      const backend = store.open();
+      // Unknown fields and numbers beyond 2^53 must come back as written.
+      const first = parseState(
+        '{"version":4,"serial":1,"lineage":"11111111-2222-4333-8444-555555555555",' +
+          '"terraform_version":"1.9.0","outputs":{"big":{"value":12345678901234567890123,' +
+          '"type":"number"}},"resources":[],"check_results":null,"future_field":{"x":[1.0]}}',
+      )!;
+      const second = withOutput({ ...first, serial: 2 }, "n", "two \u202e");
+      await lockedWrite(backend, "default", first);
+      await lockedWrite(backend, "default", second);
+      for (const version of await store.open().listVersions("default")) {
+        const read = await store.open().getStateVersion("default", version.versionId);
+        const wrote = version.serial === 1 ? first : second;
+        assert.equal(serializeState(read), serializeState(wrote), `version ${version.serial}`);
+        assert.equal(read.serial, version.serial);
+        assert.equal(read.lineage, version.lineage);
+      }
+    },
+  );
+
+  rule(
+    "getStateVersion refuses unknown and hostile version IDs with StateVersionNotFoundError, changing nothing",
+    async (store) => {
+      const backend = store.open();
+      await lockedWrite(backend, "default", state(1));
+      await lockedWrite(backend, "default", state(2));
+      const before = await store.fingerprint();
+      for (const id of UNKNOWN_VERSION_IDS) {
+        await assert.rejects(backend.getStateVersion("default", id), (e: unknown) => {
+          assert.ok(e instanceof StateVersionNotFoundError, `${JSON.stringify(id)}: ${e}`);
+          assert.equal(e.versionId, id);
+          assert.equal(e.workspace, "default");
+          assert.match(e.message, /state history/, "names the command that lists versions");
+          // deno-lint-ignore no-control-regex
+          assert.doesNotMatch(e.message, /[\x00-\x08\n]/, "the ID is escaped");
+          return true;
+        });
+      }
+      // An ID of one workspace is not a version of another.
+      const [current] = await backend.listVersions("default");
+      await assert.rejects(
+        backend.getStateVersion("staging", current.versionId),
+        StateVersionNotFoundError,
+      );
+      assert.deepEqual(await store.fingerprint(), before, "the store changed");
+    },
+  );
+
+  rule(
+    "rollbackState writes the version's content as the next serial, under the lock",
+    async (store, keeps) => {
+      const backend = store.open();
+      const good = withOutput(state(1), "n", "good");
+      await lockedWrite(backend, "default", good);
+      await lockedWrite(backend, "default", withOutput(state(2), "n", "bad"));
+      const versions = await backend.listVersions("default");
+      const target = keeps ? versions.find((v) => v.serial === 1)! : versions[0];
+      const result = await rollbackState(backend, "default", target.versionId);
+      assert.equal(result.serial, 3);
+      assert.equal(result.previousSerial, 2);
+      assert.equal(result.lineage, good.lineage);
+      const now = await store.open().getState("default");
+      assert.equal(now?.serial, 3);
+      assert.equal(now?.lineage, good.lineage);
+      assert.equal(now?.outputs?.n?.value, keeps ? "good" : "bad");
+      assert.equal(await backend.getLockInfo("default"), null, "the lock was released");
+      if (keeps) {
+        assert.deepEqual((await backend.listVersions("default")).map((v) => v.serial), [3, 2, 1]);
+      }
+    },
+  );
+
+  rule(
+    "rollbackState refuses while another holds the lock, and another lineage unless force",
+    async (store, keeps) => {
+      const backend = store.open();
+      await lockedWrite(backend, "default", withOutput(state(1, "lineage-a"), "n", "a"));
+      const other = store.open();
+      const [a] = await backend.listVersions("default");
+      const held = await other.lock("default");
+      const before = await store.fingerprint();
+      await assert.rejects(rollbackState(backend, "default", a.versionId), StateLockError);
+      await assert.rejects(
+        rollbackState(backend, "default", a.versionId, { lockId: "not-the-lock" }),
+        StateLockError,
+      );
+      // The holder itself may roll back with its lock ID.
+      const done = await rollbackState(other, "default", a.versionId, { lockId: held.lockId });
+      assert.equal(done.serial, 2);
+      await other.unlock("default", held.lockId);
+      assert.notDeepEqual(await store.fingerprint(), before);
+      if (!keeps) return;
+      // A forced write of another lineage, then a rollback to lineage-a.
+      await withLock(
+        backend,
+        "default",
+        "",
+        "push",
+        ({ lockId }) => backend.setState("default", state(1, "lineage-b"), { lockId, force: true }),
+      );
+      const older = (await backend.listVersions("default")).find((v) => v.lineage === "lineage-a")!;
+      const unforced = await store.fingerprint();
+      await assert.rejects(rollbackState(backend, "default", older.versionId), (e: unknown) => {
+        assert.ok(e instanceof StateLineageError, `${e}`);
+        assert.match(e.message, /state rollback --force/);
+        return true;
+      });
+      assert.deepEqual(await store.fingerprint(), unforced, "a refused rollback changed nothing");
+      const forced = await rollbackState(backend, "default", older.versionId, { force: true });
+      assert.equal(forced.lineage, "lineage-a");
+      assert.equal(forced.serial, 3);
+      assert.equal((await backend.getState("default"))?.lineage, "lineage-a");
+    },
+  );
 }

@@ -144,11 +144,20 @@ export interface FixtureBackendOptions extends S3BackendOptions {
   onRequest?: (request: AwsRequest) => void;
 }
 
+/** Options of {@linkcode s3Fixture}. */
+export interface S3FixtureOptions {
+  /**
+   * Turn bucket versioning on (the test must need `"versioning"`).
+   * @default {false}
+   */
+  versioned?: boolean;
+}
+
 /** Creates a fresh bucket (and, when there is a DynamoDB server, a lock table). */
-export async function s3Fixture(): Promise<S3Fixture> {
+export async function s3Fixture(options: S3FixtureOptions = {}): Promise<S3Fixture> {
   const s3 = s3Server()!;
   const dynamo = dynamoServer();
-  const bucket = await tempBucket(s3, { prefix: "gaib-s3" });
+  const bucket = await tempBucket(s3, { prefix: "gaib-s3", versioned: options.versioned });
   const table = dynamo ? await tempLockTable(dynamo) : undefined;
   const backends: S3Backend[] = [];
   const clientSets: TestClients[] = [];

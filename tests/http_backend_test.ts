@@ -51,6 +51,7 @@ backendContract("HttpBackend (serve over local)", {
     const root = `${dir.path}/.gaib`;
     const server = serveBackend(new LocalBackend({ path: root }));
     return {
+      keepsHistory: false,
       open: () => server.client(),
       async plant(workspace, bytes) {
         const ws = `${root}/workspaces/${workspace}`;
@@ -92,6 +93,7 @@ backendContract("HttpBackend (serve over S3 + DynamoDB)", {
     const layout = fx.backend(config);
     const server = serveBackend(fx.backend(config));
     return {
+      keepsHistory: false,
       open: () => server.client(),
       async plant(workspace, bytes) {
         const key = layout.stateKey(workspace);

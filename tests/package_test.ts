@@ -44,6 +44,7 @@ const EXPORTS: Record<string, string[]> = {
     "GetStateOptions: interface",
     "HttpBackendConfig: interface",
     "InstanceAddress: interface",
+    "ListVersionsOptions: interface",
     "LocalBackend: class",
     "LocalBackendConfig: interface",
     "LocalBackendOptions: interface",
@@ -61,6 +62,8 @@ const EXPORTS: Record<string, string[]> = {
     "OutputSchema: variable",
     "ResolveOptions: interface",
     "ResolvedBackendConfig: interface",
+    "RollbackOptions: interface",
+    "RollbackResult: interface",
     "S3BackendConfig: interface",
     "S3BackendEndpoints: interface",
     "S3BackendSchema: variable",
@@ -70,12 +73,15 @@ const EXPORTS: Record<string, string[]> = {
     "SetStateOptions: interface",
     "StateBackend: interface",
     "StateFormatError: class",
+    "StateHistory: interface",
     "StateLineageError: class",
     "StateLockError: class",
     "StateOutput: interface",
     "StateResource: interface",
     "StateResourceInstance: interface",
     "StateSerialError: class",
+    "StateVersion: interface",
+    "StateVersionNotFoundError: class",
     "VERSION: variable",
     "WithLockOptions: interface",
     "WorkspaceNotEmptyError: class",
@@ -103,6 +109,7 @@ const EXPORTS: Record<string, string[]> = {
     "readSelectedWorkspace: function",
     "resolveSelectedWorkspace: function",
     "resourceAddress: function",
+    "rollbackState: function",
     "safeParseGaibConfig: function",
     "serializeState: function",
     "validateWorkspaceName: function",
@@ -112,9 +119,11 @@ const EXPORTS: Record<string, string[]> = {
   ],
   "./s3": [
     "AwsSdkClient: interface",
+    "ConditionalWrites: typeAlias",
     "DeleteStateOptions: interface",
     "GaibState: interface",
     "GetStateOptions: interface",
+    "ListVersionsOptions: interface",
     "LockInfo: interface",
     "LockOptions: interface",
     "LockResult: interface",
@@ -125,9 +134,11 @@ const EXPORTS: Record<string, string[]> = {
     "S3BackendOptions: interface",
     "SetStateOptions: interface",
     "StateBackend: interface",
+    "StateHistory: interface",
     "StateOutput: interface",
     "StateResource: interface",
     "StateResourceInstance: interface",
+    "StateVersion: interface",
   ],
   "./http": [
     "DeleteStateOptions: interface",
@@ -208,6 +219,10 @@ Deno.test("every error class extends BackendError and keeps its cause", () => {
   }
   const cause = new Error("root");
   assert.equal(new mod.StateFormatError("x", { cause }).cause, cause);
+  const missing = new mod.StateVersionNotFoundError("x", "ws", "v1", { cause });
+  assert.ok(missing instanceof mod.BackendError);
+  assert.equal(missing.name, "StateVersionNotFoundError");
+  assert.equal(missing.cause, cause);
 });
 
 Deno.test("the cli task runs cli.ts with exactly the compiled binary's permissions", async () => {

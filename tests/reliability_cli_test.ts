@@ -324,6 +324,8 @@ Deno.test({
     const backend = new LocalBackend({ path: `${dir.path}/.gaib` });
     await backend.setState("default", canaryState(1));
     await backend.setState("default", canaryState(2));
+    // An earlier version for `state pull --version` and `state rollback`.
+    const version = (await backend.listVersions("default"))[1].versionId;
     await backend.close();
     await Deno.writeTextFile(
       `${dir.path}/push.tfstate`,
@@ -356,6 +358,9 @@ Deno.test({
       { args: ["state", "mv", "discord_role.admin", "discord_role.owner"] },
       { args: ["state", "rm", "--dry-run", "discord_bot.main"] },
       { args: ["state", "rm", "discord_role.owner"] },
+      { args: ["state", "history"] },
+      { args: ["state", "pull", "--version", "VERSION"], raw: true },
+      { args: ["state", "rollback", "VERSION"] },
       { args: ["lock", "acquire", "--ttl", "1h"] },
       { args: ["lock", "status"] },
       { args: ["lock-info"] },
@@ -369,6 +374,8 @@ Deno.test({
       { args: ["state", "show", "discord_bot.nope"], fails: true },
       { args: ["state", "push", "push.tfstate"], fails: true },
       { args: ["state", "list", "--lock-timeout", "soon"], fails: true },
+      { args: ["state", "pull", "--version", "../../nope"], fails: true },
+      { args: ["state", "history", "-n", "0"], fails: true },
       {
         args: ["state", "list"],
         fails: true,
@@ -396,7 +403,10 @@ Deno.test({
     ];
     for (const command of commands) {
       for (const extra of FULL ? [[], ["--json"], ["--verbose"]] : [[], ["--json"]]) {
-        const args = [...command.args.map((a) => a === "LOCK" ? lockId : a), ...extra];
+        const args = [
+          ...command.args.map((a) => a === "LOCK" ? lockId : a === "VERSION" ? version : a),
+          ...extra,
+        ];
         await t.step(args.join(" "), async () => {
           const result = await cli(dir.path, args, { ...env, ...command.env });
           assertNoCanary(result, args.join(" "), command.raw);

@@ -61,6 +61,14 @@ async function tempFileAppears(
   return false;
 }
 
+/** The first bytes of a file: enough for `headerSerial`. */
+async function readHead(path: string): Promise<string> {
+  using file = await Deno.open(path);
+  const buffer = new Uint8Array(512);
+  const n = (await file.read(buffer)) ?? 0;
+  return new TextDecoder().decode(buffer.subarray(0, n));
+}
+
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
@@ -192,6 +200,29 @@ async function crashRun(profile: Profile, kills: number, workspace: string): Pro
         `kill ${k}: the backup is not version ${backupSerial}`,
       );
       if (backupSerial === serial) stats.backupEqualsState++;
+      // The history holds only versions that landed, each whole: the newest entry is the
+      // state (or the one before, when the kill fell between the rename and the link), and
+      // serials fall one by one from there; older entries were the newest once, and checked.
+      const entries = (await Array.fromAsync(Deno.readDir(`${wsDir}/history`)))
+        .map((e) => e.name).filter((n) => !n.startsWith(".tmp-")).sort().reverse();
+      const entrySerials: number[] = [];
+      for (const name of entries) {
+        entrySerials.push(headerSerial(await readHead(`${wsDir}/history/${name}`)));
+      }
+      assert.ok(
+        entries.length >= 1 && entries.length <= 11,
+        `kill ${k}: ${entries.length} entries`,
+      );
+      assert.ok(
+        entrySerials[0] === serial || entrySerials[0] === serial - 1,
+        `kill ${k}: newest history entry ${entrySerials[0]} next to state serial ${serial}`,
+      );
+      // Consecutive: a version a kill left out is added by the next write.
+      assert.deepEqual(entrySerials, entrySerials.map((_, i) => entrySerials[0] - i));
+      assert.ok(
+        (await Deno.readTextFile(`${wsDir}/history/${entries[0]}`)) === expected(entrySerials[0]),
+        `kill ${k}: the newest history entry is not version ${entrySerials[0]}`,
+      );
       survived = serial;
       lastDone = serial;
       lastWrite = serial;
@@ -230,7 +261,10 @@ async function crashRun(profile: Profile, kills: number, workspace: string): Pro
       "the final state is not the version written last",
     );
     const names = (await Array.fromAsync(Deno.readDir(wsDir))).map((e) => e.name).sort();
-    assert.deepEqual(names, [".guard", "terraform.tfstate", "terraform.tfstate.backup"]);
+    assert.deepEqual(names, [".guard", "history", "terraform.tfstate", "terraform.tfstate.backup"]);
+    const history = await reader.listVersions(workspace);
+    assert.equal(history[0].serial, survived + 3);
+    assert.ok(history.length <= 11, "pruned to the current version and 10 earlier ones");
   } finally {
     await reader.close();
   }
@@ -295,7 +329,12 @@ Deno.test({
       await Deno.link(`${wsDir}/terraform.tfstate`, `${wsDir}/terraform.tfstate.backup`);
       await backend.setState("default", versionOf(base, 3));
       const names = (await Array.fromAsync(Deno.readDir(wsDir))).map((e) => e.name).sort();
-      assert.deepEqual(names, [".guard", "terraform.tfstate", "terraform.tfstate.backup"]);
+      assert.deepEqual(names, [
+        ".guard",
+        "history",
+        "terraform.tfstate",
+        "terraform.tfstate.backup",
+      ]);
       assert.ok(
         (await Deno.readTextFile(`${wsDir}/terraform.tfstate.backup`)) === versionText(base, 2),
       );

@@ -68,6 +68,8 @@ for (const mode of MODES) {
           }
         },
         fingerprint: () => storeFingerprint(fx),
+        // A bucket without versioning: S3 keeps only the current object.
+        keepsHistory: false,
         [Symbol.asyncDispose]: () => fx[Symbol.asyncDispose](),
       };
     },

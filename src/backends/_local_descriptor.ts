@@ -6,7 +6,7 @@
  */
 
 import type { LocalBackendConfig } from "../config.ts";
-import { literal, nonEmpty, object, type ObjectRule, string } from "../_config_rules.ts";
+import { integer, literal, nonEmpty, object, type ObjectRule, string } from "../_config_rules.ts";
 import type { BackendDescriptor } from "./_registry.ts";
 
 /** The rule of {@linkcode LocalBackendConfig}. */
@@ -22,6 +22,7 @@ export const localBackendRule: ObjectRule<LocalBackendConfig> = object({
     }),
     show: "plain",
   },
+  history: { rule: integer(0, 10_000), show: "plain" },
 }, { expected: "type: local and its settings" });
 
 /** The local backend: state files in a directory on this machine. */
@@ -29,7 +30,10 @@ export const localBackend: BackendDescriptor<LocalBackendConfig> = {
   type: "local",
   summary: "state files in a directory on this machine",
   rule: localBackendRule,
-  variables: { GAIB_STATE_PATH: { field: "path" } },
+  variables: {
+    GAIB_STATE_PATH: { field: "path" },
+    GAIB_STATE_HISTORY: { field: "history", coerce: "integer" },
+  },
   paths: { path: { default: ".gaib", stateRoot: true } },
   location: (config) => `local ${config.path}`,
   load: async () => (await import("./local.ts")).LocalBackend,

@@ -16,6 +16,8 @@ import {
   HeadObjectCommand,
   ListObjectsV2Command,
   type ListObjectsV2CommandOutput,
+  ListObjectVersionsCommand,
+  type ListObjectVersionsCommandOutput,
   PutObjectCommand,
   type PutObjectCommandInput,
   type S3Client,
@@ -42,6 +44,13 @@ export interface WriteCondition {
   /** Write only if no object exists. */
   ifNoneMatch?: boolean;
 }
+
+/**
+ * Whether the server honours `If-Match` on writes to this bucket, as far as seen: `refused`
+ * once it refused, in both quotings, an ETag the object provably has (Ceph RGW 16.2 does so
+ * for every `If-Match` in a versioned bucket, where it also ignores `If-None-Match`).
+ */
+export type ConditionalWrites = "unknown" | "honoured" | "refused";
 
 /** MD5 of some bytes: hex (Terraform's digest) and base64 (`Content-MD5`). */
 export function md5(bytes: Uint8Array): { hex: string; base64: string } {
@@ -82,6 +91,7 @@ export class S3Objects {
    * unquoted, and flips when the server refuses an ETag that matches.
    */
   #quoteIfMatch = false;
+  #conditionalWrites: ConditionalWrites = "unknown";
 
   /**
    * @param client the S3 client
@@ -96,17 +106,24 @@ export class S3Objects {
     this.#quoteIfMatch = quoteIfMatch;
   }
 
+  /** What this server was seen to do with `If-Match` on writes (see the type). */
+  get conditionalWrites(): ConditionalWrites {
+    return this.#conditionalWrites;
+  }
+
   /**
-   * Reads an object, or its first `rangeBytes` bytes.
+   * Reads an object, or its first `rangeBytes` bytes; with `versionId`, that version of it.
    *
-   * @returns the bytes and ETag (of the whole object), or `null` when it does not exist
+   * @returns the bytes and ETag (of the whole object), or `null` when it (or that version)
+   *   does not exist
    */
-  async get(key: string, rangeBytes?: number): Promise<StoredObject | null> {
+  async get(key: string, rangeBytes?: number, versionId?: string): Promise<StoredObject | null> {
     try {
       const out = await this.#client.send(
         new GetObjectCommand({
           Bucket: this.#bucket,
           Key: key,
+          VersionId: versionId,
           Range: rangeBytes === undefined ? undefined : `bytes=0-${rangeBytes - 1}`,
         }),
       );
@@ -114,8 +131,13 @@ export class S3Objects {
       return { bytes, etag: unquote(out.ETag) };
     } catch (error) {
       if (isMissing(error)) return null;
+      // A version ID the server cannot parse (400), or a delete marker (405): no such version.
+      const status = httpStatus(error);
+      if (versionId !== undefined && (status === 400 || status === 405)) return null;
       // An empty object has no byte 0: a ranged read of it fails with 416.
-      if (httpStatus(error) === 416 && rangeBytes !== undefined) return await this.get(key);
+      if (status === 416 && rangeBytes !== undefined) {
+        return await this.get(key, undefined, versionId);
+      }
       throw error;
     }
   }
@@ -147,7 +169,7 @@ export class S3Objects {
       input.ServerSideEncryption = "AES256";
     }
     const conditional = condition.ifMatch !== undefined || condition.ifNoneMatch === true;
-    return await this.#ifMatching(key, condition.ifMatch, async (ifMatch) => {
+    const etag = await this.#ifMatching(key, condition.ifMatch, async (ifMatch) => {
       try {
         const out = await this.#client.send(new PutObjectCommand({ ...input, IfMatch: ifMatch }));
         return unquote(out.ETag);
@@ -156,6 +178,8 @@ export class S3Objects {
         throw error;
       }
     });
+    if (etag !== null && condition.ifMatch !== undefined) this.#conditionalWrites = "honoured";
+    return etag;
   }
 
   /**
@@ -173,7 +197,16 @@ export class S3Objects {
     if (result !== null || etag === undefined) return result;
     if (await this.#etagOf(key) !== etag) return null; // a real conflict
     this.#quoteIfMatch = !this.#quoteIfMatch;
-    return await send(header());
+    const again = await send(header());
+    if (again !== null || this.#conditionalWrites === "honoured") return again;
+    if (await this.#etagOf(key) === etag) {
+      // Refused in both quotings while the object kept that ETag: the server refuses every
+      // If-Match here (Ceph RGW 16.2 in a versioned bucket). Callers decide what may be
+      // written without a condition; the quoting goes back to what it was.
+      this.#quoteIfMatch = !this.#quoteIfMatch;
+      this.#conditionalWrites = "refused";
+    }
+    return null;
   }
 
   async #etagOf(key: string): Promise<string | null> {
@@ -233,6 +266,28 @@ export class S3Objects {
         Prefix: prefix,
         Delimiter: delimiter,
         ContinuationToken: token,
+      }),
+    );
+  }
+
+  /**
+   * One page of a ListObjectVersions listing of the keys that start with `prefix`.
+   *
+   * @param prefix the key prefix
+   * @param keyMarker `NextKeyMarker` of the previous page
+   * @param versionIdMarker `NextVersionIdMarker` of the previous page
+   */
+  versions(
+    prefix: string,
+    keyMarker: string | undefined,
+    versionIdMarker: string | undefined,
+  ): Promise<ListObjectVersionsCommandOutput> {
+    return this.#client.send(
+      new ListObjectVersionsCommand({
+        Bucket: this.#bucket,
+        Prefix: prefix,
+        KeyMarker: keyMarker,
+        VersionIdMarker: versionIdMarker,
       }),
     );
   }

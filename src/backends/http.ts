@@ -48,7 +48,7 @@ import {
   pickLockInfo,
   retryLock,
 } from "../lock.ts";
-import { printable } from "../_printable.ts";
+import { versionLimit, versionNotFound } from "../_history_rules.ts";
 import { assertValidState, parseStateBytes, serializeState } from "../state.ts";
 import type {
   DeleteStateOptions,
@@ -588,7 +588,7 @@ export class HttpBackend implements StateBackend, StateHistory {
     workspace: string,
     options: ListVersionsOptions = {},
   ): Promise<StateVersion[]> {
-    if (options.limit === 0) return [];
+    versionLimit(options);
     const url = this.#stateUrl(workspace);
     const what = `read the state of workspace "${workspace}"`;
     const answer = await this.#transport.request("GET", url, undefined, what);
@@ -597,14 +597,18 @@ export class HttpBackend implements StateBackend, StateHistory {
     if (answer.bytes.length === 0) return [];
     const state = parseStateBytes(answer.bytes, `state of workspace "${workspace}"`);
     if (state === null) return [];
-    const modified = Date.parse(answer.headers.get("last-modified") ?? "");
+    // When the server does not say when the state was saved, the time of its answer stands in.
+    const saved = [answer.headers.get("last-modified"), answer.headers.get("date")]
+      .map((header) => Date.parse(header ?? "")).find((time) => Number.isFinite(time));
     return [{
       versionId: versionIdOf(answer.bytes),
       serial: state.serial,
       lineage: state.lineage,
-      savedAt: Number.isFinite(modified) ? new Date(modified).toISOString() : "",
+      savedAt: new Date(saved ?? Date.now()).toISOString(),
       size: answer.bytes.length,
       current: true,
+      noHistory: "Terraform's HTTP backend protocol has no history: only the current state " +
+        "can be listed (a server may keep versions of its own, as GitLab does, in its own UI).",
     }];
   }
 
@@ -614,7 +618,7 @@ export class HttpBackend implements StateBackend, StateHistory {
    * @param workspace the workspace
    * @param versionId an ID from `listVersions`
    * @returns the state
-   * @throws {BackendError} when the ID is not the current version's
+   * @throws {StateVersionNotFoundError} when the ID is not the current version's
    *
    * @example
    * ```ts ignore
@@ -625,10 +629,10 @@ export class HttpBackend implements StateBackend, StateHistory {
     const bytes = await this.#read(workspace);
     const state = bytes && parseStateBytes(bytes, `state of workspace "${workspace}"`);
     if (bytes === null || state === null || versionIdOf(bytes) !== versionId) {
-      throw new BackendError(
-        `Workspace "${workspace}" has no version ${JSON.stringify(printable(versionId))}: an ` +
-          "HTTP backend keeps only the current state (Terraform's protocol has no history), " +
-          "and listVersions names it.",
+      throw versionNotFound(
+        workspace,
+        versionId,
+        "an HTTP backend keeps only the current state (Terraform's protocol has no history)",
       );
     }
     return state;

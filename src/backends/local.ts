@@ -10,6 +10,7 @@ import { renewLease } from "../_lease.ts";
 import { checkWrite } from "../_write_rules.ts";
 import { readStateHeader } from "../_state_header.ts";
 import { BackendError } from "../errors.ts";
+import { versionLimit } from "../_history_rules.ts";
 import {
   checkLockOptions,
   closedError,
@@ -27,11 +28,14 @@ import type {
   DeleteStateOptions,
   GaibState,
   GetStateOptions,
+  ListVersionsOptions,
   LockInfo,
   LockOptions,
   LockResult,
   SetStateOptions,
   StateBackend,
+  StateHistory,
+  StateVersion,
 } from "../types.ts";
 import {
   checkDeletable,
@@ -57,6 +61,7 @@ import {
   type LockRecord,
   newLockRecord,
 } from "./_local_lock.ts";
+import { HISTORY_DIR, LocalHistory } from "./_local_history.ts";
 import { localBackend } from "./_local_descriptor.ts";
 import { checkBackendOptions } from "./_registry.ts";
 
@@ -78,6 +83,12 @@ export interface LocalBackendOptions {
    * @default {".gaib"}
    */
   path?: string;
+  /**
+   * How many versions before the current one each workspace's history keeps (see
+   * {@linkcode LocalBackend.listVersions}); 0 keeps none.
+   * @default {10}
+   */
+  history?: number;
   /**
    * Lease of a process-bound lock, renewed every third of it while the holder lives. Only
    * processes on other machines (sharing the directory) rely on it; on the same machine a
@@ -104,6 +115,8 @@ interface HeldLock {
  *   the directory is fsynced: a crash at any instant leaves the old or the new state, never a
  *   torn one. The previous state is kept as `terraform.tfstate.backup`. Files are created
  *   0600 and directories 0700.
+ * - The last versions are kept in `<workspace>/history/` (`history`, default 10 before the
+ *   current one): see {@linkcode LocalBackend.listVersions}.
  * - A lock is never broken while its holder lives, however long it runs, and a holder that
  *   died (even by `kill -9`) does not block the next lock: see `_local_lock.ts`.
  *
@@ -133,9 +146,10 @@ interface HeldLock {
  * await Deno.remove(root, { recursive: true });
  * ```
  */
-export class LocalBackend implements StateBackend {
+export class LocalBackend implements StateBackend, StateHistory {
   #root: string;
   #leaseMs: number;
+  #keep: number;
   #held = new Map<string, HeldLock>();
   #closed = false;
 
@@ -151,6 +165,7 @@ export class LocalBackend implements StateBackend {
     const checked = checkBackendOptions(localBackend, config, "LocalBackend options");
     this.#root = (checked.path ?? ".gaib").replace(/\/+$/, "") || "/";
     this.#leaseMs = leaseMs ?? 30_000;
+    this.#keep = checked.history ?? 10;
   }
 
   /** The state root this backend reads and writes. */
@@ -256,13 +271,35 @@ export class LocalBackend implements StateBackend {
             if (await checkWrite(workspace, stored, state, text, read)) return;
           }
         }
-        if (await exists(statePath)) await this.#backup(dir, statePath);
+        if (await exists(statePath)) {
+          await this.#history(dir).keepCurrent();
+          await this.#backup(dir, statePath);
+        }
         await Deno.rename(temp.path, statePath);
         await fsyncDir(dir);
         await removeOrphanTemps(dir);
+        await this.#record(dir, state.serial);
       });
     } finally {
       await discardTempFile(temp);
+    }
+  }
+
+  #history(dir: string): LocalHistory {
+    return new LocalHistory(dir, `${dir}/${STATE_FILE}`, this.#keep);
+  }
+
+  /** Adds the state just written to the history; a failure says the state itself landed. */
+  async #record(dir: string, serial: number): Promise<void> {
+    try {
+      await this.#history(dir).record();
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      throw new BackendError(
+        `The state (serial ${serial}) WAS written to ${dir}/${STATE_FILE}, but its history ` +
+          `entry in ${dir}/${HISTORY_DIR} was not: ${reason}`,
+        { cause: error },
+      );
     }
   }
 
@@ -402,9 +439,77 @@ export class LocalBackend implements StateBackend {
           await Deno.remove(`${dir}/${BACKUP_FILE}`).catch((error) => {
             if (!(error instanceof Deno.errors.NotFound)) throw error;
           });
+          await Deno.remove(`${dir}/${HISTORY_DIR}`, { recursive: true }).catch((error) => {
+            if (!(error instanceof Deno.errors.NotFound)) throw error;
+          });
           await fsyncDir(dir);
         }),
     );
+  }
+
+  /**
+   * Lists a workspace's versions, newest first: the current state, then the history entries
+   * kept beside it (`history` before the current one, pruned on write). Each entry is the
+   * state file as it was stored (a hard link, or a synced copy where the file system has no
+   * links), so it is byte for byte what was written. IDs look like
+   * `20261130T073501123Z-9f3c2a1b`; a current state written before history was kept (or by
+   * another tool, or with `history: 0`) is listed as `current`.
+   *
+   * @param workspace the workspace
+   * @param options `limit`: at most this many
+   * @returns the versions, newest first; empty when the workspace has none
+   * @throws {BackendError} for a link in the history, or a `limit` below 1
+   *
+   * @example Two writes, two versions
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { createEmptyState, LocalBackend } from "@gaib/state";
+   *
+   * const root = await Deno.makeTempDir();
+   * await using backend = new LocalBackend({ path: root });
+   * const state = createEmptyState();
+   * await backend.setState("default", { ...state, serial: 1 });
+   * await backend.setState("default", { ...state, serial: 2 });
+   * const versions = await backend.listVersions("default");
+   * assert.deepEqual(versions.map((v) => [v.serial, v.current]), [[2, true], [1, false]]);
+   * await Deno.remove(root, { recursive: true });
+   * ```
+   */
+  async listVersions(
+    workspace: string,
+    options: ListVersionsOptions = {},
+  ): Promise<StateVersion[]> {
+    const limit = versionLimit(options);
+    return await this.#history(this.#dir(workspace)).list(limit);
+  }
+
+  /**
+   * Reads one version of a workspace's state, exactly as it was stored.
+   *
+   * @param workspace the workspace
+   * @param versionId an ID from {@linkcode LocalBackend.listVersions}
+   * @returns the state of that version
+   * @throws {StateVersionNotFoundError} for an unknown or pruned ID, or one that is not an ID
+   *   this backend makes (checked before it touches any path)
+   * @throws {StateFormatError} when the stored version is not a valid state
+   *
+   * @example Reading the version before the current one
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { createEmptyState, LocalBackend } from "@gaib/state";
+   *
+   * const root = await Deno.makeTempDir();
+   * await using backend = new LocalBackend({ path: root });
+   * const state = createEmptyState();
+   * await backend.setState("default", { ...state, serial: 1 });
+   * await backend.setState("default", { ...state, serial: 2 });
+   * const [, previous] = await backend.listVersions("default");
+   * assert.equal((await backend.getStateVersion("default", previous.versionId)).serial, 1);
+   * await Deno.remove(root, { recursive: true });
+   * ```
+   */
+  async getStateVersion(workspace: string, versionId: string): Promise<GaibState> {
+    return await this.#history(this.#dir(workspace)).read(workspace, versionId);
   }
 
   /**

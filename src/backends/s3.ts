@@ -39,18 +39,22 @@ import { LockEngine, type StoreCall } from "../_lock_engine.ts";
 import { checkWrite, type StoredIdentity } from "../_write_rules.ts";
 import { readStateHeader } from "../_state_header.ts";
 import type { S3BackendConfig } from "../config.ts";
-import { BackendError, StateSerialError } from "../errors.ts";
+import { BackendConfigError, BackendError, StateLockError, StateSerialError } from "../errors.ts";
+import { versionLimit, versionNotFound } from "../_history_rules.ts";
 import { closedError, deleteLockError } from "../lock.ts";
 import { assertValidState, parseStateBytes, serializeState } from "../state.ts";
 import type {
   DeleteStateOptions,
   GaibState,
   GetStateOptions,
+  ListVersionsOptions,
   LockInfo,
   LockOptions,
   LockResult,
   SetStateOptions,
   StateBackend,
+  StateHistory,
+  StateVersion,
 } from "../types.ts";
 import { checkDeletable, checkEmptyForDelete, DEFAULT_WORKSPACE } from "../workspace.ts";
 import { gaibCommand, shellQuote } from "../_command_line.ts";
@@ -60,7 +64,7 @@ import { DynamoDbDigests, type StoredDigest } from "./_dynamodb_digest.ts";
 import { DynamoDbLockStore } from "./_dynamodb_lock.ts";
 import { S3KeyLayout } from "./_s3_keys.ts";
 import { S3LockfileStore } from "./_s3_lockfile.ts";
-import { md5, S3Objects, type WriteCondition } from "./_s3_objects.ts";
+import { type ConditionalWrites, md5, S3Objects, type WriteCondition } from "./_s3_objects.ts";
 import { checkBackendOptions } from "./_registry.ts";
 import { s3Backend } from "./_s3_descriptor.ts";
 
@@ -69,18 +73,26 @@ export type {
   DeleteStateOptions,
   GaibState,
   GetStateOptions,
+  ListVersionsOptions,
   LockInfo,
   LockOptions,
   LockResult,
   SetStateOptions,
   StateBackend,
+  StateHistory,
   StateOutput,
   StateResource,
   StateResourceInstance,
+  StateVersion,
 } from "../types.ts";
+export type { ConditionalWrites } from "./_s3_objects.ts";
 
 /** Bytes read from the start of a state to find its lineage and serial. */
 const HEADER_BYTES = 64 * 1024;
+/** Version reads `listVersions` sends at once. */
+const VERSION_READS = 8;
+/** An S3 version ID as gaib-state accepts one: printable ASCII, no spaces. */
+const S3_VERSION_ID = /^[\x21-\x7e]{1,1024}$/;
 
 /** Options for {@linkcode S3Backend}, beside the config. */
 export interface S3BackendOptions {
@@ -175,7 +187,7 @@ type Known =
  * console.log(await backend.listWorkspaces()); // ["default", ...]
  * ```
  */
-export class S3Backend implements StateBackend {
+export class S3Backend implements StateBackend, StateHistory {
   readonly #config: S3BackendConfig;
   readonly #keys: S3KeyLayout;
   readonly #clients: AwsClients;
@@ -421,6 +433,7 @@ export class S3Backend implements StateBackend {
     const sum = md5(bytes);
     const action = `writing the state of workspace "${workspace}" (${this.#where(key)})`;
     await this.#locks.checkWrite(workspace, options.lockId);
+    this.#checkUnconditional(workspace, options.lockId, "write the state of");
     for (let attempt = 0;; attempt++) {
       let condition: WriteCondition = {};
       if (!options.force) {
@@ -453,6 +466,9 @@ export class S3Backend implements StateBackend {
         } else {
           condition = { ifNoneMatch: true };
         }
+        // A store that refuses If-Match here is written under the DynamoDB lock alone
+        // (#checkUnconditional let this write through only with that lock held).
+        if (this.#objects.conditionalWrites === "refused") condition = {};
       }
       const etag = await this.#call(
         "s3",
@@ -464,6 +480,12 @@ export class S3Backend implements StateBackend {
           "is stored before retrying.",
       );
       if (etag === null) {
+        if (this.#objects.conditionalWrites === "refused") {
+          // Just found out that this store refuses every If-Match: write under the lock alone,
+          // or refuse.
+          this.#checkUnconditional(workspace, options.lockId, "write the state of");
+          continue;
+        }
         // The object changed since it was checked: check again against what is there now.
         this.#known.delete(key);
         if (attempt < 3) continue;
@@ -493,6 +515,52 @@ export class S3Backend implements StateBackend {
       }
       return;
     }
+  }
+
+  /**
+   * What this instance has seen the bucket's store do with conditional writes (`If-Match`):
+   * `"unknown"` until a write needed one, `"honoured"` (AWS S3, Ceph RGW in an unversioned
+   * bucket), or `"refused"` once the store refused, in both quotings, an ETag the object
+   * provably has. Ceph RGW 16.2 does that for every `If-Match` in a versioned bucket, and
+   * ignores `If-None-Match` there. From then on this instance writes such a bucket only under
+   * a DynamoDB lock (without a condition), and refuses writes without the lock and any
+   * locking with `use_lockfile` (which relies on both conditions), each with a message
+   * saying so. For `doctor`-style reports.
+   *
+   * @example
+   * ```ts ignore
+   * if (backend.conditionalWrites === "refused") console.warn("writes rely on the DynamoDB lock");
+   * ```
+   */
+  get conditionalWrites(): ConditionalWrites {
+    return this.#objects.conditionalWrites;
+  }
+
+  /** Refuses what a store that refuses `If-Match` cannot keep safe; nothing elsewhere. */
+  #checkUnconditional(workspace: string, lockId: string | undefined, verb: string): void {
+    if (this.#objects.conditionalWrites !== "refused") return;
+    this.#checkLockfile();
+    if (lockId !== undefined && this.#config.dynamodb_table) return;
+    throw new StateLockError(
+      `Cannot ${verb} workspace "${workspace}" without holding its DynamoDB lock: the S3 ` +
+        `store refuses every If-Match in bucket "${this.#config.bucket}" (Ceph RGW does so in a ` +
+        "versioned bucket), so conditional writes cannot keep writers apart there and only the " +
+        "lock can. Nothing was changed. Set backend.dynamodb_table and take the lock first " +
+        '(gaib-state commands take it; in code, withLock or the "lockId" option), or use a ' +
+        "bucket without versioning.",
+    );
+  }
+
+  #checkLockfile(): void {
+    if (!this.#config.use_lockfile) return;
+    throw new BackendConfigError(
+      `The S3 store refuses every If-Match in bucket "${this.#config.bucket}" and may ignore ` +
+        "If-None-Match there (Ceph RGW does both in a versioned bucket), so an S3 lockfile " +
+        "(backend.use_lockfile) cannot keep two holders apart. Nothing was changed. Lock with " +
+        "DynamoDB instead (set backend.dynamodb_table and remove backend.use_lockfile), or use " +
+        "a bucket without versioning.",
+      { path: "backend.use_lockfile" },
+    );
   }
 
   /** Reads the stored object's ETag, lineage and serial, from its first bytes when possible. */
@@ -569,12 +637,20 @@ export class S3Backend implements StateBackend {
         "before deleting.",
     );
     this.#known.delete(key);
-    const empty = await this.#call(
-      "s3",
-      action,
-      () => this.#objects.put(key, new Uint8Array(), { ifMatch: object!.etag }),
-      "Nothing was deleted.",
-    );
+    this.#checkUnconditional(workspace, options.lockId, "delete");
+    const emptyObject = (condition: WriteCondition) =>
+      this.#call(
+        "s3",
+        action,
+        () => this.#objects.put(key, new Uint8Array(), condition),
+        "Nothing was deleted.",
+      );
+    const refused = () => this.#objects.conditionalWrites === "refused";
+    let empty = await emptyObject(refused() ? {} : { ifMatch: object!.etag });
+    if (empty === null && refused()) {
+      this.#checkUnconditional(workspace, options.lockId, "delete");
+      empty = await emptyObject({});
+    }
     if (empty === null) throw changed;
     const again = `delete it again with "gaib-state workspace delete --force ${
       shellQuote(workspace)
@@ -598,6 +674,158 @@ export class S3Backend implements StateBackend {
       `The state object is now empty ("no state"); ${again}.`,
     );
     if (!deleted) throw changed;
+  }
+
+  /**
+   * Lists a workspace's versions from S3 bucket versioning, newest first: ListObjectVersions
+   * on exactly the state key (every page; other keys that share the prefix, such as the
+   * lockfile, never appear), then a ranged read of each version's first bytes for its serial
+   * and lineage (8 at a time). Empty versions (left by `deleteState`) and versions that are
+   * not states are left out; a delete marker makes no version current. Version IDs are S3's.
+   *
+   * When the bucket has no versioning, S3 keeps only the current object: it is listed alone
+   * (version ID `null`), with `noHistory` saying so and how to turn versioning on. Needs
+   * `s3:ListBucketVersions` and `s3:GetObjectVersion`.
+   *
+   * @param workspace the workspace
+   * @param options `limit`: at most this many (fewer pages and reads)
+   * @returns the versions, newest first
+   * @throws {BackendError} when S3 fails, or `limit` is below 1
+   *
+   * @example
+   * ```ts ignore
+   * for (const v of await backend.listVersions("default", { limit: 5 })) {
+   *   console.log(v.versionId, v.serial, v.savedAt, v.current ? "(current)" : "");
+   * }
+   * ```
+   */
+  async listVersions(
+    workspace: string,
+    options: ListVersionsOptions = {},
+  ): Promise<StateVersion[]> {
+    const limit = versionLimit(options);
+    const key = this.stateKey(workspace);
+    const action = `listing the versions of workspace "${workspace}" (${this.#where(key)})`;
+    type Found = { versionId: string; size: number; savedAt: string; current: boolean };
+    const found: Found[] = [];
+    let deleted = false;
+    let keyMarker: string | undefined;
+    let versionMarker: string | undefined;
+    for (;;) {
+      const page = await this.#call(
+        "s3",
+        action,
+        () => this.#objects.versions(key, keyMarker, versionMarker),
+      );
+      let otherKeys = false;
+      for (const marker of page.DeleteMarkers ?? []) {
+        if (marker.Key === key && marker.IsLatest) deleted = true;
+      }
+      for (const version of page.Versions ?? []) {
+        if (version.Key !== key) {
+          otherKeys = true;
+          continue;
+        }
+        if (!version.Size || version.VersionId === undefined) continue; // no state
+        found.push({
+          versionId: version.VersionId,
+          size: version.Size,
+          savedAt: (version.LastModified ?? new Date(0)).toISOString(),
+          current: version.IsLatest === true,
+        });
+      }
+      // Keys come in order and the state key sorts before every longer one: once another key
+      // shows, or enough versions are found, the rest is not needed.
+      if (!page.IsTruncated || otherKeys || found.length >= limit) break;
+      keyMarker = page.NextKeyMarker;
+      versionMarker = page.NextVersionIdMarker;
+    }
+    if (deleted) { for (const version of found) version.current = false; }
+    // S3 lists a key's versions newest first; the current one (when a delete marker is not
+    // the latest) is first already, but say so rather than rely on it (sort is stable).
+    found.sort((a, b) => Number(b.current) - Number(a.current));
+    const chosen = found.slice(0, limit);
+    const described: (StateVersion | null)[] = new Array(chosen.length).fill(null);
+    for (let start = 0; start < chosen.length; start += VERSION_READS) {
+      await Promise.all(
+        chosen.slice(start, start + VERSION_READS).map(async (version, i) => {
+          const identity = await this.#versionIdentity(key, version.versionId, action);
+          if (identity) described[start + i] = { ...version, ...identity };
+        }),
+      );
+    }
+    const versions = described.filter((v) => v !== null);
+    if (versions.length === 1 && versions[0].versionId === "null" && found.length === 1) {
+      const bucket = shellQuote(this.#config.bucket);
+      versions[0].noHistory = `bucket versioning is off for bucket "${this.#config.bucket}", ` +
+        'so S3 keeps only the current version; turn it on with "aws s3api ' +
+        `put-bucket-versioning --bucket ${bucket} --versioning-configuration Status=Enabled" ` +
+        "(add --endpoint-url for an S3-compatible store)";
+    }
+    return versions;
+  }
+
+  /** Serial and lineage of one version, from its first bytes when possible; null: no state. */
+  async #versionIdentity(
+    key: string,
+    versionId: string,
+    action: string,
+  ): Promise<{ serial: number; lineage: string } | null> {
+    const head = await this.#call(
+      "s3",
+      action,
+      () => this.#objects.get(key, HEADER_BYTES, versionId),
+    );
+    if (head === null || head.bytes.length === 0) return null;
+    const header = readStateHeader(head.bytes);
+    if (header && header.version === 4) return { serial: header.serial, lineage: header.lineage };
+    const full = head.bytes.length < HEADER_BYTES
+      ? head
+      : await this.#call("s3", action, () => this.#objects.get(key, undefined, versionId));
+    try {
+      const state = full && parseStateBytes(full.bytes, "state version");
+      return state ? { serial: state.serial, lineage: state.lineage } : null;
+    } catch {
+      return null; // not a state: not listed
+    }
+  }
+
+  /**
+   * Reads one version of a workspace's state, as stored (no digest check: the digest
+   * describes the current object only).
+   *
+   * @param workspace the workspace
+   * @param versionId an S3 version ID from {@linkcode S3Backend.listVersions} (`null` names
+   *   the object of a bucket without versioning)
+   * @returns the state of that version
+   * @throws {StateVersionNotFoundError} for an unknown ID, a delete marker, an empty version,
+   *   or an ID that is not printable ASCII
+   * @throws {StateFormatError} when the version is not a valid state
+   * @throws {BackendError} when S3 fails
+   *
+   * @example
+   * ```ts ignore
+   * const [, previous] = await backend.listVersions("default");
+   * const state = await backend.getStateVersion("default", previous.versionId);
+   * ```
+   */
+  async getStateVersion(workspace: string, versionId: string): Promise<GaibState> {
+    const key = this.stateKey(workspace);
+    if (!S3_VERSION_ID.test(versionId)) {
+      throw versionNotFound(workspace, versionId, "an S3 version ID is printable ASCII");
+    }
+    const object = await this.#call(
+      "s3",
+      `reading version ${versionId} of workspace "${workspace}" (${this.#where(key)})`,
+      () => this.#objects.get(key, undefined, versionId),
+    );
+    if (object === null) throw versionNotFound(workspace, versionId);
+    const state = parseStateBytes(
+      object.bytes,
+      `state version ${versionId} of ${this.#where(key)}`,
+    );
+    if (state === null) throw versionNotFound(workspace, versionId, "it holds no state");
+    return state;
   }
 
   /**
@@ -650,8 +878,9 @@ export class S3Backend implements StateBackend {
    * const { lockId } = await backend.lock("default", { operation: "apply", timeoutMs: 60_000 });
    * ```
    */
-  lock(workspace: string, options: LockOptions = {}): Promise<LockResult> {
-    return this.#locks.lock(workspace, options);
+  async lock(workspace: string, options: LockOptions = {}): Promise<LockResult> {
+    if (this.#objects.conditionalWrites === "refused") this.#checkLockfile();
+    return await this.#locks.lock(workspace, options);
   }
 
   /**

@@ -39,7 +39,9 @@ function noState(session: Session): CliError {
 export const pull = handler(async ({ out }: CommandRun, flags: PullFlags) => {
   await using session = await openSession(flags, out);
   const verifyDigest = flags.ignoreDigest !== true;
-  const state = await session.backend.getState(session.workspace, { verifyDigest });
+  const state = flags.version === undefined
+    ? await session.backend.getState(session.workspace, { verifyDigest })
+    : await session.backend.getStateVersion(session.workspace, flags.version);
   if (state === null) {
     if (out.json) out.line("null");
     else out.info(`Workspace "${session.workspace}" has no state yet.`);
@@ -74,8 +76,11 @@ async function readStateFile(file: string): Promise<Uint8Array> {
     );
   }
 }
-/** `state pull`'s own flag: `--ignore-digest` reads a state that does not match its digest. */
-type PullFlags = GlobalFlags & { ignoreDigest?: boolean };
+/**
+ * `state pull`'s own flags: `--ignore-digest` reads a state that does not match its digest;
+ * `--version ID` reads a stored version instead of the current state.
+ */
+type PullFlags = GlobalFlags & { ignoreDigest?: boolean; version?: string };
 
 /** `state push FILE|-`: replace the state, with lineage and serial checks unless `--force`. */
 export const push = handler(
