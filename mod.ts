@@ -95,6 +95,18 @@ export {
 } from "./src/address.ts";
 export { LocalBackend, type LocalBackendOptions } from "./src/backends/local.ts";
 export {
+  type AesGcmMethodConfig,
+  EncryptedBackend,
+  type EncryptionConfig,
+  type EncryptionTargetConfig,
+  type ExternalKeyProviderConfig,
+  type Pbkdf2KeyProviderConfig,
+  type StateEncryptionConfig,
+  StateEncryptionError,
+  withEncryption,
+  type WithEncryptionOptions,
+} from "./src/encryption.ts";
+export {
   BackendFactory,
   CONFIG_FILE_NAMES,
   type ConfigSource,

@@ -37,11 +37,15 @@ import { DescribeTableCommand, type DynamoDBClient } from "@aws-sdk/client-dynam
 import type { S3Client } from "@aws-sdk/client-s3";
 import { LockEngine, type StoreCall } from "../_lock_engine.ts";
 import { checkWrite, type StoredIdentity } from "../_write_rules.ts";
-import { readStateHeader } from "../_state_header.ts";
+import {
+  ENVELOPE_DOCUMENTS,
+  STATE_DOCUMENTS,
+  type StoredDocumentCodec,
+  storesEnvelopes,
+} from "../_stored_document.ts";
 import type { S3BackendConfig } from "../config.ts";
 import { BackendError, StateSerialError } from "../errors.ts";
 import { closedError, deleteLockError } from "../lock.ts";
-import { assertValidState, parseStateBytes, serializeState } from "../state.ts";
 import type {
   DeleteStateOptions,
   GaibState,
@@ -188,6 +192,8 @@ export class S3Backend implements StateBackend {
   readonly #consistencyMs: number;
   readonly #known = new Map<string, Known>();
   #closed = false;
+  /** What the objects hold: states, or also envelopes once wrapped by `withEncryption`. */
+  #codec: StoredDocumentCodec = STATE_DOCUMENTS;
 
   /**
    * Creates the backend; no request is sent until an operation needs one.
@@ -257,6 +263,15 @@ export class S3Backend implements StateBackend {
 
   #where(key: string): string {
     return `s3://${this.#config.bucket}/${key}`;
+  }
+
+  /**
+   * Lets `withEncryption` store OpenTofu encrypted envelopes here (`../_stored_document.ts`):
+   * from then on this backend also reads and writes envelopes, checking their clear lineage and
+   * serial (and their digest). Use the wrapper, which encrypts and decrypts.
+   */
+  [storesEnvelopes](): void {
+    this.#codec = ENVELOPE_DOCUMENTS;
   }
 
   /** Runs one SDK call, turning its failure into a gaib-state error. */
@@ -345,7 +360,7 @@ export class S3Backend implements StateBackend {
         this.#known.set(key, { exists: false });
         return null;
       }
-      const state = parseStateBytes(object.bytes, `state ${this.#where(key)}`);
+      const state = this.#codec.parse(object.bytes, `state ${this.#where(key)}`);
       this.#known.set(key, {
         exists: true,
         etag: object.etag,
@@ -377,7 +392,7 @@ export class S3Backend implements StateBackend {
   ): { lineage: string; serial: number } | null {
     if (!digest.state) return null; // written by Terraform: no way to tell, so wait
     try {
-      const state = parseStateBytes(bytes, "state");
+      const state = this.#codec.parse(bytes, "state");
       if (
         state && state.lineage === digest.state.lineage && state.serial > digest.state.serial
       ) return { lineage: state.lineage, serial: state.serial };
@@ -415,8 +430,7 @@ export class S3Backend implements StateBackend {
     options: SetStateOptions = {},
   ): Promise<void> {
     const key = this.stateKey(workspace);
-    assertValidState(state, "state to write");
-    const text = serializeState(state);
+    const text = this.#codec.serialize(state, "state to write");
     const bytes = new TextEncoder().encode(text);
     const sum = md5(bytes);
     const action = `writing the state of workspace "${workspace}" (${this.#where(key)})`;
@@ -439,6 +453,7 @@ export class S3Backend implements StateBackend {
                 state,
                 text,
                 () => this.#readBytes(key, action),
+                this.#codec,
               );
             } catch (error) {
               // A refusal based on what this instance saw earlier is checked against the
@@ -500,8 +515,8 @@ export class S3Backend implements StateBackend {
     const head = await this.#call("s3", action, () => this.#objects.get(key, HEADER_BYTES));
     if (head === null) return { exists: false };
     if (head.bytes.length === 0) return { exists: true, etag: head.etag, identity: null };
-    const header = readStateHeader(head.bytes);
-    if (header && header.version === 4) {
+    const header = this.#codec.identity(head.bytes);
+    if (header) {
       return {
         exists: true,
         etag: head.etag,
@@ -514,7 +529,7 @@ export class S3Backend implements StateBackend {
       ? head
       : await this.#call("s3", action, () => this.#objects.get(key));
     if (full === null) return { exists: false };
-    const stored = parseStateBytes(full.bytes, `state ${this.#where(key)}`);
+    const stored = this.#codec.parse(full.bytes, `state ${this.#where(key)}`);
     return {
       exists: true,
       etag: full.etag,
@@ -559,7 +574,7 @@ export class S3Backend implements StateBackend {
     if (!options.force) {
       checkEmptyForDelete(
         workspace,
-        parseStateBytes(object!.bytes, `state ${this.#where(key)}`),
+        this.#codec.parse(object!.bytes, `state ${this.#where(key)}`),
         false,
       );
     }
