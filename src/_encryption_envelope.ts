@@ -138,10 +138,16 @@ export function toBase64(bytes: Uint8Array): string {
   return (bytes as Uint8Array & { toBase64(): string }).toBase64();
 }
 
-/** Decodes base64 as Go's encoding/json reads `[]byte`; `null` when it is not base64. */
+/**
+ * Decodes base64 as Go's encoding/json reads `[]byte`; `null` when it is not base64. Stricter
+ * than Go in one point: non-zero padding bits (which no encoder writes) are refused, so that
+ * every changed character of a salt or ciphertext is a refusal, not an equivalent text.
+ */
 export function fromBase64(text: string): Uint8Array | null {
   try {
-    return (Uint8Array as unknown as { fromBase64(s: string): Uint8Array }).fromBase64(text);
+    return (Uint8Array as unknown as {
+      fromBase64(s: string, o: { lastChunkHandling: "strict" }): Uint8Array;
+    }).fromBase64(text, { lastChunkHandling: "strict" });
   } catch {
     return null;
   }

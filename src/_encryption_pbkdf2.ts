@@ -83,10 +83,12 @@ export async function derivedKey(passphrase: Uint8Array, meta: Pbkdf2Metadata): 
   if (!key) {
     derivationCount.value++;
     key = pbkdf2Bytes(passphrase, meta.salt, meta.iterations, meta.hash_function, meta.key_length)
-      .then((raw) => {
-        const imported = importAesKey(raw);
-        raw.fill(0);
-        return imported;
+      .then(async (raw) => {
+        try {
+          return await importAesKey(raw);
+        } finally {
+          raw.fill(0);
+        }
       });
     derived.set(id, key);
     key.catch(() => derived.delete(id));
@@ -168,11 +170,11 @@ export class Pbkdf2Provider {
 
   constructor(settings: Partial<Pbkdf2Settings> & { passphrase: Uint8Array }) {
     this.#settings = {
-      keyLength: PBKDF2_DEFAULTS.key_length,
-      iterations: PBKDF2_DEFAULTS.iterations,
-      saltLength: PBKDF2_DEFAULTS.salt_length,
-      hashFunction: PBKDF2_DEFAULTS.hash_function,
-      ...settings,
+      passphrase: settings.passphrase,
+      keyLength: settings.keyLength ?? PBKDF2_DEFAULTS.key_length,
+      iterations: settings.iterations ?? PBKDF2_DEFAULTS.iterations,
+      saltLength: settings.saltLength ?? PBKDF2_DEFAULTS.salt_length,
+      hashFunction: settings.hashFunction ?? PBKDF2_DEFAULTS.hash_function,
     };
   }
 

@@ -277,7 +277,7 @@ export class EncryptedBackend implements StateBackend, StateHistory {
       // The same serial with the same content is no change, but a new envelope never has the
       // same bytes (a fresh nonce): compare the decrypted states instead.
       if (!(error instanceof StateSerialError) || error.storedSerial !== state.serial) throw error;
-      const current = await this.getState(workspace);
+      const current = await this.getState(workspace).catch(() => null);
       if (current === null || serializeState(current) !== text) throw error;
     }
   }
