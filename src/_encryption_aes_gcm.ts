@@ -68,7 +68,10 @@ export async function openAesGcm(
       "format",
     );
   }
-  const params: AesGcmParams = { name: "AES-GCM", iv: data.subarray(0, NONCE_BYTES) as BufferSource };
+  const params: AesGcmParams = {
+    name: "AES-GCM",
+    iv: data.subarray(0, NONCE_BYTES) as BufferSource,
+  };
   if (aad !== undefined) params.additionalData = aad as BufferSource;
   try {
     return new Uint8Array(

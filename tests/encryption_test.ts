@@ -17,11 +17,7 @@ import {
 import { createEmptyState, serializeState } from "../src/state.ts";
 import type { GaibState } from "../src/types.ts";
 import { LocalBackend } from "../src/backends/local.ts";
-import {
-  type EncryptionConfig,
-  StateEncryptionError,
-  withEncryption,
-} from "../src/encryption.ts";
+import { type EncryptionConfig, StateEncryptionError, withEncryption } from "../src/encryption.ts";
 import { ENVELOPE_DOCUMENTS, STATE_DOCUMENTS } from "../src/_stored_document.ts";
 import { derivationCount, pbkdf2Bytes } from "../src/_encryption_pbkdf2.ts";
 import { fromBase64 } from "../src/_encryption_envelope.ts";
@@ -87,8 +83,38 @@ async function fileTree(dir: string): Promise<Record<string, string>> {
 Deno.test("pbkdf2 reproduces OpenTofu's Example_decrypt test vector", async () => {
   // internal/encryption/keyprovider/pbkdf2/example_decrypt_test.go:17-61
   const salt = new Uint8Array([
-    0x10, 0xec, 0x3d, 0x3f, 0xe0, 0x2a, 0xd2, 0xbe, 0xe6, 0xf1, 0xf5, 0x54, 0xf, 0x8e, 0x6b, 0xbe,
-    0x3b, 0x8b, 0x29, 0x44, 0x5c, 0xf5, 0x2, 0xd2, 0x7d, 0x47, 0xad, 0x55, 0x4a, 0xa8, 0x97, 0x1f,
+    0x10,
+    0xec,
+    0x3d,
+    0x3f,
+    0xe0,
+    0x2a,
+    0xd2,
+    0xbe,
+    0xe6,
+    0xf1,
+    0xf5,
+    0x54,
+    0xf,
+    0x8e,
+    0x6b,
+    0xbe,
+    0x3b,
+    0x8b,
+    0x29,
+    0x44,
+    0x5c,
+    0xf5,
+    0x2,
+    0xd2,
+    0x7d,
+    0x47,
+    0xad,
+    0x55,
+    0x4a,
+    0xa8,
+    0x97,
+    0x1f,
   ]);
   const key = await pbkdf2Bytes(new TextEncoder().encode(PASSPHRASE), salt, 600000, "sha512", 32);
   assert.equal(hex(key), "225872367198760137e0a18580433447bbf578fbe2b87ff36aef3c175fe5709c");
@@ -138,7 +164,10 @@ Deno.test("a wrong passphrase on the real OpenTofu envelope is an authentication
   await using dir = await tempDir();
   const ws = `${dir.path}/workspaces/default`;
   await Deno.mkdir(ws, { recursive: true });
-  await Deno.copyFile(`${CORPUS}rw-encrypted-opentofu-home-ops-a.tfstate`, `${ws}/terraform.tfstate`);
+  await Deno.copyFile(
+    `${CORPUS}rw-encrypted-opentofu-home-ops-a.tfstate`,
+    `${ws}/terraform.tfstate`,
+  );
   const wrong = "not-the-passphrase-of-home-ops";
   const backend = withEncryption(new LocalBackend({ path: dir.path }), {
     key_provider: { pbkdf2: { tofu_state_password: { passphrase: wrong } } },
@@ -251,7 +280,10 @@ Deno.test("a wrong passphrase is refused as authentication failure, never showin
   await right.setState("default", stateWith(1));
   await right.close();
   const wrongPass = "the wrong passphrase, long enough";
-  const wrong = withEncryption(new LocalBackend({ path: dir.path }), config({ passphrase: wrongPass }));
+  const wrong = withEncryption(
+    new LocalBackend({ path: dir.path }),
+    config({ passphrase: wrongPass }),
+  );
   const before = await fileTree(dir.path);
   await assert.rejects(() => wrong.getState("default"), (e: Error) => {
     assert.ok(e instanceof StateEncryptionError);
@@ -300,7 +332,10 @@ Deno.test("changing any byte of encrypted_data or meta is refused, and nothing i
   };
   await t.step("every byte of encrypted_data (nonce, ciphertext, tag)", async () => {
     for (let i = 0; i < data.length; i++) {
-      await Deno.writeTextFile(path, JSON.stringify({ ...envelope, encrypted_data: b64(flip(data, i)) }));
+      await Deno.writeTextFile(
+        path,
+        JSON.stringify({ ...envelope, encrypted_data: b64(flip(data, i)) }),
+      );
       await assert.rejects(() => backend.getState("default"), StateEncryptionError, `byte ${i}`);
     }
   });
@@ -322,7 +357,9 @@ Deno.test("changing any byte of encrypted_data or meta is refused, and nothing i
     await assert.rejects(() => backend.getState("default"), /envelope was changed/);
   });
   await t.step("a truncated file", async () => {
-    for (const length of [1, 10, 60, original.length / 2, original.length - 30, original.length - 1]) {
+    for (
+      const length of [1, 10, 60, original.length / 2, original.length - 30, original.length - 1]
+    ) {
       await Deno.writeTextFile(path, original.slice(0, Math.floor(length)));
       const before = await fileTree(dir.path);
       await assert.rejects(
@@ -355,7 +392,10 @@ Deno.test("lineage and serial rules hold on the envelope in clear", async () => 
   await using dir = await tempDir();
   const backend = withEncryption(new LocalBackend({ path: dir.path }), config());
   await backend.setState("default", stateWith(5));
-  await assert.rejects(() => backend.setState("default", stateWith(6, "another-lineage")), StateLineageError);
+  await assert.rejects(
+    () => backend.setState("default", stateWith(6, "another-lineage")),
+    StateLineageError,
+  );
   await assert.rejects(() => backend.setState("default", stateWith(4)), StateSerialError);
   // The same serial with the same content is no change (a new envelope never has the same bytes).
   await backend.setState("default", stateWith(5));
@@ -414,7 +454,10 @@ Deno.test("key rotation: the old key as fallback decrypts, the new key encrypts"
       },
     },
     method: {
-      aes_gcm: { next: { keys: "key_provider.pbkdf2.new" }, prev: { keys: "key_provider.pbkdf2.old" } },
+      aes_gcm: {
+        next: { keys: "key_provider.pbkdf2.new" },
+        prev: { keys: "key_provider.pbkdf2.old" },
+      },
     },
     state: { method: "method.aes_gcm.next", fallback: { method: "method.aes_gcm.prev" } },
   };
@@ -477,14 +520,21 @@ Deno.test("configuration errors name the field, and never show a passphrase", as
     ],
     [
       "a dangling fallback",
-      { ...config(), state: { method: "method.aes_gcm.secure", fallback: { method: "method.unencrypted.x" } } },
+      {
+        ...config(),
+        state: { method: "method.aes_gcm.secure", fallback: { method: "method.unencrypted.x" } },
+      },
       /state\.fallback\.method: "method\.unencrypted\.x" names no method/,
     ],
     [
       "enforced with an unencrypted fallback",
       {
         ...config(),
-        state: { method: "method.aes_gcm.secure", enforced: true, fallback: { method: "method.unencrypted.migrate" } },
+        state: {
+          method: "method.aes_gcm.secure",
+          enforced: true,
+          fallback: { method: "method.unencrypted.migrate" },
+        },
       },
       /enforced: true/,
     ],
@@ -497,17 +547,26 @@ Deno.test("configuration errors name the field, and never show a passphrase", as
     ["openbao", { ...config(), key_provider: { openbao: { k: {} } } }, /OpenBao/],
     [
       "iterations below OpenTofu's minimum",
-      { ...config(), key_provider: { pbkdf2: { mykey: { passphrase: PASSPHRASE, iterations: 1000 } } } },
+      {
+        ...config(),
+        key_provider: { pbkdf2: { mykey: { passphrase: PASSPHRASE, iterations: 1000 } } },
+      },
       /key_provider\.pbkdf2\.mykey\.iterations: expected a whole number from 200000/,
     ],
     [
       "two passphrase sources",
-      { ...config(), key_provider: { pbkdf2: { mykey: { passphrase: "p".repeat(20), passphrase_env: "X" } } } },
+      {
+        ...config(),
+        key_provider: { pbkdf2: { mykey: { passphrase: "p".repeat(20), passphrase_env: "X" } } },
+      },
       /set only one of passphrase, passphrase_env/,
     ],
     [
       "an unknown hash",
-      { ...config(), key_provider: { pbkdf2: { mykey: { passphrase: PASSPHRASE, hash_function: "md5" } } } },
+      {
+        ...config(),
+        key_provider: { pbkdf2: { mykey: { passphrase: PASSPHRASE, hash_function: "md5" } } },
+      },
       /hash_function must be sha256 or sha512/,
     ],
     ["no state target", { ...config(), state: undefined }, /state is required/],
@@ -526,7 +585,10 @@ Deno.test("configuration errors name the field, and never show a passphrase", as
     });
   }
   await t.step("a short passphrase, a missing variable, a missing file", async () => {
-    const short = withEncryption(new LocalBackend({ path: "/nonexistent" }), config({ passphrase: "short-secret" }));
+    const short = withEncryption(
+      new LocalBackend({ path: "/nonexistent" }),
+      config({ passphrase: "short-secret" }),
+    );
     await assert.rejects(() => short.setState("default", stateWith(1)), (e: Error) => {
       assert.match(e.message, /too short: OpenTofu and gaib-state require at least 16/);
       assert.ok(!e.message.includes("short-secret"));
