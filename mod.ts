@@ -28,14 +28,17 @@ export type {
   DeleteStateOptions,
   GaibState,
   GetStateOptions,
+  ListVersionsOptions,
   LockInfo,
   LockOptions,
   LockResult,
   SetStateOptions,
   StateBackend,
+  StateHistory,
   StateOutput,
   StateResource,
   StateResourceInstance,
+  StateVersion,
 } from "./src/types.ts";
 export type {
   BackendConfig,
@@ -103,6 +106,7 @@ export {
   type Pbkdf2KeyProviderConfig,
   type StateEncryptionConfig,
   StateEncryptionError,
+  type StateEnvelope,
   withEncryption,
   type WithEncryptionOptions,
 } from "./src/encryption.ts";

@@ -92,6 +92,7 @@ export type {
   Pbkdf2KeyProviderConfig,
   StateEncryptionConfig,
 } from "./_encryption_config.ts";
+export type { StateEnvelope } from "./_encryption_envelope.ts";
 
 /**
  * A state could not be encrypted or decrypted: wrong passphrase, a key provider that is not

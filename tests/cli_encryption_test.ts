@@ -141,7 +141,7 @@ Deno.test("CLI: state rewrite rotates the key of every workspace under its lock"
     assert.deepEqual(Object.keys(JSON.parse(text).meta), ["key_provider.pbkdf2.newkey"]);
   }
   // The old key alone can no longer read them; the new key alone can.
-  const onlyNew = ROTATION.replace(/\n    fallback:\n      method: method.aes_gcm.secure\n/, "\n");
+  const onlyNew = ROTATION.replace("\n    fallback:\n      method: method.aes_gcm.secure\n", "\n");
   await Deno.writeTextFile(`${dir.path}/gaib.yaml`, onlyNew);
   const list = await runCli(["state", "list", "-w", "staging"], { cwd: dir.path, env });
   assert.equal(list.code, 0, list.stderr);
