@@ -11,7 +11,8 @@
  * - internal/encryption/keyprovider/external/protocol.go:14-36, meta.go:11-27 (`null` for no
  *   metadata), keyprovider/output.go:20-23 (keys are base64 `[]byte`).
  *
- * Needs `--allow-run` (see the README's "State encryption" section on what that allows).
+ * Needs `--allow-run` for the command, which the compiled binary does not have by default (see
+ * the README's "State encryption" section: it is granted for exactly one program at build time).
  * The key material is never put in an error; the command's stderr is, cut short, because it is
  * the provider's way of saying what went wrong (as OpenTofu shows it).
  *
@@ -50,8 +51,10 @@ export async function runExternalProvider(
   } catch (error) {
     if (error instanceof Deno.errors.NotCapable || error instanceof Deno.errors.PermissionDenied) {
       throw new Error(
-        `${what} may not be run: gaib-state needs --allow-run for the external key provider ` +
-          "(the compiled binary has it; with deno run, add --allow-run=PROGRAM)",
+        `${what} may not be run: the external key provider needs permission to run it, which ` +
+          "the gaib-state binary does not have by default. Build one that may run exactly that " +
+          `program (COMPILE_FLAGS="--allow-run=${command[0]}" deno task compile), or add ` +
+          `--allow-run=${command[0]} to the deno run or deno install line`,
       );
     }
     if (error instanceof Deno.errors.NotFound) throw new Error(`${what} was not found`);

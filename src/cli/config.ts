@@ -93,10 +93,14 @@ export const show = handler(async ({ out }: CommandRun, flags: GlobalFlags) => {
       },
       workspace: { name: workspace.name, source: workspace.source },
       credentials: sdk ? credentials : null,
-      encryption: encryption && {
-        source: encryptionFrom ?? null,
-        settings: Object.fromEntries(encryption.map((s) => [s.key, s.value])),
-      },
+      ...(encryption
+        ? {
+          encryption: {
+            source: encryptionFrom ?? null,
+            settings: Object.fromEntries(encryption.map((s) => [s.key, s.value])),
+          },
+        }
+        : {}),
     });
   }
   const width = Math.max(...settings.map((s) => s.key.length));
