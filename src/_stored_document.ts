@@ -13,7 +13,9 @@
 
 import { readStateHeader } from "./_state_header.ts";
 import {
+  base64BytesToBytes,
   checkEnvelope,
+  fromBase64,
   isEnvelope,
   serializeEnvelope,
   type StateEnvelope,
@@ -68,6 +70,59 @@ function envelopeIdentity(head: Uint8Array): StoredIdentity | null {
   }
 }
 
+/** The ciphertext of envelopes read by the fast path, decoded once (see `envelopeData`). */
+const decodedData = new WeakMap<object, Uint8Array>();
+
+/**
+ * The decoded `encrypted_data` of a parsed envelope: kept from the fast parse, else decoded
+ * now; `null` when it is not base64.
+ */
+export function envelopeData(envelope: StateEnvelope): Uint8Array | null {
+  return decodedData.get(envelope) ?? fromBase64(envelope.encrypted_data);
+}
+
+const DATA_MARK = '"encrypted_data":"';
+const TAIL = new TextEncoder().encode('","encryption_version":"v0"}');
+
+/**
+ * Reads an envelope in OpenTofu's exact layout without turning its tens of megabytes of base64
+ * into a string: the fields before `encrypted_data` are parsed as JSON, the base64 is decoded
+ * from the bytes. `null` when the layout differs (the full parse then decides).
+ */
+function parseCanonicalEnvelope(bytes: Uint8Array, source: string): StateEnvelope | null {
+  const head = bytes.subarray(0, Math.min(bytes.length, 65536));
+  let headText: string;
+  try {
+    headText = new TextDecoder("utf-8", { fatal: true }).decode(head, { stream: true });
+  } catch {
+    return null;
+  }
+  const at = headText.indexOf(DATA_MARK);
+  if (at < 0 || bytes.length < TAIL.length) return null;
+  const start = new TextEncoder().encode(headText.slice(0, at + DATA_MARK.length)).length;
+  const end = bytes.length - TAIL.length;
+  if (end < start) return null;
+  for (let i = 0; i < TAIL.length; i++) if (bytes[end + i] !== TAIL[i]) return null;
+  let doc: unknown;
+  try {
+    doc = JSON.parse(`${headText.slice(0, at)}"encrypted_data":"","encryption_version":"v0"}`);
+  } catch {
+    return null;
+  }
+  const data = base64BytesToBytes(bytes.subarray(start, end));
+  if (data === null || !isEnvelope(doc)) return null;
+  const slice = bytes.subarray(start, end);
+  // The text is made only if something asks for it (a write of the same serial compares it).
+  let text: string | undefined;
+  Object.defineProperty(doc, "encrypted_data", {
+    get: () => (text ??= new TextDecoder().decode(slice)),
+    enumerable: true,
+    configurable: true,
+  });
+  decodedData.set(doc, data);
+  return checkEnvelope(doc, source);
+}
+
 function parseEnvelope(bytes: Uint8Array, source: string): StateEnvelope | null {
   let doc: unknown;
   try {
@@ -82,7 +137,7 @@ function parseEnvelope(bytes: Uint8Array, source: string): StateEnvelope | null 
 export const ENVELOPE_DOCUMENTS: StoredDocumentCodec = {
   parse(bytes, source) {
     if (envelopeIdentity(bytes) !== null) {
-      const envelope = parseEnvelope(bytes, source);
+      const envelope = parseCanonicalEnvelope(bytes, source) ?? parseEnvelope(bytes, source);
       if (envelope) return envelope as unknown as GaibState;
     }
     try {

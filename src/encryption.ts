@@ -66,7 +66,7 @@ import {
 } from "./_encryption_aes_gcm.ts";
 import { Pbkdf2Provider } from "./_encryption_pbkdf2.ts";
 import { runExternalProvider } from "./_encryption_external.ts";
-import { storesEnvelopes } from "./_stored_document.ts";
+import { envelopeData, storesEnvelopes } from "./_stored_document.ts";
 import { BackendConfigError, BackendError, StateFormatError, StateSerialError } from "./errors.ts";
 import { assertValidState, parseStateBytes, serializeState } from "./state.ts";
 import type {
@@ -322,7 +322,7 @@ export class EncryptedBackend implements StateBackend, StateHistory {
         "configuration",
       );
     }
-    const data = fromBase64(doc.encrypted_data);
+    const data = envelopeData(doc);
     if (data === null) {
       throw new StateEncryptionError(
         `Cannot decrypt ${where}: its encrypted_data is not base64 (the envelope is damaged). ` +
