@@ -94,6 +94,24 @@ Deno.test("CLI: push encrypts, pull and list decrypt, every copy on disk is encr
   assert.equal(list.code, 0, list.stderr);
   assert.ok(!list.stdout.includes("discord_role.admin"));
   assert.ok(list.stdout.includes("discord_channel.general[0]"));
+  // An encrypted file (as OpenTofu or gaib-state wrote it) is pushed with the configured key.
+  await Deno.copyFile(
+    `${dir.path}/.gaib/workspaces/default/terraform.tfstate`,
+    `${dir.path}/encrypted.tfstate`,
+  );
+  const pushEnvelope = await runCli(
+    ["state", "push", "--create", "-w", "copy", "encrypted.tfstate"],
+    { cwd: dir.path, env },
+  );
+  assert.equal(pushEnvelope.code, 0, pushEnvelope.stderr);
+  const copied = await runCli(["state", "list", "-w", "copy"], { cwd: dir.path, env });
+  assert.equal(copied.stdout, list.stdout);
+  const wrongKey = await runCli(["state", "push", "--create", "-w", "c2", "encrypted.tfstate"], {
+    cwd: dir.path,
+    env: { GAIB_STATE_PASSPHRASE: "another passphrase, long" },
+  });
+  assert.equal(wrongKey.code, 1);
+  assert.match(wrongKey.stderr, /authentication failed/);
 });
 
 Deno.test("CLI: a wrong passphrase fails with exit 1, names the method, never the passphrase", async () => {
