@@ -39,6 +39,8 @@ export interface StoredDocumentCodec {
   parse(bytes: Uint8Array, source: string): GaibState | null;
   /** Checks a document to write and returns its text. */
   serialize(doc: GaibState, source: string): string;
+  /** The text this codec writes for a parsed document, unchecked (to compare contents). */
+  text(doc: GaibState): string;
   /** Lineage and serial from the first bytes, or `null` when the full parse must decide. */
   identity(head: Uint8Array): StoredIdentity | null;
 }
@@ -50,6 +52,7 @@ export const STATE_DOCUMENTS: StoredDocumentCodec = {
     assertValidState(doc, source);
     return serializeState(doc);
   },
+  text: serializeState,
   identity(head) {
     const header = readStateHeader(head);
     return header && header.version === 4 ? header : null;
@@ -153,6 +156,9 @@ export const ENVELOPE_DOCUMENTS: StoredDocumentCodec = {
   serialize(doc, source) {
     if (isEnvelope(doc)) return serializeEnvelope(checkEnvelope(doc, source));
     return STATE_DOCUMENTS.serialize(doc, source);
+  },
+  text(doc) {
+    return isEnvelope(doc) ? serializeEnvelope(doc) : serializeState(doc);
   },
   identity(head) {
     return envelopeIdentity(head) ?? STATE_DOCUMENTS.identity(head);
