@@ -446,6 +446,20 @@ function buildApp(): Application<CliContext> {
         },
         load: async () => (await import("./src/cli/history.ts")).rollback,
       }),
+      rewrite: command("state rewrite", {
+        brief: "Write the state again with the current encryption (key rotation)",
+        description: "Read the state (any configured method or fallback decrypts it) and " +
+          "write it again, with serial + 1, encrypted with the primary method: after adding a " +
+          "new key with the old one as fallback, or encryption to a plain state. Runs under " +
+          "each workspace's lock; the previous state is kept in <state root>/backups/<workspace>/.",
+        usage: "[--all] [--lock-id LOCK_ID]",
+        examples: [
+          ["gaib-state state rewrite", "Re-encrypt the selected workspace's state."],
+          ["gaib-state state rewrite --all", "Re-encrypt every workspace, one lock at a time."],
+        ],
+        flags: { all: flag("Rewrite every workspace"), lockId: LOCK_ID_FLAG },
+        load: async () => (await import("./src/cli/rewrite.ts")).rewrite,
+      }),
     },
     docs: { brief: "Read, replace and edit the state" },
   });

@@ -109,6 +109,19 @@ export {
   type MigrationProgress,
 } from "./src/migrate.ts";
 export {
+  type AesGcmMethodConfig,
+  EncryptedBackend,
+  type EncryptionConfig,
+  type EncryptionTargetConfig,
+  type ExternalKeyProviderConfig,
+  type Pbkdf2KeyProviderConfig,
+  type StateEncryptionConfig,
+  StateEncryptionError,
+  type StateEnvelope,
+  withEncryption,
+  type WithEncryptionOptions,
+} from "./src/encryption.ts";
+export {
   BackendFactory,
   CONFIG_FILE_NAMES,
   type ConfigSource,

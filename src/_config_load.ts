@@ -31,6 +31,7 @@ import {
   type Rule,
 } from "./_config_rules.ts";
 import { backendRule } from "./backends/_registry.ts";
+import { encryptionRule } from "./_encryption_config.ts";
 import type { YamlConfig } from "./_config_yaml.ts";
 import { parseSimpleYaml } from "./_simple_yaml.ts";
 import { BackendConfigError } from "./errors.ts";
@@ -61,6 +62,8 @@ export interface LoadedConfig {
   notes: string[];
   /** Whether the file's backend section is used. */
   fileBackendUsed: boolean;
+  /** Where `encryption` came from: the file, `GAIB_ENCRYPTION`, or nowhere. */
+  encryptionFrom?: "file" | "environment";
 }
 
 /** The rule of a whole {@linkcode GaibConfig}. */
@@ -75,7 +78,15 @@ export const gaibConfigRule: Rule<GaibConfig> = object({
       outputRule,
     ),
   },
-}, { expected: "version, backend, discord, outputs" });
+  // Shown field by field as its rule says: a passphrase is a secret, names and references not.
+  encryption: { rule: encryptionRule, show: "plain" },
+}, { expected: "version, backend, discord, outputs, encryption" });
+
+/**
+ * The variable that holds the whole `encryption` block as JSON (OpenTofu's `TF_ENCRYPTION`); it
+ * replaces the file's block.
+ */
+export const ENCRYPTION_VARIABLE = "GAIB_ENCRYPTION";
 
 /** The full YAML reader, passed in so that only its callers load the YAML parser. */
 export type YamlReader = (text: string, file: string) => YamlConfig;
@@ -87,6 +98,7 @@ type Attempt = { ok: true; loaded: LoadedConfig } | {
   fileBackendUsed: boolean;
   /** The backend's type as composed (to name its variables). */
   backendType: unknown;
+  encryptionFrom?: "file" | "environment";
 };
 
 /**
@@ -101,6 +113,20 @@ export function checkConfigSize(size: number, file: string): void {
       `${file} is ${(size / 1024 / 1024).toFixed(1)} MB; a gaib config is at most ` +
         `${MAX_CONFIG_BYTES / 1024 / 1024} MB. Is this the right file?`,
       { file },
+    );
+  }
+}
+
+/** `GAIB_ENCRYPTION`'s JSON; the error never quotes it (it may hold a passphrase). */
+function parseEncryptionVariable(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new BackendConfigError(
+      `Environment variable ${ENCRYPTION_VARIABLE} is not valid JSON. Set it to the encryption ` +
+        'block as JSON (such as {"key_provider": {...}, "method": {...}, "state": {...}}), or ' +
+        `unset ${ENCRYPTION_VARIABLE}.`,
+      { path: ENCRYPTION_VARIABLE, cause: new Error((error as Error).name) },
     );
   }
 }
@@ -126,12 +152,30 @@ function attempt(
     whole.backend = composed.backend;
     ({ origins, notes, fileBackendUsed } = composed);
   }
+  let encryptionFrom: "file" | "environment" | undefined = whole.encryption === undefined
+    ? undefined
+    : "file";
+  const fromEnv = input.env?.get(ENCRYPTION_VARIABLE);
+  if (fromEnv !== undefined && fromEnv.trim() !== "") {
+    whole.encryption = parseEncryptionVariable(fromEnv);
+    encryptionFrom = "environment";
+  }
   const checked = gaibConfigRule(whole, [], ctx);
   if (!checked.ok) {
     const backendType = (whole.backend as { type?: unknown } | undefined)?.type;
-    return { ok: false, issue: checked.issue, origins, fileBackendUsed, backendType };
+    return {
+      ok: false,
+      issue: checked.issue,
+      origins,
+      fileBackendUsed,
+      backendType,
+      encryptionFrom,
+    };
   }
-  return { ok: true, loaded: { config: checked.value, origins, notes, fileBackendUsed } };
+  return {
+    ok: true,
+    loaded: { config: checked.value, origins, notes, fileBackendUsed, encryptionFrom },
+  };
 }
 
 /**
@@ -177,6 +221,7 @@ export function loadConfigFull(input: ConfigInput, readYaml: YamlReader): Loaded
     origins: result.origins,
     fileBackendUsed: result.fileBackendUsed,
     backendType: result.backendType,
+    encryptionFrom: result.encryptionFrom,
   });
 }
 
@@ -192,6 +237,7 @@ function issueError(
     origins: Record<string, string>;
     fileBackendUsed: boolean;
     backendType: unknown;
+    encryptionFrom?: "file" | "environment";
   },
 ): BackendConfigError {
   const fieldPath = issue.key !== undefined && issue.code === "unrecognized_keys"
@@ -199,8 +245,12 @@ function issueError(
     : issue.path;
   const field = issueField(issue);
   const backendField = fieldPath[0] === "backend" ? fieldPath.slice(1).join(".") : undefined;
-  const origin = backendField === undefined ? undefined : where.origins[backendField];
-  if (isVariableOrigin(origin)) {
+  const origin = fieldPath[0] === "encryption" && where.encryptionFrom === "environment"
+    ? ENCRYPTION_VARIABLE
+    : backendField === undefined
+    ? undefined
+    : where.origins[backendField];
+  if (isVariableOrigin(origin) || origin === ENCRYPTION_VARIABLE) {
     return new BackendConfigError(
       `Environment variable ${origin} (${field}): ${issue.message}. Fix or unset ${origin}.`,
       { path: origin },

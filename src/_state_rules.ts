@@ -196,8 +196,9 @@ export function validateState(doc: unknown, source: string): GaibState {
   ) {
     fail(
       "the state is encrypted (OpenTofu state encryption) and cannot be read without an " +
-        "encryption configuration. gaib-state does not decrypt states: decrypt it with OpenTofu " +
-        '("tofu state pull" with the encryption configured) and use the plain state.',
+        "encryption configuration. Configure the key in gaib.yaml (an encryption block: " +
+        'key_provider, method and state, as in OpenTofu) or in GAIB_ENCRYPTION; see "State ' +
+        'encryption" in the README.',
     );
   }
   checkKeys(doc, STATE_FIELDS, "the state", fail);

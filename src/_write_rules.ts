@@ -6,8 +6,8 @@
  */
 
 import { StateLineageError, StateSerialError } from "./errors.ts";
-import { parseStateBytes, serializeState } from "./state.ts";
 import type { GaibState } from "./types.ts";
+import { STATE_DOCUMENTS, type StoredDocumentCodec } from "./_stored_document.ts";
 import { gaibCommand } from "./_command_line.ts";
 
 /** The stored state's identity, as far as the rules need it. */
@@ -26,6 +26,8 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
  * Checks a write of `next` over `stored`.
  *
  * @param readStored reads the stored bytes; called only when the serials are equal
+ * @param codec how the backend parses and writes what it stores (envelopes behind
+ *   `withEncryption`, whose equal-serial case the wrapper settles on the decrypted states)
  * @returns `true` when `next` has the stored serial and the same content (nothing to write)
  * @throws {StateLineageError} when the lineages differ
  * @throws {StateSerialError} when the write would lose an update
@@ -36,6 +38,7 @@ export async function checkWrite(
   next: GaibState,
   nextText: string,
   readStored: () => Promise<Uint8Array>,
+  codec: StoredDocumentCodec = STATE_DOCUMENTS,
 ): Promise<boolean> {
   const where = `Cannot write the state of workspace "${workspace}"`;
   if (stored.lineage !== "" && next.lineage !== stored.lineage) {
@@ -54,8 +57,8 @@ export async function checkWrite(
     const nextBytes = new TextEncoder().encode(nextText);
     if (sameBytes(storedBytes, nextBytes)) return true;
     // Same content written in another layout (Terraform's escaping, key order) is no change.
-    const parsed = parseStateBytes(storedBytes, "stored state");
-    if (parsed && serializeState(parsed) === nextText) return true;
+    const parsed = codec.parse(storedBytes, "stored state");
+    if (parsed && codec.text(parsed) === nextText) return true;
     throw new StateSerialError(
       `${where}: its serial ${next.serial} equals the stored state's, but the content ` +
         "differs, so the state changed since it was read. Read the state again, apply the " +

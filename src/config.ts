@@ -6,6 +6,8 @@
  * @module
  */
 
+import type { EncryptionConfig } from "./_encryption_config.ts";
+
 /** The embedded local file backend. */
 export interface LocalBackendConfig {
   /** Selects the local backend. */
@@ -224,4 +226,6 @@ export interface GaibConfig {
   discord?: DiscordConfig;
   /** Outputs by name. */
   outputs?: Record<string, OutputConfig>;
+  /** State encryption: OpenTofu's `encryption` block (see `withEncryption`). */
+  encryption?: EncryptionConfig;
 }

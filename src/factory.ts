@@ -10,6 +10,7 @@
 
 import { dirname, join } from "./_path.ts";
 import type { BackendConfig } from "./config.ts";
+import type { EncryptionConfig } from "./_encryption_config.ts";
 import { BackendConfigError } from "./errors.ts";
 import type { StateBackend } from "./types.ts";
 import { describesBackend, isVariableOrigin, readEnvironment } from "./_config_env.ts";
@@ -62,6 +63,14 @@ export interface ResolvedBackendConfig {
   skipped: { file: string; reason: string }[];
   /** Remarks on how the config was put together, such as a variable that does not apply. */
   notes: string[];
+  /**
+   * State encryption (`encryption` of the config file, or `GAIB_ENCRYPTION`), with each
+   * `passphrase_file` made absolute (relative to the file's directory, or `cwd` for the
+   * variable); `undefined` when states are not encrypted.
+   */
+  encryption?: EncryptionConfig;
+  /** Where {@linkcode ResolvedBackendConfig.encryption} came from. */
+  encryptionSource?: "file" | "environment";
 }
 
 /** Options for {@linkcode BackendFactory.resolve} and {@linkcode BackendFactory.auto}. */
@@ -213,6 +222,10 @@ export class BackendFactory {
       : origins.type === file
       ? "file"
       : "environment";
+    const encryption = loaded.config.encryption && absolutePassphraseFiles(
+      loaded.config.encryption,
+      loaded.encryptionFrom === "environment" ? cwd : base,
+    );
     return {
       config: config as unknown as BackendConfig,
       source,
@@ -221,7 +234,40 @@ export class BackendFactory {
       origins,
       skipped,
       notes: loaded.notes,
+      ...(encryption?.state ? { encryption, encryptionSource: loaded.encryptionFrom } : {}),
     };
+  }
+
+  /**
+   * Creates the backend a resolved config describes, wrapped by `withEncryption` when the config
+   * has an `encryption` block with a `state` target.
+   *
+   * @param resolved what {@linkcode BackendFactory.resolve} returned
+   * @returns the backend
+   * @throws {BackendConfigError} when the config is invalid
+   *
+   * @example
+   * ```ts
+   * import { BackendFactory } from "@gaib/state";
+   * const dir = await Deno.makeTempDir();
+   * const resolved = await BackendFactory.resolve({ cwd: dir, env: { get: () => undefined } });
+   * const backend = await BackendFactory.fromResolved(resolved);
+   * console.log(await backend.listWorkspaces()); // ["default"]
+   * await backend.close();
+   * await Deno.remove(dir, { recursive: true });
+   * ```
+   */
+  static async fromResolved(resolved: ResolvedBackendConfig): Promise<StateBackend> {
+    const backend = await BackendFactory.create(resolved.config);
+    if (!resolved.encryption?.state) return backend;
+    // Loaded only when states are encrypted, to keep the usual start-up light.
+    const { withEncryption } = await import("./encryption.ts");
+    try {
+      return withEncryption(backend, resolved.encryption);
+    } catch (error) {
+      await backend.close();
+      throw error;
+    }
   }
 
   /**
@@ -235,7 +281,7 @@ export class BackendFactory {
    */
   static async fromConfig(cwd: string = Deno.cwd()): Promise<StateBackend | null> {
     const resolved = await BackendFactory.resolve({ cwd, env: { get: () => undefined } });
-    return resolved.file === undefined ? null : BackendFactory.create(resolved.config);
+    return resolved.file === undefined ? null : BackendFactory.fromResolved(resolved);
   }
 
   /**
@@ -252,7 +298,17 @@ export class BackendFactory {
   ): Promise<StateBackend | null> {
     if (!describesBackend(readEnvironment(env))) return null;
     const loaded = await load({ env });
-    return BackendFactory.create(loaded.config.backend!);
+    const encryption = loaded.config.encryption &&
+      absolutePassphraseFiles(loaded.config.encryption, Deno.cwd());
+    return BackendFactory.fromResolved({
+      config: loaded.config.backend!,
+      source: "environment",
+      stateRoot: "",
+      origins: loaded.origins,
+      skipped: [],
+      notes: loaded.notes,
+      encryption,
+    });
   }
 
   /**
@@ -265,7 +321,7 @@ export class BackendFactory {
    * @throws {BackendConfigError} when the environment or the config file is invalid
    */
   static async auto(options: ResolveOptions = {}): Promise<StateBackend> {
-    return BackendFactory.create((await BackendFactory.resolve(options)).config);
+    return BackendFactory.fromResolved(await BackendFactory.resolve(options));
   }
 
   /**
@@ -277,4 +333,19 @@ export class BackendFactory {
   static async getBackendType(cwd: string = Deno.cwd()): Promise<BackendConfig["type"]> {
     return (await BackendFactory.resolve({ cwd })).config.type;
   }
+}
+
+/** The encryption block with each `passphrase_file` made absolute against `base`. */
+function absolutePassphraseFiles(encryption: EncryptionConfig, base: string): EncryptionConfig {
+  const pbkdf2 = encryption.key_provider?.pbkdf2;
+  if (!pbkdf2) return encryption;
+  const resolved = Object.fromEntries(
+    Object.entries(pbkdf2).map(([name, provider]) => [
+      name,
+      provider.passphrase_file === undefined
+        ? provider
+        : { ...provider, passphrase_file: join(base, provider.passphrase_file) },
+    ]),
+  );
+  return { ...encryption, key_provider: { ...encryption.key_provider, pbkdf2: resolved } };
 }

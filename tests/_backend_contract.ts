@@ -83,6 +83,11 @@ export interface BackendContractOptions {
     needs: readonly ContractNeed[],
     fn: (t: Deno.TestContext) => Promise<void>,
   ): void;
+  /**
+   * The backend decrypts OpenTofu envelopes (`withEncryption`): the corpus's encrypted states
+   * are then refused for want of their key, or as damaged envelopes, not as "encrypted".
+   */
+  decrypts?: boolean;
 }
 
 /** Terraform's `LockInfo` fields, in its order. */
@@ -369,8 +374,13 @@ export function backendContract(name: string, options: BackendContractOptions): 
             assert.equal(await backend.getState(workspace), null);
           } else if ("reject" in expected) {
             await assert.rejects(backend.getState(workspace), (e: unknown) => {
-              assert.ok(e instanceof StateFormatError, `a StateFormatError, not ${e}`);
-              assert.ok(e.message.includes(expected.reject), `names the problem: ${e.message}`);
+              const envelope = options.decrypts && e instanceof Error &&
+                (e.name === "StateEncryptionError" || /OpenTofu encrypted state/.test(e.message));
+              assert.ok(envelope || e instanceof StateFormatError, `a StateFormatError, not ${e}`);
+              const named = envelope
+                ? /Cannot decrypt|OpenTofu encrypted state/.test(e.message)
+                : e.message.includes(expected.reject);
+              assert.ok(named, `names the problem: ${(e as Error).message}`);
               assert.ok(e.message.includes(workspace), `names where: ${e.message}`);
               return true;
             });

@@ -10,7 +10,7 @@ Deno.test("gaib-state rejects bad arguments with exit 2, the error and the comma
       "an unknown subcommand",
       ["state", "lst"],
       /No command registered for `lst`, did you mean `list`\?/,
-      "gaib-state state pull|push|list|show|rm|mv|history|rollback ...",
+      "gaib-state state pull|push|list|show|rm|mv|history|rollback|rewrite ...",
     ],
     [
       "an unknown flag",
@@ -141,7 +141,7 @@ Deno.test("gaib-state rejects bad arguments with exit 2, the error and the comma
       error: {
         type: "UsageError",
         message: "No command registered for `lst`, did you mean `list`?",
-        usage: "gaib-state state pull|push|list|show|rm|mv|history|rollback ...",
+        usage: "gaib-state state pull|push|list|show|rm|mv|history|rollback|rewrite ...",
       },
     });
   });

@@ -24,10 +24,9 @@
  */
 
 import { openUnlinked, refuseLink } from "../_regular_file.ts";
-import { readStateHeader } from "../_state_header.ts";
+import { STATE_DOCUMENTS, type StoredDocumentCodec } from "../_stored_document.ts";
 import { versionNotFound } from "../_history_rules.ts";
 import { BackendError } from "../errors.ts";
-import { parseStateBytes } from "../state.ts";
 import type { GaibState, StateVersion } from "../types.ts";
 import { shellQuote } from "../_command_line.ts";
 import { createTempFile, discardTempFile, fsyncDir, removeOrphanTemps } from "./_fs.ts";
@@ -63,13 +62,20 @@ export class LocalHistory {
   readonly #dir: string;
   readonly #statePath: string;
   readonly #keep: number;
+  readonly #codec: StoredDocumentCodec;
 
   /**
    * @param workspaceDir the workspace's directory
    * @param statePath its state file
    * @param keep how many versions before the current one to keep (0: none)
    */
-  constructor(workspaceDir: string, statePath: string, keep: number) {
+  constructor(
+    workspaceDir: string,
+    statePath: string,
+    keep: number,
+    codec: StoredDocumentCodec = STATE_DOCUMENTS,
+  ) {
+    this.#codec = codec;
     this.#dir = `${workspaceDir}/${HISTORY_DIR}`;
     this.#statePath = statePath;
     this.#keep = keep;
@@ -272,13 +278,13 @@ export class LocalHistory {
       const head = new Uint8Array(HEADER_BYTES);
       const n = (await file.read(head)) ?? 0;
       if (n === 0) return null;
-      const header = readStateHeader(head.subarray(0, n));
+      const header = this.#codec.identity(head.subarray(0, n));
       if (header) return { serial: header.serial, lineage: header.lineage };
     } finally {
       file.close();
     }
     try {
-      const state = parseStateBytes(await Deno.readFile(path), path);
+      const state = this.#codec.parse(await Deno.readFile(path), path);
       return state && { serial: state.serial, lineage: state.lineage };
     } catch {
       return null; // not a state: not listed
@@ -322,7 +328,7 @@ export class LocalHistory {
     } finally {
       file.close();
     }
-    const state = parseStateBytes(bytes, `state version ${path}`);
+    const state = this.#codec.parse(bytes, `state version ${path}`);
     if (state === null) throw versionNotFound(workspace, versionId, "it holds no state");
     return state;
   }

@@ -8,7 +8,12 @@
 import { openUnlinked } from "../_regular_file.ts";
 import { renewLease } from "../_lease.ts";
 import { checkWrite } from "../_write_rules.ts";
-import { readStateHeader } from "../_state_header.ts";
+import {
+  ENVELOPE_DOCUMENTS,
+  STATE_DOCUMENTS,
+  type StoredDocumentCodec,
+  storesEnvelopes,
+} from "../_stored_document.ts";
 import { BackendError } from "../errors.ts";
 import { versionLimit } from "../_history_rules.ts";
 import {
@@ -23,7 +28,6 @@ import {
   retryLock,
   writeLockError,
 } from "../lock.ts";
-import { assertValidState, parseStateBytes, serializeState } from "../state.ts";
 import type {
   DeleteStateOptions,
   GaibState,
@@ -152,6 +156,8 @@ export class LocalBackend implements StateBackend, StateHistory {
   #keep: number;
   #held = new Map<string, HeldLock>();
   #closed = false;
+  /** What the files hold: states, or also envelopes once wrapped by `withEncryption`. */
+  #codec: StoredDocumentCodec = STATE_DOCUMENTS;
 
   /**
    * Creates a backend rooted at `options.path` (nothing is touched until it is used).
@@ -201,7 +207,16 @@ export class LocalBackend implements StateBackend, StateHistory {
   async getState(workspace: string, _options?: GetStateOptions): Promise<GaibState | null> {
     const path = this.statePath(workspace);
     const bytes = await readIfExists(path, "state file");
-    return bytes === null ? null : parseStateBytes(bytes, `state file ${path}`);
+    return bytes === null ? null : this.#codec.parse(bytes, `state file ${path}`);
+  }
+
+  /**
+   * Lets `withEncryption` store OpenTofu encrypted envelopes here (`../_stored_document.ts`):
+   * from then on this backend also reads and writes envelopes, checking their clear lineage and
+   * serial. Use the wrapper, which encrypts and decrypts, rather than this backend itself.
+   */
+  [storesEnvelopes](): void {
+    this.#codec = ENVELOPE_DOCUMENTS;
   }
 
   /**
@@ -223,8 +238,7 @@ export class LocalBackend implements StateBackend, StateHistory {
     options: SetStateOptions = {},
   ): Promise<void> {
     const dir = this.#dir(workspace);
-    assertValidState(state, "state to write");
-    const text = serializeState(state);
+    const text = this.#codec.serialize(state, "state to write");
     await fileSystemStep(
       `Cannot write the state of workspace "${workspace}" in ${dir}`,
       () => this.#write(workspace, dir, state, text, options),
@@ -268,7 +282,7 @@ export class LocalBackend implements StateBackend, StateHistory {
           const stored = await this.#storedIdentity(statePath);
           if (stored) {
             const read = () => Deno.readFile(statePath);
-            if (await checkWrite(workspace, stored, state, text, read)) return;
+            if (await checkWrite(workspace, stored, state, text, read, this.#codec)) return;
           }
         }
         if (await exists(statePath)) {
@@ -286,7 +300,7 @@ export class LocalBackend implements StateBackend, StateHistory {
   }
 
   #history(dir: string): LocalHistory {
-    return new LocalHistory(dir, `${dir}/${STATE_FILE}`, this.#keep);
+    return new LocalHistory(dir, `${dir}/${STATE_FILE}`, this.#keep, this.#codec);
   }
 
   /** Adds the state just written to the history; a failure says the state itself landed. */
@@ -311,12 +325,12 @@ export class LocalBackend implements StateBackend, StateHistory {
       const head = new Uint8Array(64 * 1024);
       const n = (await file.read(head)) ?? 0;
       if (n === 0) return null; // an empty file is "no state"
-      const header = readStateHeader(head.subarray(0, n));
-      if (header && header.version === 4) return header;
+      const header = this.#codec.identity(head.subarray(0, n));
+      if (header) return { lineage: header.lineage, serial: header.serial };
     } finally {
       file.close();
     }
-    const stored = parseStateBytes(await Deno.readFile(path), `state file ${path}`);
+    const stored = this.#codec.parse(await Deno.readFile(path), `state file ${path}`);
     return stored && { lineage: stored.lineage, serial: stored.serial };
   }
 
@@ -424,7 +438,7 @@ export class LocalBackend implements StateBackend, StateHistory {
           if (!options.force) {
             checkEmptyForDelete(
               workspace,
-              parseStateBytes(bytes!, `state file ${statePath}`),
+              this.#codec.parse(bytes!, `state file ${statePath}`),
               false,
             );
           }

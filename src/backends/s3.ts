@@ -37,12 +37,16 @@ import { DescribeTableCommand, type DynamoDBClient } from "@aws-sdk/client-dynam
 import type { S3Client } from "@aws-sdk/client-s3";
 import { LockEngine, type StoreCall } from "../_lock_engine.ts";
 import { checkWrite, type StoredIdentity } from "../_write_rules.ts";
-import { readStateHeader } from "../_state_header.ts";
+import {
+  ENVELOPE_DOCUMENTS,
+  STATE_DOCUMENTS,
+  type StoredDocumentCodec,
+  storesEnvelopes,
+} from "../_stored_document.ts";
 import type { S3BackendConfig } from "../config.ts";
 import { BackendConfigError, BackendError, StateLockError, StateSerialError } from "../errors.ts";
 import { versionLimit, versionNotFound } from "../_history_rules.ts";
 import { closedError, deleteLockError } from "../lock.ts";
-import { assertValidState, parseStateBytes, serializeState } from "../state.ts";
 import type {
   DeleteStateOptions,
   GaibState,
@@ -200,6 +204,8 @@ export class S3Backend implements StateBackend, StateHistory {
   readonly #consistencyMs: number;
   readonly #known = new Map<string, Known>();
   #closed = false;
+  /** What the objects hold: states, or also envelopes once wrapped by `withEncryption`. */
+  #codec: StoredDocumentCodec = STATE_DOCUMENTS;
 
   /**
    * Creates the backend; no request is sent until an operation needs one.
@@ -269,6 +275,15 @@ export class S3Backend implements StateBackend, StateHistory {
 
   #where(key: string): string {
     return `s3://${this.#config.bucket}/${key}`;
+  }
+
+  /**
+   * Lets `withEncryption` store OpenTofu encrypted envelopes here (`../_stored_document.ts`):
+   * from then on this backend also reads and writes envelopes, checking their clear lineage and
+   * serial (and their digest). Use the wrapper, which encrypts and decrypts.
+   */
+  [storesEnvelopes](): void {
+    this.#codec = ENVELOPE_DOCUMENTS;
   }
 
   /** Runs one SDK call, turning its failure into a gaib-state error. */
@@ -357,7 +372,7 @@ export class S3Backend implements StateBackend, StateHistory {
         this.#known.set(key, { exists: false });
         return null;
       }
-      const state = parseStateBytes(object.bytes, `state ${this.#where(key)}`);
+      const state = this.#codec.parse(object.bytes, `state ${this.#where(key)}`);
       this.#known.set(key, {
         exists: true,
         etag: object.etag,
@@ -389,7 +404,7 @@ export class S3Backend implements StateBackend, StateHistory {
   ): { lineage: string; serial: number } | null {
     if (!digest.state) return null; // written by Terraform: no way to tell, so wait
     try {
-      const state = parseStateBytes(bytes, "state");
+      const state = this.#codec.parse(bytes, "state");
       if (
         state && state.lineage === digest.state.lineage && state.serial > digest.state.serial
       ) return { lineage: state.lineage, serial: state.serial };
@@ -427,8 +442,7 @@ export class S3Backend implements StateBackend, StateHistory {
     options: SetStateOptions = {},
   ): Promise<void> {
     const key = this.stateKey(workspace);
-    assertValidState(state, "state to write");
-    const text = serializeState(state);
+    const text = this.#codec.serialize(state, "state to write");
     const bytes = new TextEncoder().encode(text);
     const sum = md5(bytes);
     const action = `writing the state of workspace "${workspace}" (${this.#where(key)})`;
@@ -452,6 +466,7 @@ export class S3Backend implements StateBackend, StateHistory {
                 state,
                 text,
                 () => this.#readBytes(key, action),
+                this.#codec,
               );
             } catch (error) {
               // A refusal based on what this instance saw earlier is checked against the
@@ -568,8 +583,8 @@ export class S3Backend implements StateBackend, StateHistory {
     const head = await this.#call("s3", action, () => this.#objects.get(key, HEADER_BYTES));
     if (head === null) return { exists: false };
     if (head.bytes.length === 0) return { exists: true, etag: head.etag, identity: null };
-    const header = readStateHeader(head.bytes);
-    if (header && header.version === 4) {
+    const header = this.#codec.identity(head.bytes);
+    if (header) {
       return {
         exists: true,
         etag: head.etag,
@@ -582,7 +597,7 @@ export class S3Backend implements StateBackend, StateHistory {
       ? head
       : await this.#call("s3", action, () => this.#objects.get(key));
     if (full === null) return { exists: false };
-    const stored = parseStateBytes(full.bytes, `state ${this.#where(key)}`);
+    const stored = this.#codec.parse(full.bytes, `state ${this.#where(key)}`);
     return {
       exists: true,
       etag: full.etag,
@@ -627,7 +642,7 @@ export class S3Backend implements StateBackend, StateHistory {
     if (!options.force) {
       checkEmptyForDelete(
         workspace,
-        parseStateBytes(object!.bytes, `state ${this.#where(key)}`),
+        this.#codec.parse(object!.bytes, `state ${this.#where(key)}`),
         false,
       );
     }
@@ -777,13 +792,13 @@ export class S3Backend implements StateBackend, StateHistory {
       () => this.#objects.get(key, HEADER_BYTES, versionId),
     );
     if (head === null || head.bytes.length === 0) return null;
-    const header = readStateHeader(head.bytes);
-    if (header && header.version === 4) return { serial: header.serial, lineage: header.lineage };
+    const header = this.#codec.identity(head.bytes);
+    if (header) return { serial: header.serial, lineage: header.lineage };
     const full = head.bytes.length < HEADER_BYTES
       ? head
       : await this.#call("s3", action, () => this.#objects.get(key, undefined, versionId));
     try {
-      const state = full && parseStateBytes(full.bytes, "state version");
+      const state = full && this.#codec.parse(full.bytes, "state version");
       return state ? { serial: state.serial, lineage: state.lineage } : null;
     } catch {
       return null; // not a state: not listed
@@ -820,7 +835,7 @@ export class S3Backend implements StateBackend, StateHistory {
       () => this.#objects.get(key, undefined, versionId),
     );
     if (object === null) throw versionNotFound(workspace, versionId);
-    const state = parseStateBytes(
+    const state = this.#codec.parse(
       object.bytes,
       `state version ${versionId} of ${this.#where(key)}`,
     );

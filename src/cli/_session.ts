@@ -12,6 +12,7 @@
 import { join } from "../_path.ts";
 import { BackendFactory, type ResolvedBackendConfig } from "../factory.ts";
 import { serializeState } from "../state.ts";
+import type { EncryptedBackend } from "../encryption.ts";
 import type { GaibState, StateBackend } from "../types.ts";
 import {
   DEFAULT_WORKSPACE,
@@ -129,7 +130,7 @@ export async function openSession(
   );
   const { name, source } = await selectedWorkspace(flags, resolved.stateRoot);
   out.debug(`workspace: ${name} (from ${source})`);
-  const backend = await BackendFactory.create(resolved.config);
+  const backend = await BackendFactory.fromResolved(resolved);
   const rule = options.workspace ?? "existing";
   if (rule !== "any" && name !== DEFAULT_WORKSPACE) {
     try {
@@ -371,7 +372,7 @@ export async function withStateLock<T>(
  * @returns the backup's path
  */
 export async function writeBackup(
-  session: Pick<Session, "resolved">,
+  session: Pick<Session, "resolved" | "backend">,
   workspace: string,
   state: GaibState,
 ): Promise<string> {
@@ -379,7 +380,12 @@ export async function writeBackup(
   const dir = `${root}/backups/${workspace}`;
   await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
   const stamp = new Date().toISOString().replace(/[-:]/g, "");
-  const bytes = new TextEncoder().encode(serializeState(state));
+  // Encrypted like the state: a plain copy on disk would defeat the encryption.
+  const encrypted = session.backend as Partial<EncryptedBackend>;
+  const text = typeof encrypted.storedText === "function"
+    ? await encrypted.storedText(state)
+    : serializeState(state);
+  const bytes = new TextEncoder().encode(text);
   for (let n = 0;; n++) {
     const path = `${dir}/terraform.tfstate.${stamp}${n ? `-${n}` : ""}.backup`;
     let file: Deno.FsFile;

@@ -67,6 +67,17 @@ export const show = handler(async ({ out }: CommandRun, flags: GlobalFlags) => {
   }
   const skipped = resolved.skipped.map((s) => ({ file: s.file, reason: redactSecrets(s.reason) }));
   const notes = resolved.notes.map(redactSecrets);
+  // Every field of the encryption block is a name, a number or a reference, except a
+  // passphrase written in it, which is never shown.
+  const encryption = resolved.encryption === undefined
+    ? null
+    : flatten(resolved.encryption).map(([key, value]) => ({
+      key,
+      value: shownSetting(/(^|\.)passphrase$/.test(key) ? "secret" : "plain", value),
+    }));
+  const encryptionFrom = resolved.encryptionSource === "environment"
+    ? "GAIB_ENCRYPTION"
+    : resolved.file;
   if (out.json) {
     return out.jsonDocument({
       backend: {
@@ -82,6 +93,14 @@ export const show = handler(async ({ out }: CommandRun, flags: GlobalFlags) => {
       },
       workspace: { name: workspace.name, source: workspace.source },
       credentials: sdk ? credentials : null,
+      ...(encryption
+        ? {
+          encryption: {
+            source: encryptionFrom ?? null,
+            settings: Object.fromEntries(encryption.map((s) => [s.key, s.value])),
+          },
+        }
+        : {}),
     });
   }
   const width = Math.max(...settings.map((s) => s.key.length));
@@ -99,6 +118,10 @@ export const show = handler(async ({ out }: CommandRun, flags: GlobalFlags) => {
       })`
     ),
   ];
+  if (encryption) {
+    lines.push("", `State encryption (from ${printable(encryptionFrom ?? "")}):`);
+    for (const s of encryption) lines.push(`  ${s.key} = ${printable(JSON.stringify(s.value))}`);
+  }
   if (notes.length) lines.push("", "Notes:", ...notes.map((n) => `  ${printable(n)}`));
   if (sdk) {
     lines.push("", sdk.heading);

@@ -198,9 +198,11 @@ export const migrate = handler(async ({ out }: CommandRun, globalFlags: GlobalFl
   out.info(
     `${flags.dryRun ? "Dry run: " : ""}Migrating from ${describe(source)} to ${describe(target)}.`,
   );
-  const from = await BackendFactory.create(source.resolved.config);
+  // Each side with its own encryption block: a migration decrypts with the source's keys and
+  // encrypts with the target's.
+  const from = await BackendFactory.fromResolved(source.resolved);
   try {
-    const to = await BackendFactory.create(target.resolved.config);
+    const to = await BackendFactory.fromResolved(target.resolved);
     try {
       return await run(out, flags, from, to, target);
     } finally {
@@ -254,7 +256,11 @@ async function run(
       onProgress,
       // --force replaces the target's state: keep it first, as state push does.
       async onReplace(workspace, replaced) {
-        const path = await writeBackup(target, workspace, replaced);
+        const path = await writeBackup(
+          { resolved: target.resolved, backend: to },
+          workspace,
+          replaced,
+        );
         out.info(`${printable(workspace)}: the target's state was backed up to ${path}.`);
       },
     });

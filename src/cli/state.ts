@@ -6,6 +6,8 @@
 
 import { printable, printableJson } from "../_printable.ts";
 import { parseStateBytes, serializeState } from "../state.ts";
+import { StateFormatError } from "../errors.ts";
+import type { EncryptedBackend } from "../encryption.ts";
 import type { GaibState, StateResourceInstance } from "../types.ts";
 import {
   findInstance,
@@ -91,14 +93,24 @@ export const push = handler(
   ) => {
     const source = file === "-" ? "the state on stdin" : `state file ${file}`;
     const bytes = file === "-" ? await out.io.readStdin() : await readStateFile(file);
-    const state = parseStateBytes(bytes, source);
-    if (state === null) {
+    let state: GaibState | null;
+    let encrypted: StateFormatError | undefined;
+    try {
+      state = parseStateBytes(bytes, source);
+    } catch (error) {
+      // An encrypted file (OpenTofu's envelope) is decrypted with the configured keys below.
+      if (!(error instanceof StateFormatError) || !/is encrypted/.test(error.message)) throw error;
+      encrypted = error;
+      state = null;
+    }
+    if (state === null && encrypted === undefined) {
       throw new CliError(`${source} is empty: there is no state to push.`, "EmptyState");
     }
     await using session = await openSession(flags, out, {
       workspace: flags.create ? "any" : "existing",
       createFlag: "--create",
     });
+    if (encrypted) state = await decryptPushed(session, bytes, source, encrypted);
     const ws = session.workspace;
     const done = await withStateLock(session, flags, out, "state push", async (lock) => {
       // A forced push replaces the state whatever it is, so it also replaces one that no
@@ -107,27 +119,46 @@ export const push = handler(
       // Like Terraform, an empty state may be replaced whatever its lineage and serial.
       const force = flags.force === true || (previous !== null && isEmptyState(previous));
       if (previous === null) {
-        await lock.writeState(state, { force });
+        await lock.writeState(state!, { force });
         return { previous, backup: null };
       }
-      return { previous, backup: await writeWithBackup(session, lock, previous, state, force) };
+      return { previous, backup: await writeWithBackup(session, lock, previous, state!, force) };
     }, { heldLockId: flags.lockId });
     const report = {
       workspace: ws,
-      serial: state.serial,
-      lineage: state.lineage,
+      serial: state!.serial,
+      lineage: state!.lineage,
       previousSerial: done.previous?.serial ?? null,
       forced: flags.force === true,
       backup: done.backup,
     };
     if (out.json) return out.jsonDocument(report);
     out.info(
-      `Pushed ${source} (serial ${state.serial}) to workspace "${ws}"` +
+      `Pushed ${source} (serial ${state!.serial}) to workspace "${ws}"` +
         (done.previous ? `, replacing serial ${done.previous.serial}.` : "."),
     );
     if (done.backup) out.info(`Previous state backed up to ${done.backup}`);
   },
 );
+
+/**
+ * Decrypts an encrypted state file given to `state push` with the configured encryption (the
+ * file's own envelope, as OpenTofu wrote it); without a configuration, the parse error stands.
+ */
+async function decryptPushed(
+  session: Session,
+  bytes: Uint8Array,
+  source: string,
+  refusal: StateFormatError,
+): Promise<GaibState> {
+  const backend = session.backend as Partial<EncryptedBackend>;
+  if (typeof backend.decrypt !== "function") throw refusal;
+  const { ENVELOPE_DOCUMENTS } = await import("../_stored_document.ts");
+  const doc = ENVELOPE_DOCUMENTS.parse(bytes, source);
+  const state = await backend.decrypt(doc, session.workspace);
+  if (state === null) throw refusal;
+  return state;
+}
 
 /** Whether a state has no resource instances and no outputs. */
 function isEmptyState(state: GaibState): boolean {
