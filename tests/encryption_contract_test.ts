@@ -73,6 +73,7 @@ backendContract("EncryptedBackend over S3Backend (DynamoDB locks)", {
     const config = { dynamodb_table: fx.table };
     const layout = fx.backend(config);
     return {
+      keepsHistory: false, // an unversioned bucket
       open: () => withEncryption(fx.backend(config), ENCRYPTION),
       async plant(workspace, bytes) {
         const key = layout.stateKey(workspace);
