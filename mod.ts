@@ -55,6 +55,7 @@ export {
   StateLineageError,
   StateLockError,
   StateSerialError,
+  UnsupportedOperationError,
   WorkspaceNotEmptyError,
 } from "./src/errors.ts";
 export {

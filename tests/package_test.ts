@@ -71,6 +71,7 @@ const EXPORTS: Record<string, string[]> = {
     "StateResource: interface",
     "StateResourceInstance: interface",
     "StateSerialError: class",
+    "UnsupportedOperationError: class",
     "VERSION: variable",
     "WithLockOptions: interface",
     "WorkspaceNotEmptyError: class",
