@@ -151,4 +151,5 @@ export const httpBackend: BackendDescriptor<HttpBackendConfig> = {
   variables: variables(),
   secretVariables: ["TF_HTTP_PASSWORD", "TF_HTTP_CLIENT_PRIVATE_KEY_PEM", "GAIB_SERVE_PASSWORD"],
   load: async () => (await import("./http.ts")).HttpBackend,
+  doctor: async () => (await import("./_http_doctor.ts")).httpDoctor,
 };
