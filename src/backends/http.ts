@@ -147,7 +147,8 @@ function versionIdOf(bytes: Uint8Array): string {
  *   cannot carry a TTL (`ttlMs` is refused): `gaib-state serve --lock-ttl` bounds them.
  * - `getLockInfo` and `listWorkspaces` (with `${workspace}`) use two requests that are not part
  *   of Terraform's protocol: GET on `lock_address`, and GET on the address up to
- *   `${workspace}`. `gaib-state serve` answers both; other servers may not (the error says so).
+ *   `${workspace}`. `gaib-state serve` answers both; other servers (GitLab) cannot, and the
+ *   methods then throw `UnsupportedOperationError`.
  *
  * @example Against `gaib-state serve` on this machine
  * ```ts ignore
