@@ -7,26 +7,15 @@
  */
 
 import assert from "node:assert/strict";
-import { BasicAuth } from "../src/_basic_auth.ts";
 import { LocalBackend } from "../src/backends/local.ts";
 import type { HttpBackendConfig } from "../src/config.ts";
-import { doctor, type DoctorCheck } from "../src/doctor.ts";
+import { doctor } from "../src/doctor.ts";
 import { createEmptyState } from "../src/state.ts";
 import { startGitlabLikeServer } from "./_gitlab_like_server.ts";
 import { serveBackend } from "./_http_serve.ts";
 import { freePort } from "./_servers.ts";
 import { tempDir } from "./_temp.ts";
-
-function check(checks: DoctorCheck[], name: string): DoctorCheck {
-  const found = checks.find((c) => c.name === name);
-  assert.ok(found, `no check ${name} in ${checks.map((c) => c.name).join(", ")}`);
-  return found;
-}
-
-function table(checks: DoctorCheck[]): string {
-  return checks.map((c) => `${c.name}: ${c.status}: ${c.summary}${c.fix ? ` | fix: ${c.fix}` : ""}`)
-    .join("\n");
-}
+import { check, table } from "./_doctor_checks.ts";
 
 const HTTP_CHECKS = [
   "http.reachable",
@@ -39,11 +28,11 @@ const HTTP_CHECKS = [
 ];
 
 /** A served local root with a state in `default`. */
-async function served(auth?: BasicAuth) {
+async function served() {
   const dir = await tempDir("gaib-doctor-http-");
   const local = new LocalBackend({ type: "local", path: dir.path });
   await local.setState("default", { ...createEmptyState(), serial: 3 });
-  const server = serveBackend(local, auth ? { auth } : {});
+  const server = serveBackend(local);
   return {
     dir,
     server,
