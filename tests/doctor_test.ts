@@ -24,7 +24,7 @@ import {
   DescribeTableCommand,
   DynamoDBClient,
 } from "@aws-sdk/client-dynamodb";
-import { bootstrap, type BootstrapStep, doctor, type DoctorCheck } from "../src/doctor.ts";
+import { bootstrap, type BootstrapStep, doctor } from "../src/doctor.ts";
 import { createEmptyState } from "../src/state.ts";
 import { S3Backend } from "../src/backends/s3.ts";
 import type { S3BackendConfig } from "../src/config.ts";
