@@ -15,6 +15,7 @@ import { startGitlabLikeServer } from "./_gitlab_like_server.ts";
 import { serveBackend } from "./_http_serve.ts";
 import { freePort } from "./_servers.ts";
 import { tempDir } from "./_temp.ts";
+import { cliProject, parseJson } from "./_cli.ts";
 import { check, table } from "./_doctor_checks.ts";
 
 const HTTP_CHECKS = [
@@ -167,4 +168,92 @@ Deno.test("doctor fails a read that is not a Terraform state, and judges the clo
   assert.equal(clock.status, "warn", table(checks));
   assert.match(clock.summary, /ahead of the server's/);
   assert.match(clock.fix!, /NTP/);
+});
+
+Deno.test("doctor fails TLS settings Deno cannot honour, and a certificate it does not trust", async () => {
+  const unusable = await doctor({
+    type: "http",
+    address: "https://127.0.0.1:1/${workspace}",
+    skip_cert_verification: true,
+  });
+  const setting = check(unusable, "http.reachable");
+  assert.equal(setting.status, "fail", table(unusable));
+  assert.match(setting.summary, /client_ca_certificate_pem/);
+
+  // A self-signed certificate for 127.0.0.1 that the client has no reason to trust.
+  await using dir = await tempDir("gaib-doctor-tls-");
+  const made = await new Deno.Command("openssl", {
+    args: [
+      "req",
+      "-x509",
+      "-newkey",
+      "ec",
+      "-pkeyopt",
+      "ec_paramgen_curve:P-256",
+      "-nodes",
+      "-keyout",
+      `${dir.path}/key.pem`,
+      "-out",
+      `${dir.path}/cert.pem`,
+      "-days",
+      "1",
+      "-subj",
+      "/CN=127.0.0.1",
+      "-addext",
+      "subjectAltName=IP:127.0.0.1",
+    ],
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  assert.ok(made.success, new TextDecoder().decode(made.stderr));
+  const server = Deno.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    cert: await Deno.readTextFile(`${dir.path}/cert.pem`),
+    key: await Deno.readTextFile(`${dir.path}/key.pem`),
+    onListen() {},
+  }, () => new Response(null, { status: 204 }));
+  try {
+    const origin = `https://127.0.0.1:${server.addr.port}`;
+    const checks = await doctor({ type: "http", address: `${origin}/\${workspace}`, retry_max: 0 });
+    const reachable = check(checks, "http.reachable");
+    assert.equal(reachable.status, "fail", table(checks));
+    assert.match(reachable.summary, /TLS certificate is not trusted/);
+    assert.match(reachable.fix!, /client_ca_certificate_pem/);
+    assert.equal(check(checks, "http.tls").summary, "every address is https://");
+  } finally {
+    await server.shutdown();
+  }
+});
+
+Deno.test("gaib-state doctor on an HTTP backend: exit 0, then 1 with a wrong password, never printing it", async () => {
+  const secret = "doctor-cli-canary-secret";
+  await using server = startGitlabLikeServer({ username: "ci", password: secret });
+  const config = server.config();
+  const env = {
+    GAIB_BACKEND: "http",
+    TF_HTTP_ADDRESS: config.address,
+    TF_HTTP_LOCK_ADDRESS: config.lock_address!,
+    TF_HTTP_UNLOCK_ADDRESS: config.unlock_address!,
+    TF_HTTP_LOCK_METHOD: "POST",
+    TF_HTTP_UNLOCK_METHOD: "DELETE",
+    TF_HTTP_USERNAME: "ci",
+    TF_HTTP_PASSWORD: secret,
+  };
+  await using project = await cliProject(env);
+  const good = await project.run(["doctor"]);
+  assert.equal(good.code, 0, good.stdout + good.stderr);
+  assert.match(good.stdout, /^http\.locks +ok +LOCK granted/m);
+  const wrong = await project.run(["doctor", "--json"], {
+    env: { TF_HTTP_PASSWORD: "wrong-cli-canary" },
+  });
+  assert.equal(wrong.code, 1, wrong.stderr);
+  const checks = parseJson(wrong).checks as { name: string; status: string; fix?: string }[];
+  const credentials = checks.find((c) => c.name === "http.credentials");
+  assert.equal(credentials?.status, "fail", wrong.stdout);
+  assert.match(credentials!.fix!, /TF_HTTP_PASSWORD/);
+  for (const output of [good.stdout, good.stderr, wrong.stdout, wrong.stderr]) {
+    assert.ok(!output.includes(secret) && !output.includes("wrong-cli-canary"), output);
+  }
+  assert.deepEqual(server.names(), []);
 });
