@@ -59,6 +59,7 @@ export {
   StateLockError,
   StateSerialError,
   StateVersionNotFoundError,
+  UnsupportedOperationError,
   WorkspaceNotEmptyError,
 } from "./src/errors.ts";
 export {

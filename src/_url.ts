@@ -59,3 +59,16 @@ export function redactUrl(value: string): string {
   if (parsed && parsed.search !== "") return parsed.href;
   return redactUrlsInText(value);
 }
+
+/**
+ * Whether an endpoint is plain HTTP, and whether only to this machine (where no network sees
+ * it).
+ *
+ * @param endpoint a URL, if any
+ * @returns `"no"` (HTTPS or none), `"loopback"` or `"remote"`
+ */
+export function plainHttp(endpoint: string | undefined): "no" | "loopback" | "remote" {
+  if (endpoint === undefined || !endpoint.startsWith("http://")) return "no";
+  const host = new URL(endpoint).hostname;
+  return host === "localhost" || host === "[::1]" || /^127\./.test(host) ? "loopback" : "remote";
+}

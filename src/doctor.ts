@@ -223,7 +223,9 @@ async function runDoctor(prepared: Prepared, options: DoctorOptions): Promise<Do
  * checks of the backend's kind (for S3: credentials, bucket, permissions probed on temporary
  * keys under `.gaib-doctor/` that are removed again, versioning, encryption, public access
  * block, conditional writes for the lock mode, the DynamoDB table, clock skew; for local:
- * fsync, atomic rename and flock on temporary files, the mount, file modes, leftovers).
+ * fsync, atomic rename and flock on temporary files, the mount, file modes, leftovers; for
+ * http: the server, TLS, credentials, the read, workspaces, and the lock endpoints probed on a
+ * workspace of the doctor's own).
  * A check whose prerequisite did not pass is `skipped`. No check prints a credential.
  *
  * Needs the permissions of the backend itself (`--allow-net` to its endpoints for S3;

@@ -174,6 +174,38 @@ export class WorkspaceNotEmptyError extends BackendError {
 }
 
 /**
+ * The backend, or the server behind it, cannot do this at all: a Terraform HTTP server such as
+ * GitLab's cannot list workspaces (`listWorkspaces`) or report a lock (`getLockInfo`), because
+ * Terraform's protocol has no request for either. Not a failure of the store: a caller can
+ * fall back (check one workspace with `getState`) or say what it cannot tell.
+ *
+ * @example Falling back when workspaces cannot be listed
+ * ```ts
+ * import { UnsupportedOperationError } from "@gaib/state";
+ *
+ * const error = new UnsupportedOperationError("the server cannot list workspaces", "listWorkspaces");
+ * if (error.operation !== "listWorkspaces") throw new Error("wrong operation");
+ * ```
+ */
+export class UnsupportedOperationError extends BackendError {
+  /** The `StateBackend` method that cannot be done, such as `listWorkspaces`. */
+  readonly operation: string;
+
+  /**
+   * Creates the error.
+   *
+   * @param message what cannot be done, why, and what to do instead
+   * @param operation the `StateBackend` method, such as `listWorkspaces` or `getLockInfo`
+   * @param options `cause`: the underlying error
+   */
+  constructor(message: string, operation: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "UnsupportedOperationError";
+    this.operation = operation;
+  }
+}
+
+/**
  * A configuration (file, object, environment variable or workspace name) is invalid.
  *
  * `file` names the config file when there is one; `path` is the field path, such as

@@ -24,7 +24,7 @@ import {
   DescribeTableCommand,
   DynamoDBClient,
 } from "@aws-sdk/client-dynamodb";
-import { bootstrap, type BootstrapStep, doctor, type DoctorCheck } from "../src/doctor.ts";
+import { bootstrap, type BootstrapStep, doctor } from "../src/doctor.ts";
 import { createEmptyState } from "../src/state.ts";
 import { S3Backend } from "../src/backends/s3.ts";
 import type { S3BackendConfig } from "../src/config.ts";
@@ -42,18 +42,8 @@ import {
 } from "./_server_env.ts";
 import { emptyAndDeleteBucket, freePort } from "./_servers.ts";
 import { tempDir } from "./_temp.ts";
+import { check, table } from "./_doctor_checks.ts";
 import { canMount, mountTmpfs } from "./reliability/_util.ts";
-
-function check(checks: DoctorCheck[], name: string): DoctorCheck {
-  const found = checks.find((c) => c.name === name);
-  assert.ok(found, `no check ${name} in ${checks.map((c) => c.name).join(", ")}`);
-  return found;
-}
-
-function table(checks: DoctorCheck[]): string {
-  return checks.map((c) => `${c.name}: ${c.status}: ${c.summary}${c.fix ? ` | fix: ${c.fix}` : ""}`)
-    .join("\n");
-}
 
 /**
  * What Ceph RGW 16.2 lacks, as measured (see the README's "Setting up S3 from scratch"):

@@ -91,6 +91,7 @@ const EXPORTS: Record<string, string[]> = {
     "StateSerialError: class",
     "StateVersion: interface",
     "StateVersionNotFoundError: class",
+    "UnsupportedOperationError: class",
     "VERSION: variable",
     "WithEncryptionOptions: interface",
     "WithLockOptions: interface",

@@ -157,4 +157,5 @@ export const httpBackend: BackendDescriptor<HttpBackendConfig> = {
     return `http ${url.protocol}//${url.host}${url.pathname}`;
   },
   load: async () => (await import("./http.ts")).HttpBackend,
+  doctor: async () => (await import("./_http_doctor.ts")).httpDoctor,
 };

@@ -37,7 +37,8 @@ import {
 import type { S3BackendConfig } from "../config.ts";
 import type { BootstrapContext, BootstrapStep } from "../_doctor_types.ts";
 import { describeError, errorName, httpStatus } from "./_aws_clients.ts";
-import { plainHttp, probeWrites, s3EndpointOf, type S3Tools, s3Tools } from "./_s3_probe.ts";
+import { probeWrites, s3EndpointOf, type S3Tools, s3Tools } from "./_s3_probe.ts";
+import { plainHttp } from "../_url.ts";
 
 type Ctx = BootstrapContext<S3BackendConfig>;
 

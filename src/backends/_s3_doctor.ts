@@ -34,7 +34,6 @@ import { describeError, errorName, httpStatus, isNetworkError } from "./_aws_cli
 import { S3KeyLayout } from "./_s3_keys.ts";
 import {
   type ConditionalBehaviour,
-  plainHttp,
   probeConditionals,
   probeKey,
   putProbe,
@@ -44,6 +43,8 @@ import {
   s3Tools,
 } from "./_s3_probe.ts";
 import { bootstrapS3 } from "./_s3_bootstrap.ts";
+import { judgeClockSkew } from "../_doctor_clock.ts";
+import { plainHttp } from "../_url.ts";
 
 type Ctx = DoctorContext<S3BackendConfig>;
 type Check = DoctorCheckDefinition<S3BackendConfig>;
@@ -733,24 +734,7 @@ const clockCheck: Check = {
     if (tools.dates.length === 0) {
       await tools.clients.s3.send(new HeadBucketCommand({ Bucket: tools.bucket }));
     }
-    if (tools.dates.length === 0) return result("skipped", "no answer carried a Date header");
-    // A Date header is truncated to the second: the server's time is within [D, D + 1 s).
-    const skews = tools.dates.map((d) => ({ ...d, skew: d.server + 500 - d.local }));
-    const worst = skews.reduce((a, b) => Math.abs(b.skew) > Math.abs(a.skew) ? b : a);
-    const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
-    const ahead = worst.skew > 0 ? "behind" : "ahead of";
-    const said = `this clock is ${seconds(Math.abs(worst.skew))} ${ahead} ${worst.service}'s ` +
-      `(±${seconds(500 + worst.rtt / 2)}, from ${skews.length} answers)`;
-    const limit = ctx.leaseMs / 4;
-    if (Math.abs(worst.skew) > limit) {
-      return result(
-        "fail",
-        `${said}, more than a quarter of the ${seconds(ctx.leaseMs)} lease: a lock could be ` +
-          "judged expired while its holder still renews it, or kept too long",
-        "synchronise the clock (NTP: systemd-timesyncd, chrony)",
-      );
-    }
-    return result("ok", `${said}; within a quarter of the ${seconds(ctx.leaseMs)} lease`);
+    return judgeClockSkew(tools.dates, ctx.leaseMs);
   },
 };
 

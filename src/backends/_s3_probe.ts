@@ -18,23 +18,12 @@ import {
 } from "@aws-sdk/client-s3";
 import type { S3BackendConfig } from "../config.ts";
 import type { DoctorContext } from "../_doctor_types.ts";
+import { type DateSample, dateSample } from "../_doctor_clock.ts";
 import { type AwsClients, createClients, errorName, httpStatus } from "./_aws_clients.ts";
 import { isConditionFailure, md5, unquote } from "./_s3_objects.ts";
 
 /** The prefix of every object the doctor writes (and removes again). */
 export const PROBE_PREFIX = ".gaib-doctor/";
-
-/** One answer's `Date` header against this machine's clock. */
-export interface DateSample {
-  /** `s3` or `dynamodb`. */
-  service: string;
-  /** The server's time (its header has whole seconds). */
-  server: number;
-  /** This machine's clock halfway through the request. */
-  local: number;
-  /** The request's round trip, in milliseconds. */
-  rtt: number;
-}
 
 /** The clients of one doctor or bootstrap run. */
 export interface S3Tools {
@@ -61,12 +50,8 @@ function watchDates(client: Stack, service: string, now: () => number, dates: Da
     async (args: unknown) => {
       const sent = now();
       const out = await next(args);
-      const received = now();
-      const date = out.response?.headers?.date;
-      const server = date === undefined ? NaN : Date.parse(date);
-      if (!Number.isNaN(server)) {
-        dates.push({ service, server, local: (sent + received) / 2, rtt: received - sent });
-      }
+      const sample = dateSample(service, out.response?.headers?.date, sent, now());
+      if (sample) dates.push(sample);
       return out;
     },
     { step: "deserialize", name: "gaibDoctorClock" },
@@ -92,13 +77,6 @@ export function s3Tools(ctx: DoctorContext<S3BackendConfig>): S3Tools {
     tools.clients.s3.destroy();
     tools.clients.dynamodb?.destroy();
   });
-}
-
-/** Whether an endpoint is plain HTTP, and whether only to this machine. */
-export function plainHttp(endpoint: string | undefined): "no" | "loopback" | "remote" {
-  if (endpoint === undefined || !endpoint.startsWith("http://")) return "no";
-  const host = new URL(endpoint).hostname;
-  return host === "localhost" || host === "[::1]" || /^127\./.test(host) ? "loopback" : "remote";
 }
 
 /** The endpoint S3 requests go to, from the config. */

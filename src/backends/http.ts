@@ -37,7 +37,12 @@
 import { checkWrite } from "../_write_rules.ts";
 import { readStateHeader } from "../_state_header.ts";
 import type { HttpBackendConfig } from "../config.ts";
-import { BackendConfigError, BackendError, StateLockError } from "../errors.ts";
+import {
+  BackendConfigError,
+  BackendError,
+  StateLockError,
+  UnsupportedOperationError,
+} from "../errors.ts";
 import {
   checkLockOptions,
   closedError,
@@ -101,6 +106,13 @@ export interface HttpBackendOptions {
 
 const decoder = new TextDecoder();
 
+/**
+ * Answers to a request outside Terraform's protocol (a listing, a lock read) that mean the
+ * server does not offer it: 200 without the expected body, no such resource, method or
+ * feature. Others (401, 403, 5xx) are failures to report as such.
+ */
+const NOT_OFFERED = new Set([200, 400, 404, 405, 501]);
+
 /** The MD5 (hex) of the bytes: the one version ID the protocol can name. */
 function versionIdOf(bytes: Uint8Array): string {
   const b64 = contentMd5(bytes);
@@ -135,7 +147,8 @@ function versionIdOf(bytes: Uint8Array): string {
  *   cannot carry a TTL (`ttlMs` is refused): `gaib-state serve --lock-ttl` bounds them.
  * - `getLockInfo` and `listWorkspaces` (with `${workspace}`) use two requests that are not part
  *   of Terraform's protocol: GET on `lock_address`, and GET on the address up to
- *   `${workspace}`. `gaib-state serve` answers both; other servers may not (the error says so).
+ *   `${workspace}`. `gaib-state serve` answers both; other servers (GitLab) cannot, and the
+ *   methods then throw `UnsupportedOperationError`.
  *
  * @example Against `gaib-state serve` on this machine
  * ```ts ignore
@@ -386,7 +399,8 @@ export class HttpBackend implements StateBackend, StateHistory {
    * `gaib-state serve` answers (Terraform's protocol has no listing).
    *
    * @returns sorted names, `default` included
-   * @throws {BackendError} when the server does not list workspaces
+   * @throws {UnsupportedOperationError} when the server does not list workspaces (GitLab)
+   * @throws {BackendError} when the server fails or refuses
    *
    * @example
    * ```ts ignore
@@ -408,11 +422,13 @@ export class HttpBackend implements StateBackend, StateHistory {
       names = null;
     }
     if (!Array.isArray(names)) {
-      throw new BackendError(
+      if (!NOT_OFFERED.has(answer.status)) throw this.#refusal(answer, what, url);
+      throw new UnsupportedOperationError(
         `Cannot ${what}: the server at ${redactUrl(url)} does not list workspaces (GET answered ` +
           `${answer.status}${answer.status === 200 ? " without a workspace list" : ""}); ` +
           "Terraform's protocol has no listing. gaib-state serve lists them; with another " +
           "server, name the workspace with -w.",
+        "listWorkspaces",
       );
     }
     const valid = new Set([DEFAULT_WORKSPACE]);
@@ -541,7 +557,8 @@ export class HttpBackend implements StateBackend, StateHistory {
    *
    * @param workspace the workspace
    * @returns the lock info, or `null` when not locked
-   * @throws {BackendError} when the server does not report locks
+   * @throws {UnsupportedOperationError} when the server does not report locks (GitLab)
+   * @throws {BackendError} when the server fails or refuses
    *
    * @example
    * ```ts ignore
@@ -552,19 +569,21 @@ export class HttpBackend implements StateBackend, StateHistory {
     const url = this.#lockUrl(workspace, false);
     const what = `read the lock of workspace "${workspace}"`;
     if (url === this.#stateUrl(workspace)) {
-      throw new BackendError(
+      throw new UnsupportedOperationError(
         `Cannot ${what}: lock_address is the state's address, where GET reads the state. ` +
           "Use a lock address of its own (gaib-state serve: the address followed by /lock).",
+        "getLockInfo",
       );
     }
     const answer = await this.#transport.request("GET", url, undefined, what);
     if (answer.status === 204) return null;
     const { holder } = decodeErrorBody(decoder.decode(answer.bytes));
     if (answer.status === 200 && holder !== null) return holder;
-    if (answer.status === 200 || answer.status === 404 || answer.status === 405) {
-      throw new BackendError(
+    if (NOT_OFFERED.has(answer.status)) {
+      throw new UnsupportedOperationError(
         `Cannot ${what}: the server at ${redactUrl(url)} does not report locks (GET answered ` +
           `${answer.status}); Terraform's protocol cannot read a lock. gaib-state serve does.`,
+        "getLockInfo",
       );
     }
     throw this.#refusal(answer, what, url);

@@ -13,14 +13,14 @@ import { join } from "../_path.ts";
 import { BackendFactory, type ResolvedBackendConfig } from "../factory.ts";
 import { serializeState } from "../state.ts";
 import type { EncryptedBackend } from "../encryption.ts";
-import type { GaibState, StateBackend } from "../types.ts";
+import type { GaibState, LockInfo, StateBackend } from "../types.ts";
 import {
   DEFAULT_WORKSPACE,
   resolveSelectedWorkspace,
   type SelectedWorkspace,
   validateWorkspaceName,
 } from "../workspace.ts";
-import { StateLockError } from "../errors.ts";
+import { StateFormatError, StateLockError, UnsupportedOperationError } from "../errors.ts";
 import { describeHolder, lockWaitMessage, printable, releaseFailedError } from "../lock.ts";
 import { gaibCommand, shellQuote } from "../_command_line.ts";
 import type { GlobalFlags } from "./_context.ts";
@@ -134,11 +134,9 @@ export async function openSession(
   const rule = options.workspace ?? "existing";
   if (rule !== "any" && name !== DEFAULT_WORKSPACE) {
     try {
-      const names = await backend.listWorkspaces();
-      if (
-        !names.includes(name) &&
-        (rule === "existing" || (await backend.getLockInfo(name)) === null)
-      ) {
+      const names = await listedWorkspaces(backend);
+      const exists = names ? names.includes(name) : await hasState(backend, name);
+      if (!exists && (rule === "existing" || !(await mayBeLocked(backend, name)))) {
         throw noWorkspace(flags, resolved, { name, source }, names, rule, options.createFlag);
       }
     } catch (error) {
@@ -160,6 +158,66 @@ export async function openSession(
   };
 }
 
+/** The backend's workspaces, or `null` when it cannot list them (a GitLab-style server). */
+async function listedWorkspaces(backend: StateBackend): Promise<string[] | null> {
+  try {
+    return await backend.listWorkspaces();
+  } catch (error) {
+    if (error instanceof UnsupportedOperationError) return null;
+    throw error;
+  }
+}
+
+/** Whether a workspace has a state; a damaged one counts (the command will say so). */
+async function hasState(backend: StateBackend, name: string): Promise<boolean> {
+  try {
+    return (await backend.getState(name)) !== null;
+  } catch (error) {
+    if (error instanceof StateFormatError) return true;
+    throw error;
+  }
+}
+
+/**
+ * A workspace's lock: `null` when it is not locked, `undefined` when the backend cannot report
+ * locks (a GitLab-style server).
+ *
+ * @param backend the backend
+ * @param workspace the workspace
+ * @returns the lock info, `null` or `undefined`
+ */
+export async function reportedLock(
+  backend: StateBackend,
+  workspace: string,
+): Promise<LockInfo | null | undefined> {
+  try {
+    return await backend.getLockInfo(workspace);
+  } catch (error) {
+    if (error instanceof UnsupportedOperationError) return undefined;
+    throw error;
+  }
+}
+
+/** Whether a workspace may be locked: locked, or the backend cannot tell. */
+async function mayBeLocked(backend: StateBackend, name: string): Promise<boolean> {
+  return (await reportedLock(backend, name)) !== null;
+}
+
+/**
+ * Whether a workspace exists: `default` always does; another is listed by the backend or,
+ * when the backend cannot list its workspaces (Terraform's HTTP protocol has no listing, so a
+ * GitLab-style server cannot), has a state.
+ *
+ * @param backend the backend
+ * @param name a valid workspace name
+ * @returns whether it exists
+ */
+export async function workspaceExists(backend: StateBackend, name: string): Promise<boolean> {
+  if (name === DEFAULT_WORKSPACE) return true;
+  const names = await listedWorkspaces(backend);
+  return names ? names.includes(name) : await hasState(backend, name);
+}
+
 /** How the selected workspace was chosen, as a person would set it. */
 function describeSource(source: WorkspaceSource, stateRoot: string, name: string): string {
   switch (source) {
@@ -179,13 +237,15 @@ function noWorkspace(
   flags: GlobalFlags,
   resolved: ResolvedBackendConfig,
   selected: { name: string; source: WorkspaceSource },
-  names: readonly string[],
+  names: readonly string[] | null,
   rule: WorkspaceRule,
   createFlag: string | undefined,
 ): CliError {
   const { name, source } = selected;
   const config = flags.config === undefined ? "" : ` --config ${shellQuote(flags.config)}`;
-  const existing = names.length <= 10
+  const existing = names === null
+    ? "It has no state, and the server cannot list its workspaces."
+    : names.length <= 10
     ? `The workspaces are: ${names.join(", ")}.`
     : `There are ${names.length} workspaces; "gaib-state workspace list${config}" lists them.`;
   const create = `gaib-state workspace new ${shellQuote(name)}${config}`;
@@ -195,7 +255,11 @@ function noWorkspace(
     ? "set GAIB_WORKSPACE to another (or unset it)"
     : `select another ("gaib-state workspace select default${config}")`;
   const where = describeSource(source, resolved.stateRoot, name);
-  const details = { workspace: name, source, workspaces: names.length <= 10 ? names : undefined };
+  const details = {
+    workspace: name,
+    source,
+    workspaces: names !== null && names.length <= 10 ? names : undefined,
+  };
   if (rule === "existing-or-locked") {
     return new CliError(
       `Workspace "${name}" does not exist and is not locked (${where}). ${existing} To find ` +
@@ -264,8 +328,9 @@ export async function withStateLock<T>(
   const workspace = options.workspace ?? session.workspace;
   if (options.heldLockId !== undefined) {
     const id = options.heldLockId;
-    const info = await backend.getLockInfo(workspace);
-    if (info?.ID !== id) {
+    const info = await reportedLock(backend, workspace);
+    // A server that cannot report its lock still checks the ID on every write.
+    if (info !== undefined && info?.ID !== id) {
       throw new StateLockError(
         `Workspace "${workspace}" is not locked with lock ID ${printable(id)} (--lock-id): ${
           info ? `the lock is ${describeHolder(info)}` : "it is not locked"

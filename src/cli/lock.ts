@@ -16,7 +16,7 @@ import type { LockInfo } from "../types.ts";
 import { type CommandRun, type GlobalFlags, handler } from "./_context.ts";
 import { formatDuration } from "./_duration.ts";
 import { CliError, InterruptedError, UsageError } from "./_errors.ts";
-import { openSession } from "./_session.ts";
+import { openSession, reportedLock } from "./_session.ts";
 
 /** `lock [--ttl 2h] [--info TEXT]`: a detached lock; prints only its ID on stdout. */
 export const acquire = handler(
@@ -96,28 +96,30 @@ export const forceUnlock = handler(
   async ({ out }: CommandRun, flags: GlobalFlags & { force?: boolean }, lockId: string) => {
     await using session = await openSession(flags, out, { workspace: "existing-or-locked" });
     const ws = session.workspace;
-    const info = await session.backend.getLockInfo(ws);
+    // undefined: the server cannot report its lock (GitLab); it checks the ID itself.
+    const info = await reportedLock(session.backend, ws);
     if (info === null) {
       throw new StateLockError(
         `Workspace "${ws}" is not locked, so there is nothing to force-unlock. Check the ` +
           'workspace (-w) with "gaib-state lock status --all".',
       );
     }
-    if (info.ID !== lockId) {
+    if (info !== undefined && info.ID !== lockId) {
       throw new StateLockError(
         `Lock ID "${lockId}" does not match the lock on workspace "${ws}", which is ` +
           `${describeHolder(info)}. Check the ID.`,
         info,
       );
     }
+    const holder = info ? describeHolder(info) : "(the server cannot say who holds it)";
     if (!flags.force) {
       if (!out.io.stdinIsTerminal()) {
         throw new UsageError(
           `force-unlock needs confirmation, and stdin is not a terminal: pass --force to ` +
-            `release lock ${lockId} (${describeHolder(info)}) without asking.`,
+            `release lock ${lockId} (${holder}) without asking.`,
         );
       }
-      out.io.stderr(`Really release lock ${lockId} ${describeHolder(info)}? [y/N] `);
+      out.io.stderr(`Really release lock ${lockId} ${holder}? [y/N] `);
       const answer = (await out.io.readLine())?.trim().toLowerCase();
       if (answer !== "y" && answer !== "yes") {
         throw new CliError("Cancelled: the lock was not released.", "Cancelled");
@@ -125,9 +127,11 @@ export const forceUnlock = handler(
     }
     await session.backend.forceUnlock(ws, lockId);
     if (out.json) {
-      return out.jsonDocument({ workspace: ws, lockId, released: true, lockInfo: info });
+      return out.jsonDocument({ workspace: ws, lockId, released: true, lockInfo: info ?? null });
     }
-    out.info(`Released lock ${lockId} on workspace "${ws}" (it was ${describeHolder(info)}).`);
+    out.info(
+      `Released lock ${lockId} on workspace "${ws}"${info ? ` (it was ${holder})` : ""}.`,
+    );
   },
 );
 
@@ -135,6 +139,17 @@ function age(created: string): string {
   const ms = Date.now() - Date.parse(created);
   if (!Number.isFinite(ms) || ms < 0) return "";
   return ` (${formatDuration(Math.floor(ms / 1000) * 1000 || 0)} ago)`;
+}
+
+/** For a server that cannot report locks: saying "not locked" could be wrong. */
+function cannotReport(workspace: string): CliError {
+  return new CliError(
+    `Cannot tell whether workspace "${workspace}" is locked: the server does not report locks ` +
+      "(Terraform's HTTP protocol has no request for it; GitLab shows a state's lock in its " +
+      "web interface). A command that needs the lock still fails while another holds it.",
+    "CannotReportLock",
+    { workspace },
+  );
 }
 
 /** `lock status [--all]` and `lock-info`: who holds what, since when. */
@@ -146,7 +161,8 @@ export const status = handler(
     const names = flags.all ? await session.backend.listWorkspaces() : [session.workspace];
     const rows: Array<{ workspace: string; locked: boolean; lockInfo: LockInfo | null }> = [];
     for (const workspace of names) {
-      const lockInfo = await session.backend.getLockInfo(workspace);
+      const lockInfo = await reportedLock(session.backend, workspace);
+      if (lockInfo === undefined) throw cannotReport(workspace);
       rows.push({ workspace, locked: lockInfo !== null, lockInfo });
     }
     if (out.json) {

@@ -5,7 +5,7 @@
  */
 
 import { createEmptyState } from "../state.ts";
-import { BackendError, WorkspaceNotEmptyError } from "../errors.ts";
+import { BackendError, UnsupportedOperationError, WorkspaceNotEmptyError } from "../errors.ts";
 import {
   DEFAULT_WORKSPACE,
   managedInstanceCount,
@@ -16,7 +16,7 @@ import { shellQuote } from "../_command_line.ts";
 import { type CommandRun, type GlobalFlags, handler } from "./_context.ts";
 import { CliError, UsageError } from "./_errors.ts";
 import { envGet, type Output } from "./_output.ts";
-import { openSession, type Session, withStateLock } from "./_session.ts";
+import { openSession, type Session, withStateLock, workspaceExists } from "./_session.ts";
 
 // These commands list, create and select workspaces: a selected one that does not exist is
 // no obstacle to them (and the way out of it).
@@ -43,7 +43,18 @@ function warnIfEnvWins(out: Output, name: string): void {
 /** `workspace list`. */
 export const list = handler(async ({ out }: CommandRun, flags: GlobalFlags) => {
   await using session = await openSession(flags, out, ANY_WORKSPACE);
-  const names = await session.backend.listWorkspaces();
+  let names: string[];
+  try {
+    names = await session.backend.listWorkspaces();
+  } catch (error) {
+    if (!(error instanceof UnsupportedOperationError)) throw error;
+    throw new CliError(
+      `${error.message} Each workspace is still reachable by name, as -w NAME; the selected ` +
+        `one is "${session.workspace}".`,
+      "CannotListWorkspaces",
+      { selected: session.workspace },
+    );
+  }
   if (out.json) {
     return out.jsonDocument({ workspaces: names, selected: session.workspace });
   }
@@ -90,7 +101,7 @@ function exists(name: string): CliError {
 export const create = handler(async ({ out }: CommandRun, flags: GlobalFlags, name: string) => {
   checkName(name);
   await using session = await openSession(flags, out, ANY_WORKSPACE);
-  if ((await session.backend.listWorkspaces()).includes(name)) throw exists(name);
+  if ((await workspaceExists(session.backend, name))) throw exists(name);
   await createWorkspace(session, flags, out, name);
   await writeSelectedWorkspace(session.resolved.stateRoot, name);
   if (out.json) return out.jsonDocument({ workspace: name, created: true, selected: true });
@@ -104,7 +115,7 @@ export const select = handler(
     checkName(name);
     await using session = await openSession(flags, out, ANY_WORKSPACE);
     let created = false;
-    if (!(await session.backend.listWorkspaces()).includes(name)) {
+    if (!(await workspaceExists(session.backend, name))) {
       if (!flags.orCreate) {
         throw new CliError(
           `Workspace "${name}" does not exist. Create it with "gaib-state workspace new ` +
@@ -148,7 +159,7 @@ export const remove = handler(
       );
     }
     const { backend } = session;
-    if (!(await backend.listWorkspaces()).includes(name)) {
+    if (!(await workspaceExists(backend, name))) {
       throw new CliError(
         `Workspace "${name}" does not exist. Run "gaib-state workspace list" to see the ` +
           "workspaces.",
