@@ -50,6 +50,8 @@ export {
   BackendConfigError,
   type BackendConfigErrorOptions,
   BackendError,
+  StateEditError,
+  type StateEditProblem,
   StateFormatError,
   StateLineageError,
   StateLockError,

@@ -1,88 +1,24 @@
 /**
- * Addresses in `state list`, `state show`, `state rm` and `state mv`: which instances an
- * address names, and the pure state transformations of `rm` and `mv`. Works on copies; the
- * caller writes the result.
+ * Addresses in `state list`, `state show` and `state rm`: which instances an address names,
+ * and the pure state transformation of `rm` (`state mv` is `../_state_move.ts`). Works on
+ * copies; the caller writes the result.
  *
  * @module
  */
 
 import {
   formatInstanceAddress,
-  formatModuleAddress,
   type InstanceAddress,
   instanceKey,
-  type ModuleStep,
-  parseInstanceAddress,
-  parseModuleAddress,
   resourceAddress,
 } from "../address.ts";
 import type { GaibState, StateResource, StateResourceInstance } from "../types.ts";
 import { gaibCommand } from "../_command_line.ts";
 import { printable } from "../_printable.ts";
 import { CliError, UsageError } from "./_errors.ts";
+import { moduleStartsWith, parseTarget, resourceIs, sameModule, type Target } from "../_targets.ts";
 
-/** What an address on the command line names. */
-export type Target =
-  | { kind: "module"; module: ModuleStep[]; text: string }
-  | { kind: "resource"; address: InstanceAddress; text: string }
-  | { kind: "instance"; address: InstanceAddress; text: string };
-
-/**
- * Parses an address argument: a module (`module.app["web"]`), a resource
- * (`discord_role.admin`) or an instance (`discord_channel.general[0]`).
- *
- * @param text the argument
- * @returns what it names
- * @throws {UsageError} when it is not an address
- */
-export function parseTarget(text: string): Target {
-  try {
-    const address = parseInstanceAddress(text);
-    return address.key === undefined
-      ? { kind: "resource", address, text }
-      : { kind: "instance", address, text };
-  } catch (error) {
-    try {
-      const module = parseModuleAddress(text);
-      if (module.length > 0) return { kind: "module", module, text };
-    } catch {
-      // report the resource address error, which is the likelier intent
-    }
-    throw new UsageError(
-      `${(error as Error).message}. Addresses look like discord_role.admin, ` +
-        `discord_channel.general[0], module.app["web"].discord_channel.general or module.app.`,
-      { cause: error },
-    );
-  }
-}
-
-function sameModule(a: readonly ModuleStep[], b: readonly ModuleStep[]): boolean {
-  return a.length === b.length &&
-    a.every((s, i) => s.name === b[i].name && s.key === b[i].key);
-}
-
-/**
- * `prefix` is `module` or one of its ancestors. With `anyKey`, a keyless last step of `prefix`
- * matches every instance of that module, as Terraform's targets do (`module.app` contains
- * `module.app["web"]`).
- */
-function moduleStartsWith(
-  module: readonly ModuleStep[],
-  prefix: readonly ModuleStep[],
-  anyKey: boolean,
-): boolean {
-  return prefix.length <= module.length &&
-    prefix.every((s, i) =>
-      s.name === module[i].name &&
-      (s.key === module[i].key ||
-        (anyKey && s.key === undefined && i === prefix.length - 1))
-    );
-}
-
-function resourceIs(resource: StateResource, address: InstanceAddress) {
-  return resource.mode === address.mode && resource.type === address.type &&
-    resource.name === address.name && sameModule(resourceAddress(resource).module, address.module);
-}
+export { parseTarget, type Target };
 
 /** One instance of a resource as `state list` shows it (current and deposed objects). */
 export interface ListedInstance {
@@ -254,205 +190,4 @@ export function removeTargets(
     next.resources = kept;
   }
   return { state: next, removed, emptyResources };
-}
-
-/** The result of {@linkcode moveTarget}. */
-export interface MoveResult {
-  /** The new state (same serial: the caller raises it). */
-  state: GaibState;
-  /** `[from, to]` instance address pairs. */
-  moved: Array<[string, string]>;
-  /** `[from, to]` addresses of moved resources that had no instances (not counted). */
-  emptyResources: Array<[string, string]>;
-}
-
-type KeyKind = "none" | "number" | "string";
-
-function keyKind(key: number | string | undefined): KeyKind {
-  return key === undefined ? "none" : typeof key === "number" ? "number" : "string";
-}
-
-function withModule(resource: StateResource, module: ModuleStep[]): StateResource {
-  const copy: StateResource = { ...resource };
-  if (module.length) copy.module = formatModuleAddress(module);
-  else delete copy.module;
-  return copy;
-}
-
-/**
- * Moves a module instance, a whole resource or one instance to a new address, as
- * `terraform state mv` does. The destination must not exist; a resource keeps its type.
- *
- * @param state the state (not changed)
- * @param source what to move
- * @param dest where to
- * @returns the new state and the moves made
- * @throws {UsageError} when the addresses do not fit together
- * @throws {CliError} when the source is missing or the destination exists
- */
-export function moveTarget(
-  state: GaibState,
-  source: Target,
-  dest: Target,
-  workspace: string,
-): MoveResult {
-  if (source.kind === "module" || dest.kind === "module") {
-    if (source.kind !== "module" || dest.kind !== "module") {
-      throw new UsageError(
-        `Cannot move "${source.text}" to "${dest.text}": a module moves only to a module ` +
-          "address, and a resource only to a resource address.",
-      );
-    }
-    return moveModule(state, source, dest, workspace);
-  }
-  const next = cloneState(state);
-  const resources = next.resources!;
-  const srcIndex = resources.findIndex((r) => resourceIs(r, source.address));
-  if (srcIndex < 0) throw noMatch(source.text, workspace);
-  const src = resources[srcIndex];
-  const a = source.address;
-  const d = dest.address;
-  if (a.mode !== d.mode || a.type !== d.type) {
-    throw new UsageError(
-      `Cannot move "${source.text}" to "${dest.text}": the resource type (and mode) must stay ` +
-        `the same (${a.mode === "data" ? "data." : ""}${a.type}).`,
-    );
-  }
-  const singleUnkeyed = src.instances.length > 0 &&
-    src.instances.every((i) => instanceKey(i) === undefined);
-  const moveInstance = source.kind === "instance" || (dest.kind === "instance" && singleUnkeyed);
-  const destModule = d.module;
-  const destIndex = resources.findIndex((r) => resourceIs(r, d));
-  if (!moveInstance) {
-    // The whole resource, all its instances.
-    if (dest.kind === "instance") {
-      throw new UsageError(
-        `Cannot move all instances of "${source.text}" to the single instance "${dest.text}": ` +
-          "move them one by one, or move the resource to a resource address.",
-      );
-    }
-    if (destIndex >= 0 && destIndex !== srcIndex) throw destExists(dest.text, workspace);
-    if (destIndex === srcIndex) throw sameAddress(source.text, dest.text);
-    const moved = withModule({ ...src, name: d.name }, destModule);
-    resources[srcIndex] = moved;
-    return { state: next, ...instancePairs(src, a, d) };
-  }
-  // One instance (its current and deposed objects).
-  const fromKey = source.kind === "instance" ? a.key : undefined;
-  const toKey = dest.kind === "instance" ? d.key : undefined;
-  const objects = src.instances.filter((i) => instanceKey(i) === fromKey);
-  if (objects.length === 0) throw noMatch(source.text, workspace);
-  const fromText = formatInstanceAddress({ ...a, key: fromKey });
-  const toText = formatInstanceAddress({ ...d, key: toKey });
-  if (fromText === toText) throw sameAddress(source.text, dest.text);
-  let target = destIndex >= 0 ? resources[destIndex] : undefined;
-  if (target) {
-    if (target.instances.some((i) => instanceKey(i) === toKey)) throw destExists(toText, workspace);
-    const others = target.instances.filter((i) => !(target === src && instanceKey(i) === fromKey));
-    const kinds = new Set(others.map((i) => keyKind(instanceKey(i))));
-    if (kinds.size > 0 && (!kinds.has(keyKind(toKey)) || keyKind(toKey) === "none")) {
-      throw new CliError(
-        `Cannot move "${fromText}" to "${toText}": the other instances of ${
-          formatInstanceAddress({ ...d, key: undefined })
-        } are keyed ${[...kinds].join("/")}, so the new key must be of the same kind.`,
-        "KeyMismatch",
-      );
-    }
-  }
-  src.instances = src.instances.filter((i) => instanceKey(i) !== fromKey);
-  const rekeyed = objects.map((o) => {
-    const copy = { ...o };
-    if (toKey === undefined) delete copy.index_key;
-    else copy.index_key = toKey;
-    return copy;
-  });
-  if (!target) {
-    const { each: _each, ...rest } = src;
-    target = withModule({ ...rest, name: d.name, instances: [] }, destModule);
-    resources.splice(srcIndex + 1, 0, target);
-  }
-  target.instances.push(...rekeyed);
-  next.resources = src.instances.length === 0 && src !== target
-    ? resources.filter((r) => r !== src)
-    : resources;
-  return { state: next, moved: [[fromText, toText]], emptyResources: [] };
-}
-
-/** The instance moves of a whole resource; a resource without instances is listed apart. */
-function instancePairs(
-  resource: StateResource,
-  from: InstanceAddress,
-  to: InstanceAddress,
-): Omit<MoveResult, "state"> {
-  const keys = [...new Set(resource.instances.map(instanceKey))];
-  if (keys.length === 0) {
-    return {
-      moved: [],
-      emptyResources: [[formatInstanceAddress(from), formatInstanceAddress(to)]],
-    };
-  }
-  return {
-    moved: keys.map((key) => [
-      formatInstanceAddress({ ...from, key }),
-      formatInstanceAddress({ ...to, key }),
-    ]),
-    emptyResources: [],
-  };
-}
-
-function moveModule(
-  state: GaibState,
-  source: Extract<Target, { kind: "module" }>,
-  dest: Extract<Target, { kind: "module" }>,
-  workspace: string,
-): MoveResult {
-  if (sameModule(source.module, dest.module)) throw sameAddress(source.text, dest.text);
-  const next = cloneState(state);
-  const moved: Array<[string, string]> = [];
-  const emptyResources: Array<[string, string]> = [];
-  const movedResources = new Set<StateResource>();
-  const resources = next.resources!.map((resource) => {
-    const from = resourceAddress(resource);
-    const { module } = from;
-    if (!moduleStartsWith(module, source.module, false)) return resource;
-    const newModule = [...dest.module, ...module.slice(source.module.length)];
-    const pairs = instancePairs(resource, from, { ...from, module: newModule });
-    moved.push(...pairs.moved);
-    emptyResources.push(...pairs.emptyResources);
-    const copy = withModule(resource, newModule);
-    movedResources.add(copy);
-    return copy;
-  });
-  if (movedResources.size === 0) {
-    throw new CliError(
-      `No resource in the state is in module "${source.text}". Run ` +
-        `"${gaibCommand(workspace, "state list")}" to see the addresses.`,
-      "NoMatch",
-      { address: source.text },
-    );
-  }
-  const seen = new Map<string, StateResource>();
-  for (const resource of resources) {
-    const key = formatInstanceAddress(resourceAddress(resource));
-    const other = seen.get(key);
-    if (other && (movedResources.has(resource) || movedResources.has(other))) {
-      throw destExists(key, workspace);
-    }
-    seen.set(key, resource);
-  }
-  next.resources = resources;
-  return { state: next, moved, emptyResources };
-}
-
-function destExists(text: string, workspace: string): CliError {
-  return new CliError(
-    `The destination "${printable(text)}" already exists in the state. Remove it first ` +
-      `("${printable(gaibCommand(workspace, "state rm", text))}") or choose another address.`,
-    "DestinationExists",
-    { address: text },
-  );
-}
-
-function sameAddress(a: string, b: string): UsageError {
-  return new UsageError(`"${a}" and "${b}" are the same address: nothing to move.`);
 }
