@@ -27,7 +27,9 @@ import type {
   DeleteStateOptions,
   GaibState,
   GetStateOptions,
+  LockDetails,
   LockInfo,
+  LockInspector,
   LockOptions,
   LockResult,
   SetStateOptions,
@@ -50,6 +52,7 @@ import {
 } from "./_fs.ts";
 import {
   decodeLockRecord,
+  describeLock,
   encodeLockRecord,
   judgeLock,
   LOCK_FILE,
@@ -133,7 +136,7 @@ interface HeldLock {
  * await Deno.remove(root, { recursive: true });
  * ```
  */
-export class LocalBackend implements StateBackend {
+export class LocalBackend implements StateBackend, LockInspector {
   #root: string;
   #leaseMs: number;
   #held = new Map<string, HeldLock>();
@@ -638,6 +641,19 @@ export class LocalBackend implements StateBackend {
   async getLockInfo(workspace: string): Promise<LockInfo | null> {
     const record = await this.#readRecord(this.#dir(workspace));
     return record && lockInfoOf(record);
+  }
+
+  /**
+   * Describes the current lock with its lease and, for a process-bound lock taken on this
+   * machine, whether its holder is alive (its flock, which the kernel drops when it dies).
+   *
+   * @param workspace the workspace
+   * @returns the details, or `null` when not locked
+   */
+  async inspectLock(workspace: string): Promise<LockDetails | null> {
+    const dir = this.#dir(workspace);
+    const record = await this.#readRecord(dir);
+    return record && await describeLock(record, `${dir}/${LOCK_FILE}`);
   }
 
   /**

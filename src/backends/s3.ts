@@ -46,7 +46,9 @@ import type {
   DeleteStateOptions,
   GaibState,
   GetStateOptions,
+  LockDetails,
   LockInfo,
+  LockInspector,
   LockOptions,
   LockResult,
   SetStateOptions,
@@ -175,7 +177,7 @@ type Known =
  * console.log(await backend.listWorkspaces()); // ["default", ...]
  * ```
  */
-export class S3Backend implements StateBackend {
+export class S3Backend implements StateBackend, LockInspector {
   readonly #config: S3BackendConfig;
   readonly #keys: S3KeyLayout;
   readonly #clients: AwsClients;
@@ -706,6 +708,24 @@ export class S3Backend implements StateBackend {
    */
   getLockInfo(workspace: string): Promise<LockInfo | null> {
     return this.#locks.getLockInfo(workspace);
+  }
+
+  /**
+   * Describes the current lock with its lease (`GaibLease`): when it expires and from when
+   * it may be taken over. Whether its holder lives is not known from S3 (`holderAlive` null).
+   *
+   * @param workspace the workspace
+   * @returns the details, or `null` when not locked
+   * @throws {BackendError} when S3 or DynamoDB fails
+   *
+   * @example
+   * ```ts ignore
+   * const details = await backend.inspectLock("default");
+   * if (details?.lease) console.log(`lease until ${details.lease.expires}`);
+   * ```
+   */
+  inspectLock(workspace: string): Promise<LockDetails | null> {
+    return this.#locks.inspectLock(workspace);
   }
 
   /**

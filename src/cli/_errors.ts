@@ -9,10 +9,10 @@
 import {
   BackendConfigError,
   BackendError,
+  StateEditError,
   StateFormatError,
   StateLineageError,
   StateLockError,
-  StateEditError,
   StateSerialError,
 } from "../errors.ts";
 import type { Output } from "./_output.ts";
