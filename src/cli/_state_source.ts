@@ -110,7 +110,7 @@ export async function readStateFile(file: string): Promise<GaibState | null> {
 export async function withStateSource<T>(
   flags: ReadFlags,
   out: Output,
-  fn: (source: StateSource) => Promise<T>,
+  fn: (source: StateSource) => T | Promise<T>,
 ): Promise<T> {
   if (flags.state !== undefined) {
     out.debug(`reading state file ${flags.state} (--state); no backend is opened`);

@@ -141,7 +141,7 @@ function isEmptyState(state: GaibState): boolean {
 export const list = handler(
   async ({ out }: CommandRun, flags: ReadFlags & { id?: string }, ...addresses: string[]) => {
     const filters = addresses.map(parseTarget);
-    await withStateSource(flags, out, async ({ state, workspace, label, file }) => {
+    await withStateSource(flags, out, ({ state, workspace, label, file }) => {
       let instances = state ? listInstances(state) : [];
       if (filters.length) {
         instances = instances.filter((i) => filters.some((f) => listFilterMatches(i, f)));
