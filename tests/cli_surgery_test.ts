@@ -313,7 +313,13 @@ async function surgerySuite(t: Deno.TestContext, project: CliProject, local: boo
       const listed = await project.run(["state", "list", "--state", backup], { env });
       assert.equal(listed.code, 0, listed.stderr);
       assert.match(listed.stdout, /^discord_channel\.general\[0\]$/m);
-      const shown = await project.run(["state", "show", "--state", backup, "discord_role.admin"], {
+      const shown = await project.run([
+        "state",
+        "show",
+        "--state",
+        backup,
+        'module.app["web"].discord_channel.general[0]',
+      ], {
         env,
       });
       assert.equal(shown.code, 0, shown.stderr);
