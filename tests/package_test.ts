@@ -56,6 +56,8 @@ const EXPORTS: Record<string, string[]> = {
     "SelectedWorkspaceOptions: interface",
     "SetStateOptions: interface",
     "StateBackend: interface",
+    "StateEditError: class",
+    "StateEditProblem: typeAlias",
     "StateFormatError: class",
     "StateLineageError: class",
     "StateLockError: class",
