@@ -11,6 +11,7 @@
 import assert from "node:assert/strict";
 import { type CliProject, cliProject, parseJson } from "./_cli.ts";
 import { spawnLockHolder } from "./_lock_holder.ts";
+import { stallNextRead } from "./_stall.ts";
 import {
   type DynamoServerInfo,
   type S3ServerInfo,
@@ -414,5 +415,46 @@ serverTest(
       AWS_SECRET_ACCESS_KEY: TEST_CREDENTIALS.secretAccessKey,
     });
     await surgerySuite(t, project, false);
+  },
+);
+
+Deno.test(
+  "state mv --to-workspace: when the source's write fails, the destination is put back",
+  OPTIONS,
+  async () => {
+    await using project = await cliProject();
+    await ok(project, ["state", "push", STATE]);
+    await ok(project, ["workspace", "new", "target"]);
+    await ok(project, ["workspace", "select", "default"]);
+    const root = `${project.path}/.gaib/workspaces`;
+    const source = JSON.parse(await pull(project));
+    const target = JSON.parse(await pull(project, "target"));
+    // The command reads the source, then the destination: stalling the destination's read
+    // gives the moment to change the source behind its back (a writer that ignores locks),
+    // so that its write of the source is refused after the destination was written.
+    await using stall = await stallNextRead(`${root}/target/terraform.tfstate`);
+    const mv = project.spawn([
+      "state",
+      "mv",
+      "--to-workspace",
+      "target",
+      "discord_role.admin",
+      "discord_role.admin",
+      "--json",
+    ]);
+    await stall.reading;
+    const rogue = { ...source, serial: source.serial + 1, outputs: {} };
+    await Deno.writeTextFile(`${root}/default/terraform.tfstate`, JSON.stringify(rogue));
+    await stall.release();
+    const result = await mv.result();
+    assert.equal(result.code, 1, result.stderr);
+    const error = parseJson(result).error as { type: string; message: string };
+    assert.equal(error.type, "MoveFailed", error.message);
+    assert.match(error.message, /Nothing was moved/);
+    const after = JSON.parse(await pull(project, "target"));
+    assert.equal(after.serial, target.serial + 2, "written, then written back");
+    assert.deepEqual(after.resources, target.resources);
+    assert.equal(after.lineage, target.lineage);
+    assert.deepEqual(JSON.parse(await pull(project)), rogue, "the source is the other writer's");
   },
 );
