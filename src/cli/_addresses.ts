@@ -1,7 +1,6 @@
 /**
- * Addresses in `state list`, `state show` and `state rm`: which instances an address names,
- * and the pure state transformation of `rm` (`state mv` is `../_state_move.ts`). Works on
- * copies; the caller writes the result.
+ * Addresses in `state list` and `state show`: which instances an address names. The edits
+ * are library functions: `state rm` is `../_state_remove.ts`, `state mv` `../_state_move.ts`.
  *
  * @module
  */
@@ -16,7 +15,7 @@ import type { GaibState, StateResource, StateResourceInstance } from "../types.t
 import { gaibCommand } from "../_command_line.ts";
 import { printable } from "../_printable.ts";
 import { CliError, UsageError } from "./_errors.ts";
-import { moduleStartsWith, parseTarget, resourceIs, sameModule, type Target } from "../_targets.ts";
+import { moduleStartsWith, parseTarget, sameModule, type Target } from "../_targets.ts";
 
 export { parseTarget, type Target };
 
@@ -120,74 +119,4 @@ function noMatch(text: string, workspace: string): CliError {
     "NoMatch",
     { address: text },
   );
-}
-
-function cloneState(state: GaibState): GaibState {
-  return {
-    ...state,
-    resources: (state.resources ?? []).map((r) => ({ ...r, instances: [...r.instances] })),
-  };
-}
-
-/** The result of {@linkcode removeTargets}. */
-export interface RemoveResult {
-  /** The new state (same serial: the caller raises it). */
-  state: GaibState;
-  /** Addresses of the removed instances. */
-  removed: string[];
-  /** Addresses of removed resources that had no instances (not counted as instances). */
-  emptyResources: string[];
-}
-
-/**
- * Removes what the addresses name: an instance, all instances of a resource, or everything in
- * a module instance (and the modules inside it). Resource blocks left without instances go.
- *
- * @param state the state (not changed)
- * @param targets the addresses
- * @returns the new state and what was removed
- * @throws {CliError} when an address matches nothing (nothing is removed then)
- */
-export function removeTargets(
-  state: GaibState,
-  targets: Target[],
-  workspace: string,
-): RemoveResult {
-  const next = cloneState(state);
-  const removed: string[] = [];
-  const emptyResources: string[] = [];
-  for (const target of targets) {
-    let matched = false;
-    const kept: StateResource[] = [];
-    for (const resource of next.resources!) {
-      const base = resourceAddress(resource);
-      let whole = false;
-      if (target.kind === "module") whole = moduleStartsWith(base.module, target.module, true);
-      else if (target.kind === "resource") whole = resourceIs(resource, target.address);
-      if (whole) {
-        matched = true;
-        const addresses = new Set(
-          resource.instances.map((i) => formatInstanceAddress({ ...base, key: instanceKey(i) })),
-        );
-        if (addresses.size === 0) emptyResources.push(formatInstanceAddress(base));
-        removed.push(...addresses);
-        continue;
-      }
-      if (target.kind === "instance" && resourceIs(resource, target.address)) {
-        const before = resource.instances.length;
-        resource.instances = resource.instances.filter((i) =>
-          instanceKey(i) !== target.address.key
-        );
-        if (resource.instances.length !== before) {
-          matched = true;
-          removed.push(formatInstanceAddress(target.address));
-          if (resource.instances.length === 0) continue;
-        }
-      }
-      kept.push(resource);
-    }
-    if (!matched) throw noMatch(target.text, workspace);
-    next.resources = kept;
-  }
-  return { state: next, removed, emptyResources };
 }

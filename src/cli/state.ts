@@ -14,9 +14,9 @@ import {
   listFilterMatches,
   listInstances,
   parseTarget,
-  removeTargets,
   type Target,
 } from "./_addresses.ts";
+import { removeTargets } from "../_state_remove.ts";
 import { type MovePair, moveStates } from "../_state_move.ts";
 import { type ReadFlags, withStateSource } from "./_state_source.ts";
 import { type CommandRun, type GlobalFlags, handler } from "./_context.ts";
