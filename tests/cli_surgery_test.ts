@@ -9,7 +9,7 @@
  */
 
 import assert from "node:assert/strict";
-import { type CliProject, cliProject, parseJson } from "./_cli.ts";
+import { type CliProject, cliProject, cliRunArgs, parseJson } from "./_cli.ts";
 import { spawnLockHolder } from "./_lock_holder.ts";
 import { stallNextRead } from "./_stall.ts";
 import {
@@ -458,3 +458,47 @@ Deno.test(
     assert.deepEqual(JSON.parse(await pull(project)), rogue, "the source is the other writer's");
   },
 );
+
+/** Runs the CLI on a pseudo-terminal (util-linux `script`), typing `input` into it. */
+async function onTerminal(project: CliProject, args: string[], input: string) {
+  const quote = (w: string) => `'${w.replaceAll("'", `'\\''`)}'`;
+  const line = [Deno.execPath(), ...cliRunArgs(), ...args].map(quote).join(" ");
+  const env: Record<string, string> = {};
+  for (const name of ["PATH", "HOME", "DENO_DIR"]) {
+    const value = Deno.env.get(name);
+    if (value !== undefined) env[name] = value;
+  }
+  const child = new Deno.Command("script", {
+    args: ["-qec", line, "/dev/null"],
+    cwd: project.path,
+    env,
+    clearEnv: true,
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  await writer.write(new TextEncoder().encode(input));
+  await writer.close();
+  const output = await child.output();
+  return { code: output.code, text: new TextDecoder().decode(output.stdout) };
+}
+
+Deno.test("state replace-provider asks on a terminal: only yes goes on", OPTIONS, async () => {
+  await using project = await cliProject();
+  await ok(project, ["state", "push", STATE]);
+  const before = await pull(project);
+  const args = ["state", "replace-provider", "gaib/discord", "acme/discord"];
+  const no = await onTerminal(project, args, "no\n");
+  assert.equal(no.code, 1, no.text);
+  assert.match(
+    no.text,
+    /discord_role\.admin: provider\["registry\.terraform\.io\/gaib\/discord"\] -> provider\["registry\.terraform\.io\/acme\/discord"\]/,
+  );
+  assert.match(no.text, /Cancelled: the state was not changed/);
+  assert.equal(await pull(project), before);
+  const yes = await onTerminal(project, args, "yes\n");
+  assert.equal(yes.code, 0, yes.text);
+  assert.match(yes.text, /Replaced 4 provider address\(es\)/);
+  assert.match(await pull(project), /registry\.terraform\.io\/acme\/discord/);
+});
