@@ -451,6 +451,10 @@ function buildApp(): Application<CliContext> {
 
   const lockStatusSpec = (path: string): CommandSpec => ({
     brief: "Show who holds a workspace's lock, and since when",
+    description: "Show who holds a workspace's lock and since when and, for a lock with a " +
+      "lease (taken by gaib-state), when the lease or TTL ends, from when the lock may be " +
+      "taken over, and whether its holder is alive: known on the local backend for a holder " +
+      "on this machine, never claimed from a lease alone.",
     usage: "[--all]",
     examples: [
       ["gaib-state lock status", "Show the selected workspace's lock."],

@@ -12,6 +12,7 @@ import assert from "node:assert/strict";
 import { type CliProject, cliProject, cliRunArgs, parseJson } from "./_cli.ts";
 import { spawnLockHolder } from "./_lock_holder.ts";
 import { stallNextRead } from "./_stall.ts";
+import type { S3BackendConfig } from "../src/config.ts";
 import {
   type DynamoServerInfo,
   type S3ServerInfo,
@@ -67,7 +68,11 @@ async function dryRun(project: CliProject, args: string[], workspaces = ["defaul
 }
 
 /** The whole suite, on whatever backend the project's environment selects. */
-async function surgerySuite(t: Deno.TestContext, project: CliProject, local: boolean) {
+async function surgerySuite(
+  t: Deno.TestContext,
+  project: CliProject,
+  s3?: { backend: S3BackendConfig; env: Record<string, string> },
+) {
   await ok(project, ["state", "push", STATE]);
   const serial = async (ws = "default") => JSON.parse(await pull(project, ws)).serial as number;
 
@@ -362,7 +367,7 @@ async function surgerySuite(t: Deno.TestContext, project: CliProject, local: boo
 
 Deno.test("surgery commands on the local backend", OPTIONS, async (t) => {
   await using project = await cliProject();
-  await surgerySuite(t, project, true);
+  await surgerySuite(t, project);
   await t.step("dry runs leave the state file's bytes as they were", async () => {
     const file = `${project.path}/.gaib/workspaces/default/terraform.tfstate`;
     const before = await Deno.readFile(file);
@@ -414,7 +419,24 @@ serverTest(
       AWS_ACCESS_KEY_ID: TEST_CREDENTIALS.accessKeyId,
       AWS_SECRET_ACCESS_KEY: TEST_CREDENTIALS.secretAccessKey,
     });
-    await surgerySuite(t, project, false);
+    const backend: S3BackendConfig = {
+      type: "s3",
+      bucket: bucket.name,
+      key: "servers/terraform.tfstate",
+      region: TEST_CREDENTIALS.region,
+      endpoints: { s3: s3.endpoint, dynamodb: dynamodb.endpoint },
+      force_path_style: true,
+      max_retries: 1,
+      dynamodb_table: table.name,
+    };
+    await surgerySuite(t, project, {
+      backend,
+      env: {
+        AWS_ACCESS_KEY_ID: TEST_CREDENTIALS.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: TEST_CREDENTIALS.secretAccessKey,
+        AWS_REGION: TEST_CREDENTIALS.region,
+      },
+    });
   },
 );
 

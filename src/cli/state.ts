@@ -593,7 +593,9 @@ async function moveToWorkspace(
     toSerial: done.toSerial,
     toBackup: done.toBackup,
   });
-  if (!out.json && done.toBackup) {
+  if (out.json) return;
+  out.info(`Moved from workspace "${from}" into workspace "${to}" (serial ${done.toSerial}).`);
+  if (done.toBackup) {
     out.info(`Previous state of "${to}" backed up to ${done.toBackup}`);
   }
 }
