@@ -360,9 +360,45 @@ async function surgerySuite(
       const text = await ok(project, ["lock", "status"]);
       assert.match(text.stdout, /Lease: {5}detached lock, TTL until /);
       await ok(project, ["unlock", lockId]);
-      void local;
     },
   );
+
+  await t.step("surgery under a held lock with --lock-id; without it, refused", async () => {
+    const lockId = (await ok(project, ["lock", "acquire"])).stdout.trim();
+    await refused(project, ["taint", "discord_channel.general[1]"], 1, /locked/);
+    await refused(
+      project,
+      ["state", "replace-provider", "--yes", "gaib/discord", "acme/discord"],
+      1,
+      /locked/,
+    );
+    await ok(project, ["taint", "discord_channel.general[1]", "--lock-id", lockId]);
+    await ok(project, ["untaint", "discord_channel.general[1]", "--lock-id", lockId]);
+    await ok(project, ["unlock", lockId]);
+  });
+
+  if (s3) {
+    await t.step(
+      "lock status of a process-bound S3 lock: its lease, liveness not claimed",
+      async () => {
+        const holder = await spawnLockHolder({ backend: s3.backend, workspace: "default" }, s3.env);
+        try {
+          const json = parseJson(await ok(project, ["lock", "status", "--json"]));
+          const lease = json.lease as { detached: boolean; expires: string; leaseMs: number };
+          assert.equal(lease.detached, false);
+          assert.equal(json.holderAlive, null);
+          assert.equal(
+            json.takeoverFrom,
+            new Date(Date.parse(lease.expires) + lease.leaseMs).toISOString(),
+          );
+          const text = (await ok(project, ["lock", "status"])).stdout;
+          assert.match(text, /Holder: {4}not known from this machine/);
+        } finally {
+          await holder.release();
+        }
+      },
+    );
+  }
 }
 
 Deno.test("surgery commands on the local backend", OPTIONS, async (t) => {
