@@ -356,6 +356,37 @@ Deno.test({
       { args: ["state", "mv", "discord_role.admin", "discord_role.owner"] },
       { args: ["state", "rm", "--dry-run", "discord_bot.main"] },
       { args: ["state", "rm", "discord_role.owner"] },
+      { args: ["output"] },
+      { args: ["output", "guild"] },
+      { args: ["output", "bot_token", "--raw"], raw: true },
+      { args: ["output", "--state", "push.tfstate"] },
+      { args: ["state", "list", "--state", "push.tfstate"] },
+      { args: ["state", "show", "--state", "push.tfstate", "discord_bot.main"] },
+      { args: ["taint", "discord_bot.main"] },
+      { args: ["untaint", "discord_bot.main"] },
+      { args: ["state", "replace-provider", "--yes", "gaib/discord", "acme/discord"] },
+      {
+        args: [
+          "state",
+          "mv",
+          "discord_bot.main",
+          "discord_bot.b",
+          "discord_bot.b",
+          "discord_bot.main",
+        ],
+      },
+      { args: ["workspace", "new", "canary-to"] },
+      { args: ["workspace", "select", "default"] },
+      {
+        args: [
+          "state",
+          "mv",
+          "--to-workspace",
+          "canary-to",
+          "discord_bot.main",
+          "discord_bot.main",
+        ],
+      },
       { args: ["lock", "acquire", "--ttl", "1h"] },
       { args: ["lock", "status"] },
       { args: ["lock-info"] },
@@ -408,7 +439,7 @@ Deno.test({
             assert.equal(result.code, 0, `${args.join(" ")}: ${show(result)}`);
           }
           if (command.raw && extra.length === 0) {
-            assert.ok(result.stdout.includes(CANARY.output), "state pull prints the raw state");
+            assert.ok(result.stdout.includes(CANARY.output), "a raw state or a named output");
           }
           const id = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/.exec(
             result.stdout + result.stderr,
