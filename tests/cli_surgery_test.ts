@@ -365,12 +365,17 @@ async function surgerySuite(
 
   await t.step("surgery under a held lock with --lock-id; without it, refused", async () => {
     const lockId = (await ok(project, ["lock", "acquire"])).stdout.trim();
-    await refused(project, ["taint", "discord_channel.general[1]"], 1, /locked/);
+    await refused(
+      project,
+      ["taint", "discord_channel.general[1]"],
+      1,
+      /Cannot lock workspace "default": held by/,
+    );
     await refused(
       project,
       ["state", "replace-provider", "--yes", "gaib/discord", "acme/discord"],
       1,
-      /locked/,
+      /Cannot lock workspace "default": held by/,
     );
     await ok(project, ["taint", "discord_channel.general[1]", "--lock-id", lockId]);
     await ok(project, ["untaint", "discord_channel.general[1]", "--lock-id", lockId]);
