@@ -42,6 +42,13 @@ function noState(session: Session): CliError {
   );
 }
 
+/** What a read command says when there is no state. */
+function absent(workspace: string | null, file: string | null): string {
+  return file === null
+    ? `Workspace "${workspace}" has no state yet`
+    : `State file ${file} is empty`;
+}
+
 /** `state pull`: the raw state to stdout. */
 export const pull = handler(async ({ out }: CommandRun, flags: PullFlags) => {
   await using session = await openSession(flags, out);
@@ -141,7 +148,7 @@ function isEmptyState(state: GaibState): boolean {
 export const list = handler(
   async ({ out }: CommandRun, flags: ReadFlags & { id?: string }, ...addresses: string[]) => {
     const filters = addresses.map(parseTarget);
-    await withStateSource(flags, out, ({ state, workspace, label, file }) => {
+    await withStateSource(flags, out, ({ state, workspace, file }) => {
       let instances = state ? listInstances(state) : [];
       if (filters.length) {
         instances = instances.filter((i) => filters.some((f) => listFilterMatches(i, f)));
@@ -161,7 +168,7 @@ export const list = handler(
           })),
         });
       }
-      if (state === null) out.info(`${label[0].toUpperCase()}${label.slice(1)} has no state.`);
+      if (state === null) out.info(`${absent(workspace, file)}.`);
       out.data(instances.map((i) => printable(i.address) + "\n").join(""));
     });
   },
@@ -178,9 +185,9 @@ function hasId(objects: StateResourceInstance[], id: string): boolean {
 export const show = handler(async ({ out }: CommandRun, flags: ReadFlags, address: string) => {
   const outputName = address.startsWith("output.") ? address.slice("output.".length) : null;
   const target = outputName === null ? parseTarget(address) : null;
-  await withStateSource(flags, out, async ({ state, workspace, label }) => {
+  await withStateSource(flags, out, async ({ state, workspace, file }) => {
     if (state === null) {
-      throw new CliError(`${label[0].toUpperCase()}${label.slice(1)} has no state.`, "NoState", {
+      throw new CliError(`${absent(workspace, file)}: there is nothing to show.`, "NoState", {
         workspace,
       });
     }
