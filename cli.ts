@@ -177,6 +177,13 @@ const LOCK_ID_FLAG = {
   optional: true,
   placeholder: "LOCK_ID",
 };
+const STATE_FILE_FLAG = {
+  kind: "parsed",
+  parse: String,
+  brief: "Read this state file (a pulled state, a backup) instead of the backend",
+  optional: true,
+  placeholder: "FILE",
+};
 const flag = (brief: string) => ({ kind: "boolean", brief, optional: true, withNegated: false });
 /** `-n N` of `state history`: a whole number of at least 1. */
 function parseCount(text: string): number {
@@ -320,13 +327,18 @@ function buildApp(): Application<CliContext> {
         description: "List the resource instances in the state, one address per line. With " +
           "addresses, list only the instances they name: a module (module.app also names " +
           'module.app["web"]), a resource or an instance.',
-        usage: "[--id ID] [ADDRESS...]",
+        usage: "[--id ID] [--state FILE] [ADDRESS...]",
         examples: [
           ["gaib-state state list", "List every instance."],
           ["gaib-state state list 'module.app[\"web\"]'", "List the instances in one module."],
           ["gaib-state state list --id 1234567890", "Find the instance with this id."],
+          [
+            "gaib-state state list --state .gaib/backups/default/terraform.tfstate.20261130T081500Z.backup",
+            "List what a backup holds, without opening the backend.",
+          ],
         ],
         flags: {
+          state: STATE_FILE_FLAG,
           id: {
             kind: "parsed",
             parse: String,
@@ -343,15 +355,17 @@ function buildApp(): Application<CliContext> {
         description: "Show the attributes of one resource instance, or a root output with " +
           "output.NAME. Values marked sensitive (sensitive_attributes, sensitive outputs) are " +
           "shown as (sensitive value), also with --json.",
-        usage: "<ADDRESS>",
+        usage: "[--state FILE] <ADDRESS>",
         examples: [
           ["gaib-state state show discord_role.admin", "Show a single-instance resource."],
+          ["gaib-state state show --state pulled.tfstate discord_role.admin", "Read a file."],
           [
             "gaib-state state show 'module.app[\"web\"].discord_channel.general[0]'",
             "Show one instance in a module.",
           ],
           ["gaib-state state show output.guild_id", "Show a root output."],
         ],
+        flags: { state: STATE_FILE_FLAG },
         positional: { kind: "tuple", parameters: [address("Instance or output.NAME")] },
         load: async () => (await import("./src/cli/state.ts")).show,
       }),
@@ -371,29 +385,85 @@ function buildApp(): Application<CliContext> {
         load: async () => (await import("./src/cli/state.ts")).rm,
       }),
       mv: command("state mv", {
-        brief: "Move a resource, an instance or a module to another address",
-        description: "Rename a resource (all its instances), move one instance, or move a " +
-          "module, also between modules. The destination must not exist and a resource keeps " +
-          "its type. Runs under the workspace lock; the previous state is kept in " +
-          "<state root>/backups/<workspace>/.",
-        usage: "[--dry-run] [--lock-id LOCK_ID] <SOURCE> <DEST>",
+        brief: "Move resources, instances or modules to other addresses",
+        description: "Rename a resource (all its instances), move one instance (also between " +
+          'count and for_each: x[0] to x["a"]; a resource without count to x[0] and back), or ' +
+          "move a module, as terraform state mv does. Several SOURCE DEST pairs are applied " +
+          "in order under one lock and written as one new serial; if one is refused, nothing " +
+          "changes. The destination must not exist and a resource keeps its type. With " +
+          "--to-workspace WS the objects move into another workspace's state (Terraform's " +
+          "-state-out): both workspaces are locked (in name order), both are backed up, the " +
+          "destination is written first; if writing the source then fails, the destination " +
+          "is put back, and if that fails too the error gives the state push command that " +
+          "restores it from its backup. Backups go to <state root>/backups/<workspace>/.",
+        usage: "[--dry-run] [--lock-id LOCK_ID] [--to-workspace WS] <SOURCE> <DEST> " +
+          "[<SOURCE> <DEST>...]",
         examples: [
           ["gaib-state state mv discord_role.mod discord_role.moderator", "Rename a resource."],
           [
-            "gaib-state state mv 'discord_channel.c[0]' 'module.chat.discord_channel.c[\"general\"]'",
-            "Move one instance into a module with a for_each key.",
+            "gaib-state state mv 'discord_channel.c[0]' 'discord_channel.c[\"general\"]' " +
+            "'discord_channel.c[1]' 'discord_channel.c[\"random\"]'",
+            "Turn count instances into for_each keys, in one serial.",
           ],
           ["gaib-state state mv module.old module.new --dry-run", "Preview a module move."],
+          [
+            "gaib-state state mv --to-workspace staging discord_role.test discord_role.test",
+            'Move a resource into workspace "staging".',
+          ],
         ],
-        flags: { dryRun: flag("Show what would move; change nothing"), lockId: LOCK_ID_FLAG },
+        flags: {
+          dryRun: flag("Show what would move; change nothing"),
+          lockId: LOCK_ID_FLAG,
+          toWorkspace: {
+            kind: "parsed",
+            parse: String,
+            brief: "Move into this workspace's state (both are locked and backed up)",
+            optional: true,
+            placeholder: "WS",
+          },
+        },
+        positional: {
+          kind: "array",
+          parameter: { brief: "SOURCE DEST pairs", parse: String, placeholder: "ADDRESS" },
+          minimum: 2,
+        },
+        load: async () => (await import("./src/cli/state.ts")).mv,
+      }),
+      "replace-provider": command("state replace-provider", {
+        brief: "Replace a provider in every resource and instance that uses it",
+        description: "Rewrite the provider of every resource (and, for OpenTofu 1.9+ " +
+          "per-instance providers, every instance) whose provider is FROM into TO, keeping " +
+          "module and alias, as terraform state replace-provider does. FROM and TO are " +
+          "provider sources such as gaib/discord or registry.terraform.io/gaib/discord; " +
+          "without a hostname FROM matches both registry.terraform.io and " +
+          "registry.opentofu.org, and TO keeps each address's host. Lists the changes and " +
+          "asks for confirmation on a terminal; elsewhere pass --auto-approve (or --yes). Runs " +
+          "under the workspace lock, with a backup.",
+        usage: "[--dry-run] [--auto-approve] [--lock-id LOCK_ID] <FROM> <TO>",
+        examples: [
+          [
+            "gaib-state state replace-provider old-org/discord gaib/discord",
+            "Move every resource to the new provider, after confirming.",
+          ],
+          [
+            "gaib-state state replace-provider --auto-approve -- -/discord gaib/discord",
+            "Upgrade pre-0.13 legacy provider addresses in CI.",
+          ],
+        ],
+        flags: {
+          dryRun: flag("Show what would change; change nothing"),
+          autoApprove: flag("Do not ask for confirmation"),
+          yes: flag("Same as --auto-approve"),
+          lockId: LOCK_ID_FLAG,
+        },
         positional: {
           kind: "tuple",
           parameters: [
-            { brief: "What to move", parse: String, placeholder: "SOURCE" },
-            { brief: "Where to", parse: String, placeholder: "DEST" },
+            { brief: "Provider to replace", parse: String, placeholder: "FROM" },
+            { brief: "Provider to use", parse: String, placeholder: "TO" },
           ],
         },
-        load: async () => (await import("./src/cli/state.ts")).mv,
+        load: async () => (await import("./src/cli/state.ts")).replaceProviderCommand,
       }),
       history: command("state history", {
         brief: "List the stored versions of the workspace's state",
@@ -466,6 +536,10 @@ function buildApp(): Application<CliContext> {
 
   const lockStatusSpec = (path: string): CommandSpec => ({
     brief: "Show who holds a workspace's lock, and since when",
+    description: "Show who holds a workspace's lock and since when and, for a lock with a " +
+      "lease (taken by gaib-state), when the lease or TTL ends, from when the lock may be " +
+      "taken over, and whether its holder is alive: known on the local backend for a holder " +
+      "on this machine, never claimed from a lease alone.",
     usage: "[--all]",
     examples: [
       ["gaib-state lock status", "Show the selected workspace's lock."],
@@ -701,6 +775,55 @@ function buildApp(): Application<CliContext> {
         load: async () => (await import("./src/cli/migrate.ts")).migrate,
       }),
 
+      output: command("output", {
+        brief: "Show root outputs; a sensitive value only when asked for by name",
+        description: "Show the root module's outputs, like terraform output. Without NAME, " +
+          "sensitive outputs are marked and their values hidden, in the table and with --json " +
+          "(stricter than terraform output -json, which prints every value). A sensitive " +
+          "value is printed only when its output is named: output NAME, output NAME --json " +
+          "(the value as JSON) or output NAME --raw (a bare string, number or bool, for " +
+          "scripts). --state FILE reads a state file instead of the backend.",
+        usage: "[--raw] [--state FILE] [NAME]",
+        examples: [
+          ["gaib-state output", "List the outputs; sensitive ones show <sensitive>."],
+          ["gaib-state output guild_id --raw", "Print one value bare, for a script."],
+          ["gaib-state output --json", 'Print {"name": {"sensitive", "type", "value"}}.'],
+        ],
+        flags: {
+          raw: flag("Print the bare value of one string, number or bool output"),
+          state: STATE_FILE_FLAG,
+        },
+        positional: {
+          kind: "tuple",
+          parameters: [{ ...name("Output to show"), optional: true }],
+        },
+        load: async () => (await import("./src/cli/output.ts")).output,
+      }),
+      taint: command("taint", {
+        brief: "Mark a resource instance for replacement on the next apply",
+        description: 'Set status "tainted" on a managed resource instance\'s current object ' +
+          "(deposed objects are left alone), like terraform taint. Refuses a data source and " +
+          "an address that is not in the state. Runs under the workspace lock, with a backup.",
+        usage: "[--dry-run] [--lock-id LOCK_ID] <ADDRESS>",
+        examples: [
+          ["gaib-state taint discord_role.admin", "Replace the role on the next apply."],
+          ["gaib-state taint 'discord_channel.c[\"general\"]' --dry-run", "Check first."],
+        ],
+        flags: { dryRun: flag("Check; change nothing"), lockId: LOCK_ID_FLAG },
+        positional: { kind: "tuple", parameters: [address("Resource instance")] },
+        load: async () => (await import("./src/cli/taint.ts")).taint,
+      }),
+      untaint: command("untaint", {
+        brief: "Clear the tainted mark of a resource instance",
+        description: "Clear the tainted status of a managed resource instance, like " +
+          "terraform untaint. Refuses an instance that is not tainted, a data source and an " +
+          "address that is not in the state. Runs under the workspace lock, with a backup.",
+        usage: "[--dry-run] [--lock-id LOCK_ID] <ADDRESS>",
+        examples: [["gaib-state untaint discord_role.admin", "Keep the role after all."]],
+        flags: { dryRun: flag("Check; change nothing"), lockId: LOCK_ID_FLAG },
+        positional: { kind: "tuple", parameters: [address("Resource instance")] },
+        load: async () => (await import("./src/cli/taint.ts")).untaint,
+      }),
       config,
       doctor: command("doctor", {
         brief: "Check that the backend's store is safe to trust",
@@ -839,7 +962,9 @@ function usageFor(words: readonly string[]): Usage {
 }
 
 /** Moves global flags written before the command (`gaib-state -w prod state list`) after it. */
-function normalize(args: readonly string[]): string[] {
+function normalize(given: readonly string[]): string[] {
+  // Terraform spells it with one dash.
+  const args = given.map((a) => a === "-auto-approve" ? "--auto-approve" : a);
   if (args[0] === "help") {
     return args.length > 1 ? [...args.slice(1), "--help"] : ["--help"];
   }

@@ -160,3 +160,14 @@ export function judgeLease(
       `${until}, and unless it is renewed the lock can be taken over ${takeover}.`,
   };
 }
+
+/**
+ * When a lock with these lease terms may be taken over if nothing renews it: a whole lease
+ * after the lease ends, or at a detached lock's TTL; `null` for never (no lease, a detached
+ * lock without TTL, an unreadable expiry).
+ */
+export function takeoverTime(terms: LeaseTerms | null): string | null {
+  if (terms === null || terms.expires === null) return null;
+  const end = Date.parse(terms.expires) + (terms.detached ? 0 : terms.leaseMs);
+  return Number.isFinite(end) && Math.abs(end) <= 8.64e15 ? new Date(end).toISOString() : null;
+}

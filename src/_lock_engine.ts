@@ -20,7 +20,7 @@
  * @module
  */
 
-import { judgeLease, type Lease, newLease, renewLease } from "./_lease.ts";
+import { judgeLease, type Lease, newLease, renewLease, takeoverTime } from "./_lease.ts";
 import type { LockRecord, LockStore, StoredLock } from "./_lock_store.ts";
 import { gaibCommand } from "./_command_line.ts";
 import { BackendConfigError, BackendError, StateLockError } from "./errors.ts";
@@ -36,7 +36,7 @@ import {
   retryLock,
   writeLockError,
 } from "./lock.ts";
-import type { LockInfo, LockOptions, LockResult } from "./types.ts";
+import type { LockDetails, LockInfo, LockOptions, LockResult } from "./types.ts";
 
 /** What a store call was doing: the context of the error its failure becomes. */
 export interface StoreCall {
@@ -378,6 +378,34 @@ export class LockEngine {
       this.#stores.map((store) => this.#call(store, reading, () => store.read(key))),
     );
     return found.find((o) => o !== null)?.info ?? null;
+  }
+
+  /**
+   * Describes the current lock of a workspace with its lease (the first store's that has
+   * one). Whether the holder lives cannot be seen from a lease, so `holderAlive` is `null`.
+   *
+   * @returns the details, or `null` when the workspace is not locked
+   * @throws {BackendError} when a store fails
+   */
+  async inspectLock(workspace: string): Promise<LockDetails | null> {
+    const { key } = this.#locate(workspace);
+    const reading = { action: `reading the lock of workspace "${workspace}"` };
+    const found = await Promise.all(
+      this.#stores.map((store) => this.#call(store, reading, () => store.read(key))),
+    );
+    const current = found.find((o) => o !== null);
+    if (!current) return null;
+    const lease = current.lease;
+    const verdict = judgeLease(lease, lease?.holder ?? "", this.#clock.now());
+    return {
+      info: current.info,
+      lease: lease && { ...lease },
+      holderAlive: null,
+      takeoverFrom: verdict.expired
+        ? new Date(this.#clock.now()).toISOString()
+        : takeoverTime(lease),
+      reason: verdict.reason,
+    };
   }
 
   /**

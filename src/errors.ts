@@ -313,3 +313,46 @@ export class StateVersionNotFoundError extends BackendError {
     this.versionId = versionId;
   }
 }
+
+/** Why a state edit (`state mv`, `taint`, `state replace-provider`...) was refused. */
+export type StateEditProblem =
+  | "InvalidAddress"
+  | "InvalidMove"
+  | "NoMatch"
+  | "DestinationExists"
+  | "NotManaged"
+  | "InvalidProvider";
+
+/**
+ * An edit of a state was refused: an address that names nothing, a destination that exists,
+ * a move Terraform would not make. Nothing was changed. `problem` says which, `address` names
+ * the address concerned.
+ *
+ * @example
+ * ```ts
+ * import { BackendError, StateEditError } from "@gaib/state";
+ *
+ * const error = new StateEditError('No resource instance matches "x.y".', "NoMatch", "x.y");
+ * console.log(error instanceof BackendError, error.problem); // true NoMatch
+ * ```
+ */
+export class StateEditError extends BackendError {
+  /** Which kind of refusal. */
+  readonly problem: StateEditProblem;
+  /** The address concerned, as given. */
+  readonly address: string | undefined;
+
+  /**
+   * Creates the error.
+   *
+   * @param message what was refused and what to do
+   * @param problem which kind of refusal
+   * @param address the address concerned
+   */
+  constructor(message: string, problem: StateEditProblem, address?: string) {
+    super(message);
+    this.name = "StateEditError";
+    this.problem = problem;
+    this.address = address;
+  }
+}

@@ -313,3 +313,36 @@ export interface StateBackend extends StateHistory {
   /** Releases the backend's resources (clients, timers, held locks' renewals). */
   close(): Promise<void>;
 }
+
+/** A lock as {@linkcode LockInspector.inspectLock} describes it: its info and its lease. */
+export interface LockDetails {
+  /** Terraform's seven fields. */
+  info: LockInfo;
+  /** The lease stored with the lock; `null` for a lock without one (Terraform's). */
+  lease: {
+    /** When the lease (or a detached lock's TTL) ends, RFC 3339; `null`: never. */
+    expires: string | null;
+    /** Lease length. */
+    leaseMs: number;
+    /** Not tied to a process (never renewed). */
+    detached: boolean;
+    /** Who renews it, for people (`host pid 4242`). */
+    holder: string;
+  } | null;
+  /**
+   * Whether the holding process is known to be alive (`true`) or gone (`false`) on this
+   * machine; `null` when this machine cannot tell (another machine, a detached lock, no
+   * lease).
+   */
+  holderAlive: boolean | null;
+  /** When the lock may be taken over if nothing renews it, RFC 3339; `null`: never. */
+  takeoverFrom: string | null;
+  /** Why, in words (escaped for the terminal). */
+  reason: string;
+}
+
+/** A backend that can tell more about a lock than its info: its lease and its holder. */
+export interface LockInspector {
+  /** Describes a workspace's current lock, or `null` when it is not locked. */
+  inspectLock(workspace: string): Promise<LockDetails | null>;
+}

@@ -10,13 +10,13 @@ Deno.test("gaib-state rejects bad arguments with exit 2, the error and the comma
       "an unknown subcommand",
       ["state", "lst"],
       /No command registered for `lst`, did you mean `list`\?/,
-      "gaib-state state pull|push|list|show|rm|mv|history|rollback|rewrite ...",
+      "gaib-state state pull|push|list|show|rm|mv|replace-provider|history|rollback|rewrite ...",
     ],
     [
       "an unknown flag",
       ["state", "list", "--bogus"],
       /No flag registered for --bogus/,
-      "gaib-state state list [--id ID] [ADDRESS...]",
+      "gaib-state state list [--id ID] [--state FILE] [ADDRESS...]",
     ],
     [
       "a misspelt flag",
@@ -33,8 +33,9 @@ Deno.test("gaib-state rejects bad arguments with exit 2, the error and the comma
     [
       "a missing second argument",
       ["state", "mv", "discord_role.a"],
-      /Expected argument for DEST/,
-      "gaib-state state mv [--dry-run] [--lock-id LOCK_ID] <SOURCE> <DEST>",
+      /Expected at least 2 argument\(s\) for ADDRESS but only found 1/,
+      "gaib-state state mv [--dry-run] [--lock-id LOCK_ID] [--to-workspace WS] <SOURCE> <DEST> " +
+      "[<SOURCE> <DEST>...]",
     ],
     [
       "no address for rm",
@@ -88,13 +89,13 @@ Deno.test("gaib-state rejects bad arguments with exit 2, the error and the comma
       "a lock timeout over a year",
       ["state", "list", "--lock-timeout", "366d"],
       /Invalid --lock-timeout "366d": a lock timeout must be at most 365d/,
-      "gaib-state state list [--id ID] [ADDRESS...]",
+      "gaib-state state list [--id ID] [--state FILE] [ADDRESS...]",
     ],
     [
       "a malformed address",
       ["state", "show", "not an address!"],
       /invalid address "not an address!"/,
-      "gaib-state state show <ADDRESS>",
+      "gaib-state state show [--state FILE] <ADDRESS>",
     ],
     [
       "an invalid workspace name",
@@ -141,7 +142,8 @@ Deno.test("gaib-state rejects bad arguments with exit 2, the error and the comma
       error: {
         type: "UsageError",
         message: "No command registered for `lst`, did you mean `list`?",
-        usage: "gaib-state state pull|push|list|show|rm|mv|history|rollback|rewrite ...",
+        usage:
+          "gaib-state state pull|push|list|show|rm|mv|replace-provider|history|rollback|rewrite ...",
       },
     });
   });
@@ -161,6 +163,10 @@ Deno.test("gaib-state --help works on every command and shows examples", async (
     "state show",
     "state rm",
     "state mv",
+    "state replace-provider",
+    "output",
+    "taint",
+    "untaint",
     "lock acquire",
     "lock status",
     "unlock",
@@ -192,6 +198,9 @@ Deno.test("gaib-state --help works on every command and shows examples", async (
           "unlock",
           "force-unlock",
           "lock-info",
+          "output",
+          "taint",
+          "untaint",
           "config",
           "version",
         ]

@@ -358,6 +358,37 @@ Deno.test({
       { args: ["state", "mv", "discord_role.admin", "discord_role.owner"] },
       { args: ["state", "rm", "--dry-run", "discord_bot.main"] },
       { args: ["state", "rm", "discord_role.owner"] },
+      { args: ["output"] },
+      { args: ["output", "guild"] },
+      { args: ["output", "bot_token", "--raw"], raw: true },
+      { args: ["output", "--state", "push.tfstate"] },
+      { args: ["state", "list", "--state", "push.tfstate"] },
+      { args: ["state", "show", "--state", "push.tfstate", "discord_bot.main"] },
+      { args: ["taint", "discord_bot.main"] },
+      { args: ["untaint", "discord_bot.main"] },
+      { args: ["state", "replace-provider", "--yes", "gaib/discord", "acme/discord"] },
+      {
+        args: [
+          "state",
+          "mv",
+          "discord_bot.main",
+          "discord_bot.b",
+          "discord_bot.b",
+          "discord_bot.main",
+        ],
+      },
+      { args: ["workspace", "new", "canary-to"] },
+      { args: ["workspace", "select", "default"] },
+      {
+        args: [
+          "state",
+          "mv",
+          "--to-workspace",
+          "canary-to",
+          "discord_bot.main",
+          "discord_bot.main",
+        ],
+      },
       { args: ["state", "history"] },
       { args: ["state", "pull", "--version", "VERSION"], raw: true },
       { args: ["state", "rollback", "VERSION"] },
@@ -418,7 +449,7 @@ Deno.test({
             assert.equal(result.code, 0, `${args.join(" ")}: ${show(result)}`);
           }
           if (command.raw && extra.length === 0) {
-            assert.ok(result.stdout.includes(CANARY.output), "state pull prints the raw state");
+            assert.ok(result.stdout.includes(CANARY.output), "a raw state or a named output");
           }
           const id = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/.exec(
             result.stdout + result.stderr,

@@ -16,9 +16,15 @@
  * @module
  */
 
-import { judgeLease, leaseExpiry, type LeaseTerms, type LeaseVerdict } from "../_lease.ts";
+import {
+  judgeLease,
+  leaseExpiry,
+  type LeaseTerms,
+  type LeaseVerdict,
+  takeoverTime,
+} from "../_lease.ts";
 import { decodeLockJson, encodeLockJson } from "../lock.ts";
-import type { LockInfo } from "../types.ts";
+import type { LockDetails, LockInfo } from "../types.ts";
 
 /** File name of the lock record in a workspace directory. */
 export const LOCK_FILE = ".terraform.tfstate.lock.info";
@@ -181,6 +187,38 @@ export async function judgeLock(record: LockRecord, path: string): Promise<Lease
     ? `${process}, another machine`
     : `${process}, which this process cannot tell from another machine or an earlier boot`;
   return judgeLease(holder, where);
+}
+
+/**
+ * Describes a record for `lock status`: its lease, and whether its holder is alive when that
+ * can be known here (a process-bound lock of this machine: its flock).
+ *
+ * @param record the record
+ * @param path the record file, to probe its flock
+ */
+export async function describeLock(record: LockRecord, path: string): Promise<LockDetails> {
+  const holder = record.Holder;
+  const verdict = await judgeLock(record, path);
+  const local = holder !== undefined && !holder.detached && sameMachine(holder, thisMachine());
+  return {
+    info: lockInfoOf(record),
+    lease: holder
+      ? {
+        expires: holder.expires,
+        leaseMs: holder.leaseMs,
+        detached: holder.detached,
+        holder: `${holder.host || "unknown host"} pid ${holder.pid}`,
+      }
+      : null,
+    holderAlive: local ? !verdict.expired : null,
+    // On this machine the flock decides at once; elsewhere the lease.
+    takeoverFrom: verdict.expired
+      ? new Date().toISOString()
+      : local
+      ? null
+      : takeoverTime(holder ?? null),
+    reason: verdict.reason,
+  };
 }
 
 async function nobodyHoldsFlock(path: string): Promise<boolean> {

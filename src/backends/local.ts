@@ -33,7 +33,9 @@ import type {
   GaibState,
   GetStateOptions,
   ListVersionsOptions,
+  LockDetails,
   LockInfo,
+  LockInspector,
   LockOptions,
   LockResult,
   SetStateOptions,
@@ -58,6 +60,7 @@ import {
 } from "./_fs.ts";
 import {
   decodeLockRecord,
+  describeLock,
   encodeLockRecord,
   judgeLock,
   LOCK_FILE,
@@ -150,7 +153,7 @@ interface HeldLock {
  * await Deno.remove(root, { recursive: true });
  * ```
  */
-export class LocalBackend implements StateBackend, StateHistory {
+export class LocalBackend implements StateBackend, StateHistory, LockInspector {
   #root: string;
   #leaseMs: number;
   #keep: number;
@@ -757,6 +760,19 @@ export class LocalBackend implements StateBackend, StateHistory {
   async getLockInfo(workspace: string): Promise<LockInfo | null> {
     const record = await this.#readRecord(this.#dir(workspace));
     return record && lockInfoOf(record);
+  }
+
+  /**
+   * Describes the current lock with its lease and, for a process-bound lock taken on this
+   * machine, whether its holder is alive (its flock, which the kernel drops when it dies).
+   *
+   * @param workspace the workspace
+   * @returns the details, or `null` when not locked
+   */
+  async inspectLock(workspace: string): Promise<LockDetails | null> {
+    const dir = this.#dir(workspace);
+    const record = await this.#readRecord(dir);
+    return record && await describeLock(record, `${dir}/${LOCK_FILE}`);
   }
 
   /**

@@ -52,7 +52,9 @@ import type {
   GaibState,
   GetStateOptions,
   ListVersionsOptions,
+  LockDetails,
   LockInfo,
+  LockInspector,
   LockOptions,
   LockResult,
   SetStateOptions,
@@ -78,7 +80,9 @@ export type {
   GaibState,
   GetStateOptions,
   ListVersionsOptions,
+  LockDetails,
   LockInfo,
+  LockInspector,
   LockOptions,
   LockResult,
   SetStateOptions,
@@ -191,7 +195,7 @@ type Known =
  * console.log(await backend.listWorkspaces()); // ["default", ...]
  * ```
  */
-export class S3Backend implements StateBackend, StateHistory {
+export class S3Backend implements StateBackend, StateHistory, LockInspector {
   readonly #config: S3BackendConfig;
   readonly #keys: S3KeyLayout;
   readonly #clients: AwsClients;
@@ -950,6 +954,24 @@ export class S3Backend implements StateBackend, StateHistory {
    */
   getLockInfo(workspace: string): Promise<LockInfo | null> {
     return this.#locks.getLockInfo(workspace);
+  }
+
+  /**
+   * Describes the current lock with its lease (`GaibLease`): when it expires and from when
+   * it may be taken over. Whether its holder lives is not known from S3 (`holderAlive` null).
+   *
+   * @param workspace the workspace
+   * @returns the details, or `null` when not locked
+   * @throws {BackendError} when S3 or DynamoDB fails
+   *
+   * @example
+   * ```ts ignore
+   * const details = await backend.inspectLock("default");
+   * if (details?.lease) console.log(`lease until ${details.lease.expires}`);
+   * ```
+   */
+  inspectLock(workspace: string): Promise<LockDetails | null> {
+    return this.#locks.inspectLock(workspace);
   }
 
   /**

@@ -9,6 +9,7 @@
 import {
   BackendConfigError,
   BackendError,
+  StateEditError,
   StateFormatError,
   StateLineageError,
   StateLockError,
@@ -113,6 +114,13 @@ export function describeError(error: unknown): ErrorReport {
     details.signal = error.signal;
   } else if (error instanceof CliError) {
     Object.assign(details, error.details);
+  } else if (error instanceof StateEditError) {
+    // A malformed address or an impossible move is a usage error, as the CLI always had it.
+    if (error.problem === "InvalidAddress" || error.problem === "InvalidMove") {
+      exitCode = EXIT_USAGE;
+    }
+    type = error.problem;
+    if (error.address !== undefined) details.address = error.address;
   } else if (error instanceof StateLockError) {
     details.lockInfo = error.lockInfo;
   } else if (error instanceof StateSerialError) {

@@ -12,7 +12,7 @@ import {
   printable,
   unlockCommand,
 } from "../lock.ts";
-import type { LockInfo } from "../types.ts";
+import type { LockDetails, LockInfo, LockInspector, StateBackend } from "../types.ts";
 import { type CommandRun, type GlobalFlags, handler } from "./_context.ts";
 import { formatDuration } from "./_duration.ts";
 import { CliError, InterruptedError, UsageError } from "./_errors.ts";
@@ -135,6 +135,61 @@ export const forceUnlock = handler(
   },
 );
 
+/** One row of `lock status`. */
+interface StatusRow {
+  workspace: string;
+  locked: boolean;
+  lockInfo: LockInfo | null;
+  lease: LockDetails["lease"];
+  holderAlive: boolean | null;
+  takeoverFrom: string | null;
+}
+
+/** The lock with its lease where the backend can tell it, else its info alone. */
+async function inspect(
+  backend: StateBackend,
+  workspace: string,
+): Promise<LockDetails | null | undefined> {
+  if ("inspectLock" in backend && typeof backend.inspectLock === "function") {
+    return await (backend as StateBackend & LockInspector).inspectLock(workspace);
+  }
+  // undefined: the backend cannot report locks (a GitLab-style HTTP server)
+  const info = await reportedLock(backend, workspace);
+  return info && { info, lease: null, holderAlive: null, takeoverFrom: null, reason: "" };
+}
+
+function leaseLines(
+  lease: LockDetails["lease"],
+  alive: boolean | null,
+  takeover: string | null,
+): string {
+  if (lease === null) {
+    return "  Lease:     none (not taken by gaib-state): never taken over automatically\n";
+  }
+  const until = lease.expires === null ? "never" : printable(lease.expires);
+  const expiry = lease.detached
+    ? `detached lock, ${lease.expires === null ? "no TTL: never expires" : `TTL until ${until}`}`
+    : `until ${until}${expiresIn(lease.expires)}, renewed by ${printable(lease.holder)}`;
+  const holder = alive === true
+    ? "alive on this machine"
+    : alive === false
+    ? "gone (it ran on this machine and has exited)"
+    : lease.detached
+    ? "none (a detached lock has no process)"
+    : "not known from this machine (only its lease tells)";
+  return `  Lease:     ${expiry}\n` +
+    `  Holder:    ${holder}\n` +
+    `  Takeover:  ${takeover === null ? "never automatically" : `from ${takeover}`}\n`;
+}
+
+function expiresIn(expires: string | null): string {
+  const ms = expires === null ? NaN : Date.parse(expires) - Date.now();
+  if (!Number.isFinite(ms)) return "";
+  return ms < 0
+    ? ` (ended ${formatDuration(Math.floor(-ms / 1000) * 1000)} ago)`
+    : ` (in ${formatDuration(Math.floor(ms / 1000) * 1000)})`;
+}
+
 function age(created: string): string {
   const ms = Date.now() - Date.parse(created);
   if (!Number.isFinite(ms) || ms < 0) return "";
@@ -159,17 +214,25 @@ export const status = handler(
       workspace: flags.all ? "any" : "existing-or-locked",
     });
     const names = flags.all ? await session.backend.listWorkspaces() : [session.workspace];
-    const rows: Array<{ workspace: string; locked: boolean; lockInfo: LockInfo | null }> = [];
+    const rows: StatusRow[] = [];
     for (const workspace of names) {
-      const lockInfo = await reportedLock(session.backend, workspace);
-      if (lockInfo === undefined) throw cannotReport(workspace);
-      rows.push({ workspace, locked: lockInfo !== null, lockInfo });
+      const details = await inspect(session.backend, workspace);
+      if (details === undefined) throw cannotReport(workspace);
+      const lockInfo = details?.info ?? null;
+      rows.push({
+        workspace,
+        locked: lockInfo !== null,
+        lockInfo,
+        lease: details?.lease ?? null,
+        holderAlive: details?.holderAlive ?? null,
+        takeoverFrom: details?.takeoverFrom ?? null,
+      });
     }
     if (out.json) {
       return out.jsonDocument(flags.all ? { workspaces: rows } : rows[0]);
     }
     if (!flags.all) {
-      const { workspace, lockInfo } = rows[0];
+      const { workspace, lockInfo, lease, holderAlive, takeoverFrom } = rows[0];
       if (!lockInfo) return out.line(`Workspace "${workspace}" is not locked.`);
       // A lock file may have been written by hand: never send its control characters on.
       const field = (key: keyof LockInfo) => printable(lockInfo[key]);
@@ -180,7 +243,8 @@ export const status = handler(
           `  Operation: ${field("Operation")}\n` +
           `  Since:     ${field("Created")}${age(lockInfo.Created)}\n` +
           (lockInfo.Info ? `  Info:      ${field("Info")}\n` : "") +
-          `  Version:   ${field("Version")}\n`,
+          `  Version:   ${field("Version")}\n` +
+          leaseLines(lease, holderAlive, takeoverFrom),
       );
       out.info(
         `If its holder is gone, release it with "${forceUnlockCommand(workspace, lockInfo.ID)}".`,

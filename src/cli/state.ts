@@ -1,5 +1,7 @@
 /**
- * `gaib-state state pull | push | list | show | rm | mv`.
+ * `gaib-state state pull | push | list | show | rm | mv | replace-provider`. The edits
+ * themselves are library functions (`../_state_move.ts`, `../_provider_replace.ts`); this
+ * file reads, locks, backs up, writes and reports.
  *
  * @module
  */
@@ -13,13 +15,18 @@ import {
   findInstance,
   listFilterMatches,
   listInstances,
-  moveTarget,
   parseTarget,
-  removeTargets,
   type Target,
 } from "./_addresses.ts";
+import { removeTargets } from "../_state_remove.ts";
+import { type MovePair, moveStates } from "../_state_move.ts";
+import { type ReadFlags, withStateSource } from "./_state_source.ts";
 import { type CommandRun, type GlobalFlags, handler } from "./_context.ts";
-import { CliError } from "./_errors.ts";
+import { CliError, UsageError } from "./_errors.ts";
+import { createEmptyState } from "../state.ts";
+import { shellQuote } from "../_command_line.ts";
+import { DEFAULT_WORKSPACE, validateWorkspaceName } from "../workspace.ts";
+import type { ProviderChange } from "../_provider_replace.ts";
 import type { Output } from "./_output.ts";
 import {
   type LockedRun,
@@ -35,6 +42,13 @@ function noState(session: Session): CliError {
     "NoState",
     { workspace: session.workspace },
   );
+}
+
+/** What a read command says when there is no state. */
+function absent(workspace: string | null, file: string | null): string {
+  return file === null
+    ? `Workspace "${workspace}" has no state yet`
+    : `State file ${file} is empty`;
 }
 
 /** `state pull`: the raw state to stdout. */
@@ -168,30 +182,31 @@ function isEmptyState(state: GaibState): boolean {
 
 /** `state list [ADDRESS...] [--id ID]`: instance addresses, one per line. */
 export const list = handler(
-  async ({ out }: CommandRun, flags: GlobalFlags & { id?: string }, ...addresses: string[]) => {
+  async ({ out }: CommandRun, flags: ReadFlags & { id?: string }, ...addresses: string[]) => {
     const filters = addresses.map(parseTarget);
-    await using session = await openSession(flags, out);
-    const state = await session.backend.getState(session.workspace);
-    let instances = state ? listInstances(state) : [];
-    if (filters.length) {
-      instances = instances.filter((i) => filters.some((f) => listFilterMatches(i, f)));
-    }
-    if (flags.id !== undefined) instances = instances.filter((i) => hasId(i.objects, flags.id!));
-    if (out.json) {
-      return out.jsonDocument({
-        workspace: session.workspace,
-        instances: instances.map((i) => ({
-          address: i.address,
-          module: i.resource.module ?? null,
-          mode: i.resource.mode,
-          type: i.resource.type,
-          name: i.resource.name,
-          index_key: i.parsed.key ?? null,
-        })),
-      });
-    }
-    if (state === null) out.info(`Workspace "${session.workspace}" has no state yet.`);
-    out.data(instances.map((i) => printable(i.address) + "\n").join(""));
+    await withStateSource(flags, out, ({ state, workspace, file }) => {
+      let instances = state ? listInstances(state) : [];
+      if (filters.length) {
+        instances = instances.filter((i) => filters.some((f) => listFilterMatches(i, f)));
+      }
+      if (flags.id !== undefined) instances = instances.filter((i) => hasId(i.objects, flags.id!));
+      if (out.json) {
+        return out.jsonDocument({
+          workspace,
+          ...(file === null ? {} : { stateFile: file }),
+          instances: instances.map((i) => ({
+            address: i.address,
+            module: i.resource.module ?? null,
+            mode: i.resource.mode,
+            type: i.resource.type,
+            name: i.resource.name,
+            index_key: i.parsed.key ?? null,
+          })),
+        });
+      }
+      if (state === null) out.info(`${absent(workspace, file)}.`);
+      out.data(instances.map((i) => printable(i.address) + "\n").join(""));
+    });
   },
 );
 
@@ -203,97 +218,104 @@ function hasId(objects: StateResourceInstance[], id: string): boolean {
 }
 
 /** `state show ADDRESS`: one instance (or `output.NAME`), sensitive values masked. */
-export const show = handler(async ({ out }: CommandRun, flags: GlobalFlags, address: string) => {
+export const show = handler(async ({ out }: CommandRun, flags: ReadFlags, address: string) => {
   const outputName = address.startsWith("output.") ? address.slice("output.".length) : null;
   const target = outputName === null ? parseTarget(address) : null;
-  await using session = await openSession(flags, out);
-  const state = await session.backend.getState(session.workspace);
-  if (state === null) throw noState(session);
-  const { quote, renderBlock } = await import("./_render.ts");
-  const { forJson, maskAttributes, maskFlatAttributes, SENSITIVE, sensitiveValues } = await import(
-    "./_sensitive.ts"
-  );
-  if (outputName !== null) {
-    const output = state.outputs?.[outputName];
-    if (!output) {
-      throw new CliError(
-        `The state has no output "${outputName}". Outputs: ${
-          Object.keys(state.outputs ?? {}).map(printable).join(", ") || "none"
-        }.`,
-        "NoMatch",
-        { address },
-      );
-    }
-    const value = output.sensitive ? SENSITIVE : output.value;
-    if (out.json) {
-      return out.jsonDocument({
-        address,
-        sensitive: output.sensitive === true,
-        type: output.type,
-        value: forJson(value),
-        sensitive_values: sensitiveValues(value),
+  await withStateSource(flags, out, async ({ state, workspace, file }) => {
+    if (state === null) {
+      throw new CliError(`${absent(workspace, file)}: there is nothing to show.`, "NoState", {
+        workspace,
       });
     }
-    out.data(
-      `# ${printable(address)}:\n` +
-        renderBlock(`output ${quote(outputName)}`, {
-          ...(output.sensitive ? { sensitive: true } : {}),
-          value,
-        }),
-    );
-    return;
-  }
-  const instance = findInstance(state, (target as Target).text, session.workspace);
-  const current = instance.objects.find((o) => o.deposed === undefined) ?? instance.objects[0];
-  const deposed = instance.objects.filter((o) => o.deposed !== undefined);
-  let attributes: Record<string, unknown>;
-  let failedClosed = false;
-  if (current.attributes !== undefined || current.attributes_flat === undefined) {
-    const masked = maskAttributes(current.attributes ?? {}, current.sensitive_attributes);
-    attributes = masked.attributes;
-    failedClosed = masked.failedClosed;
-  } else {
-    attributes = maskFlatAttributes(current.attributes_flat, current.sensitive_attributes);
-  }
-  if (failedClosed) {
-    out.warn(
-      "Some sensitive_attributes paths of this instance were not understood; their whole " +
-        "attributes are masked.",
-    );
-  }
-  const { resource, parsed } = instance;
-  if (out.json) {
-    return out.jsonDocument({
-      address: instance.address,
-      module: resource.module ?? null,
-      mode: resource.mode,
-      type: resource.type,
-      name: resource.name,
-      index_key: parsed.key ?? null,
-      provider: current.provider ?? resource.provider ?? null,
-      status: current.status ?? null,
-      deposed: current.deposed ?? null,
-      schema_version: current.schema_version ?? null,
-      attributes: forJson(attributes),
-      sensitive_values: sensitiveValues(attributes),
-      sensitive_attributes: current.sensitive_attributes ?? [],
-      dependencies: current.dependencies ?? [],
-      deposed_objects: deposed.map((o) => o.deposed),
-    });
-  }
-  const notes = [
-    current.status === "tainted" ? " (tainted)" : "",
-    current.deposed !== undefined ? ` (deposed object ${printable(String(current.deposed))})` : "",
-  ].join("");
-  const kind = resource.mode === "data" ? "data" : "resource";
-  let text = `# ${printable(instance.address)}:${notes}\n` +
-    renderBlock(`${kind} ${quote(resource.type)} ${quote(resource.name)}`, attributes);
-  if (deposed.length && current.deposed === undefined) {
-    text += `# ${deposed.length} deposed object(s) not shown: ${
-      deposed.map((o) => printable(String(o.deposed))).join(", ")
-    }\n`;
-  }
-  out.data(text);
+    const { quote, renderBlock } = await import("./_render.ts");
+    const { forJson, maskAttributes, maskFlatAttributes, SENSITIVE, sensitiveValues } =
+      await import(
+        "./_sensitive.ts"
+      );
+    if (outputName !== null) {
+      const output = state.outputs?.[outputName];
+      if (!output) {
+        throw new CliError(
+          `The state has no output "${outputName}". Outputs: ${
+            Object.keys(state.outputs ?? {}).map(printable).join(", ") || "none"
+          }.`,
+          "NoMatch",
+          { address },
+        );
+      }
+      const value = output.sensitive ? SENSITIVE : output.value;
+      if (out.json) {
+        return out.jsonDocument({
+          address,
+          sensitive: output.sensitive === true,
+          type: output.type,
+          value: forJson(value),
+          sensitive_values: sensitiveValues(value),
+        });
+      }
+      out.data(
+        `# ${printable(address)}:\n` +
+          renderBlock(`output ${quote(outputName)}`, {
+            ...(output.sensitive ? { sensitive: true } : {}),
+            value,
+          }),
+      );
+      return;
+    }
+    const instance = findInstance(state, (target as Target).text, workspace ?? "default");
+    const current = instance.objects.find((o) => o.deposed === undefined) ?? instance.objects[0];
+    const deposed = instance.objects.filter((o) => o.deposed !== undefined);
+    let attributes: Record<string, unknown>;
+    let failedClosed = false;
+    if (current.attributes !== undefined || current.attributes_flat === undefined) {
+      const masked = maskAttributes(current.attributes ?? {}, current.sensitive_attributes);
+      attributes = masked.attributes;
+      failedClosed = masked.failedClosed;
+    } else {
+      attributes = maskFlatAttributes(current.attributes_flat, current.sensitive_attributes);
+    }
+    if (failedClosed) {
+      out.warn(
+        "Some sensitive_attributes paths of this instance were not understood; their whole " +
+          "attributes are masked.",
+      );
+    }
+    const { resource, parsed } = instance;
+    if (out.json) {
+      return out.jsonDocument({
+        address: instance.address,
+        module: resource.module ?? null,
+        mode: resource.mode,
+        type: resource.type,
+        name: resource.name,
+        index_key: parsed.key ?? null,
+        provider: current.provider ?? resource.provider ?? null,
+        status: current.status ?? null,
+        deposed: current.deposed ?? null,
+        schema_version: current.schema_version ?? null,
+        attributes: forJson(attributes),
+        sensitive_values: sensitiveValues(attributes),
+        sensitive_attributes: current.sensitive_attributes ?? [],
+        dependencies: current.dependencies ?? [],
+        deposed_objects: deposed.map((o) => o.deposed),
+      });
+    }
+    const notes = [
+      current.status === "tainted" ? " (tainted)" : "",
+      current.deposed !== undefined
+        ? ` (deposed object ${printable(String(current.deposed))})`
+        : "",
+    ].join("");
+    const kind = resource.mode === "data" ? "data" : "resource";
+    let text = `# ${printable(instance.address)}:${notes}\n` +
+      renderBlock(`${kind} ${quote(resource.type)} ${quote(resource.name)}`, attributes);
+    if (deposed.length && current.deposed === undefined) {
+      text += `# ${deposed.length} deposed object(s) not shown: ${
+        deposed.map((o) => printable(String(o.deposed))).join(", ")
+      }\n`;
+    }
+    out.data(text);
+  });
 });
 
 interface EditFlags extends GlobalFlags {
@@ -336,6 +358,7 @@ async function editState<T>(
   flags: EditFlags,
   operation: string,
   edit: (state: GaibState) => { state: GaibState; report: T },
+  confirm?: (report: T) => Promise<boolean>,
 ): Promise<EditDone<T>> {
   const ws = session.workspace;
   if (flags.dryRun) {
@@ -347,6 +370,8 @@ async function editState<T>(
     const state = await session.backend.getState(ws);
     if (state === null) throw noState(session);
     const { state: next, report } = edit(state);
+    // Asked under the lock, so that what is shown is what is written.
+    if (confirm && !(await confirm(report))) return { report, backup: null, serial: null };
     const serial = state.serial + 1;
     const backup = await writeWithBackup(session, lock, state, { ...next, serial });
     return { report, backup, serial };
@@ -417,23 +442,321 @@ export const rm = handler(
   },
 );
 
-/** `state mv SOURCE DEST`: move a resource, instance or module, under the lock. */
+/** `state mv`'s own flags. */
+interface MoveFlags extends EditFlags {
+  /** `--to-workspace WS`: move into another workspace's state. */
+  readonly toWorkspace?: string;
+}
+
+/** Pairs `SOURCE DEST SOURCE DEST...` up, refusing an odd count. */
+function movePairs(args: string[]): MovePair[] {
+  if (args.length < 2 || args.length % 2 !== 0) {
+    throw new UsageError(
+      `state mv takes SOURCE DEST pairs, and got ${args.length} address(es). Write each ` +
+        "source followed by its destination: gaib-state state mv A B [C D ...].",
+    );
+  }
+  const pairs: MovePair[] = [];
+  for (let i = 0; i < args.length; i += 2) {
+    pairs.push({ source: parseTarget(args[i]), dest: parseTarget(args[i + 1]) });
+  }
+  return pairs;
+}
+
+/**
+ * `state mv SOURCE DEST [SOURCE DEST...]`: move resources, instances or modules, every pair
+ * under one lock and written as one new serial; with `--to-workspace`, into another
+ * workspace (see {@linkcode moveToWorkspace}).
+ */
 export const mv = handler(
-  async ({ out }: CommandRun, flags: EditFlags, sourceText: string, destText: string) => {
-    const source = parseTarget(sourceText);
-    const dest = parseTarget(destText);
+  async ({ out }: CommandRun, flags: MoveFlags, ...args: string[]) => {
+    const pairs = movePairs(args);
     await using session = await openSession(flags, out);
+    if (flags.toWorkspace !== undefined) {
+      return await moveToWorkspace(session, out, flags, pairs);
+    }
     const done = await editState(session, out, flags, "state mv", (state) => {
-      const { state: next, ...report } = moveTarget(state, source, dest, session.workspace);
-      return { state: next, report };
+      const { from, ...report } = moveStates(state, null, pairs, { workspace: session.workspace });
+      return { state: from, report };
     });
-    const { moved, emptyResources } = done.report;
-    const line = ([from, to]: [string, string]) => `${from} to ${to}`;
-    const pair = ([from, to]: [string, string]) => ({ from, to });
-    reportEdit(out, session, done, { present: "move", past: "moved" }, {
-      instances: moved.map(line),
-      emptyResources: emptyResources.map(line),
-      json: { moved: moved.map(pair), emptyResources: emptyResources.map(pair) },
+    reportMove(out, session, done, {});
+  },
+);
+
+type MoveReport = Omit<ReturnType<typeof moveStates>, "from" | "to">;
+
+function reportMove(
+  out: Output,
+  session: Session,
+  done: EditDone<MoveReport>,
+  extra: Record<string, unknown>,
+): void {
+  const { moved, emptyResources, mixedKeys, droppedDependencies } = done.report;
+  const line = ([from, to]: [string, string]) => `${from} to ${to}`;
+  const pair = ([from, to]: [string, string]) => ({ from, to });
+  reportEdit(out, session, done, { present: "move", past: "moved" }, {
+    instances: moved.map(line),
+    emptyResources: emptyResources.map(line),
+    json: {
+      ...extra,
+      moved: moved.map(pair),
+      emptyResources: emptyResources.map(pair),
+      mixedKeys,
+      droppedDependencies,
+    },
+  });
+  if (out.json) return;
+  for (const address of mixedKeys) {
+    out.warn(
+      `${printable(address)} now has both count indexes and for_each keys: move the rest of ` +
+        "its instances too, or the next plan will want to destroy the ones the configuration " +
+        "no longer has.",
+    );
+  }
+  if (droppedDependencies.length) {
+    out.info(
+      `Dropped the recorded dependencies of ${droppedDependencies.length} instance(s) that ` +
+        "referred to what moved, as Terraform does; the next apply records them again.",
+    );
+  }
+}
+
+/**
+ * `state mv --to-workspace WS`: moves into another workspace's state.
+ *
+ * Both workspaces are locked, always in the same order (by name), so that two moves in
+ * opposite directions cannot each hold one lock and wait for the other. Both states are
+ * backed up, then the destination is written first and the source second: if the second
+ * write fails, the moved resources are tracked in both workspaces for a moment (never in
+ * neither, which would make the next apply create them again), and the destination is put
+ * back (its previous content, with a newer serial). Only if that fails too does the error
+ * say so, with the commands that restore it from its backup.
+ */
+async function moveToWorkspace(
+  session: Session,
+  out: Output,
+  flags: MoveFlags,
+  pairs: MovePair[],
+): Promise<void> {
+  const from = session.workspace;
+  let to: string;
+  try {
+    to = validateWorkspaceName(flags.toWorkspace!);
+  } catch (error) {
+    throw new UsageError(`Invalid --to-workspace: ${(error as Error).message}`, { cause: error });
+  }
+  if (to === from) {
+    throw new UsageError(
+      `--to-workspace names the workspace the state is moved from ("${from}"); leave it out ` +
+        "to move within one workspace.",
+    );
+  }
+  if (to !== DEFAULT_WORKSPACE && !(await session.backend.listWorkspaces()).includes(to)) {
+    throw new CliError(
+      `Workspace "${to}" (--to-workspace) does not exist. Create it with ` +
+        `"gaib-state workspace new ${shellQuote(to)}", then run this command again.`,
+      "NoWorkspace",
+      { workspace: to },
+    );
+  }
+  const compute = (source: GaibState | null, dest: GaibState | null) => {
+    if (source === null) throw noState(session);
+    const target = dest ?? createEmptyState();
+    const result = moveStates(source, target, pairs, { workspace: from, toWorkspace: to });
+    return { source, dest, result };
+  };
+  const extra = { toWorkspace: to };
+  if (flags.dryRun) {
+    const { result } = compute(
+      await session.backend.getState(from),
+      await session.backend.getState(to),
+    );
+    const { from: _f, to: _t, ...report } = result;
+    return reportMove(out, session, { report, serial: null, backup: null }, {
+      ...extra,
+      toSerial: null,
+      toBackup: null,
     });
+  }
+  // One fixed order for every process: by the names' UTF-16 order.
+  const [first, second] = [from, to].sort();
+  const lockOf = (ws: string) => ({
+    workspace: ws,
+    heldLockId: ws === from ? flags.lockId : undefined,
+  });
+  const done = await withStateLock(
+    session,
+    flags,
+    out,
+    "state mv",
+    (firstLock) =>
+      withStateLock(session, flags, out, "state mv", async (secondLock) => {
+        const fromLock = first === from ? firstLock : secondLock;
+        const toLock = first === to ? firstLock : secondLock;
+        const { source, dest, result } = compute(
+          await session.backend.getState(from),
+          await session.backend.getState(to),
+        );
+        const nextSource = { ...result.from, serial: source.serial + 1 };
+        const nextDest = { ...result.to!, serial: (dest?.serial ?? 0) + 1 };
+        const backup = await writeBackup(session, from, source);
+        const toBackup = dest === null ? null : await writeBackup(session, to, dest);
+        try {
+          await toLock.writeState(nextDest);
+        } catch (error) {
+          await Deno.remove(backup).catch(() => {});
+          if (toBackup) await Deno.remove(toBackup).catch(() => {});
+          throw error;
+        }
+        try {
+          await fromLock.writeState(nextSource);
+        } catch (error) {
+          throw await undoDestination(error, toLock, {
+            from,
+            to,
+            dest,
+            nextDest,
+            backup,
+            toBackup,
+          });
+        }
+        const { from: _f, to: _t, ...report } = result;
+        return {
+          report,
+          serial: nextSource.serial,
+          backup,
+          toSerial: nextDest.serial,
+          toBackup,
+        };
+      }, lockOf(second)),
+    lockOf(first),
+  );
+  reportMove(out, session, done, {
+    ...extra,
+    toSerial: done.toSerial,
+    toBackup: done.toBackup,
+  });
+  if (out.json) return;
+  out.info(`Moved from workspace "${from}" into workspace "${to}" (serial ${done.toSerial}).`);
+  if (done.toBackup) {
+    out.info(`Previous state of "${to}" backed up to ${done.toBackup}`);
+  }
+}
+
+/**
+ * After the source's write failed: puts the destination back to what it was (with a newer
+ * serial, as every write needs), so that neither workspace changed. Returns the error to
+ * throw, which says exactly where things stand.
+ */
+async function undoDestination(
+  cause: unknown,
+  toLock: LockedRun,
+  s: {
+    from: string;
+    to: string;
+    dest: GaibState | null;
+    nextDest: GaibState;
+    backup: string;
+    toBackup: string | null;
+  },
+): Promise<Error> {
+  const reason = cause instanceof Error ? cause.message : String(cause);
+  // A destination that had no state gets an empty one of the new lineage.
+  const previous = s.dest ?? { ...s.nextDest, resources: [], outputs: {} };
+  const restored = { ...previous, lineage: s.nextDest.lineage, serial: s.nextDest.serial + 1 };
+  try {
+    await toLock.writeState(restored);
+  } catch (undoError) {
+    const undo = undoError instanceof Error ? undoError.message : String(undoError);
+    const restore = s.toBackup
+      ? `"gaib-state state push --force -w ${shellQuote(s.to)} ${shellQuote(s.toBackup)}"`
+      : `"gaib-state state rm -w ${shellQuote(s.to)} ADDRESS" for each moved address`;
+    return new CliError(
+      `The move is half done. Workspace "${s.to}" was written (serial ${s.nextDest.serial}) ` +
+        `with the moved resources, but writing workspace "${s.from}" failed (${reason}), so ` +
+        `"${s.from}" is unchanged and still has them too: each is tracked in both workspaces, ` +
+        `none is lost. Putting "${s.to}" back failed as well (${undo}). Before any plan or ` +
+        `apply, undo the move with ${restore} (the backup of "${s.from}" is ${s.backup}), or ` +
+        `finish it by running the same "state mv" on "${s.from}" again later.`,
+      "PartialMove",
+      { workspace: s.from, toWorkspace: s.to, backup: s.backup, toBackup: s.toBackup },
+    );
+  }
+  return new CliError(
+    `Nothing was moved: writing workspace "${s.from}" failed (${reason}). Workspace "${s.to}", ` +
+      `written first, was put back to its previous content (serial ${restored.serial}).`,
+    "MoveFailed",
+    { workspace: s.from, toWorkspace: s.to },
+  );
+}
+
+/** `state replace-provider FROM TO`'s flags. */
+interface ReplaceProviderFlags extends EditFlags {
+  readonly autoApprove?: boolean;
+  readonly yes?: boolean;
+}
+
+/**
+ * `state replace-provider FROM TO`: lists the provider addresses that change and, unless
+ * `--auto-approve`/`--yes`, asks on the terminal (refusing when there is none) before writing.
+ */
+export const replaceProviderCommand = handler(
+  async ({ out }: CommandRun, flags: ReplaceProviderFlags, fromText: string, toText: string) => {
+    const approved = flags.autoApprove === true || flags.yes === true;
+    const { replaceProvider } = await import("../_provider_replace.ts");
+    replaceProvider(createEmptyState(), fromText, toText); // checks FROM and TO first
+    if (!approved && !flags.dryRun && !out.io.stdinIsTerminal()) {
+      throw new UsageError(
+        "state replace-provider needs confirmation, and stdin is not a terminal: pass " +
+          "--auto-approve (or --yes) to replace without asking, or --dry-run to see the changes.",
+      );
+    }
+    await using session = await openSession(flags, out);
+    const list = (changes: ProviderChange[]) => {
+      out.io.stderr(`Replacing provider ${out.safe(fromText)} with ${out.safe(toText)}:\n`);
+      for (const c of changes) {
+        out.io.stderr(
+          `  ${out.safe(c.address)}${c.level === "instance" ? " (instance)" : ""}: ` +
+            `${out.safe(c.from)} -> ${out.safe(c.to)}\n`,
+        );
+      }
+    };
+    const done = await editState(session, out, flags, "state replace-provider", (state) => {
+      const { state: next, changes, from, to } = replaceProvider(state, fromText, toText);
+      return { state: next, report: { changes, from, to } };
+    }, async (report) => {
+      if (report.changes.length === 0) return false;
+      if (approved) return true;
+      list(report.changes);
+      out.io.stderr("Do you want to make these changes? Only 'yes' is accepted: ");
+      const answer = (await out.io.readLine())?.trim();
+      if (answer !== "yes") {
+        throw new CliError("Cancelled: the state was not changed.", "Cancelled");
+      }
+      return true;
+    });
+    const { changes, from, to } = done.report;
+    if (out.json) {
+      return out.jsonDocument({
+        workspace: session.workspace,
+        dryRun: flags.dryRun === true,
+        from,
+        to,
+        changes,
+        serial: done.serial,
+        backup: done.backup,
+      });
+    }
+    if (changes.length === 0) {
+      out.info(`No provider address in workspace "${session.workspace}" matches ${fromText}.`);
+      return;
+    }
+    if (flags.dryRun || approved) list(changes);
+    if (done.serial === null) {
+      out.info(`Would replace ${changes.length} provider address(es); nothing was changed.`);
+    } else {
+      out.info(`Replaced ${changes.length} provider address(es) (serial ${done.serial}).`);
+      out.info(`Previous state backed up to ${done.backup}`);
+    }
   },
 );
