@@ -74,7 +74,9 @@ import type {
   GaibState,
   GetStateOptions,
   ListVersionsOptions,
+  LockDetails,
   LockInfo,
+  LockInspector,
   LockOptions,
   LockResult,
   SetStateOptions,
@@ -197,7 +199,7 @@ export function withEncryption(
  * {@linkcode withEncryption}). Locks, workspaces and the lineage and serial rules are the
  * wrapped backend's, applied to the envelope's clear serial and lineage.
  */
-export class EncryptedBackend implements StateBackend, StateHistory {
+export class EncryptedBackend implements StateBackend, StateHistory, LockInspector {
   readonly #inner: StateBackend;
   readonly #chain: MethodPlan[];
   readonly #options: WithEncryptionOptions;
@@ -531,9 +533,20 @@ export class EncryptedBackend implements StateBackend, StateHistory {
    * @param options `lockId`, `force`
    */
   async deleteState(workspace: string, options: DeleteStateOptions = {}): Promise<void> {
-    if (!options.force) checkEmptyForDelete(workspace, await this.getState(workspace), false);
-    // The wrapped backend cannot see inside an envelope; the check is made above.
-    await this.#inner.deleteState(workspace, { ...options, force: true });
+    if (options.force) return await this.#inner.deleteState(workspace, options);
+    // The wrapped backend cannot see inside an envelope, so the check is made here, under a
+    // lock (the caller's, or one taken for the check and the delete) so that no write can
+    // land between the check and the delete.
+    const held = options.lockId === undefined
+      ? await this.#inner.lock(workspace, { operation: "workspace delete" })
+      : undefined;
+    const lockId = options.lockId ?? held!.lockId;
+    try {
+      checkEmptyForDelete(workspace, await this.getState(workspace), false);
+      await this.#inner.deleteState(workspace, { lockId, force: true });
+    } finally {
+      if (held) await this.#inner.unlock(workspace, held.lockId);
+    }
   }
 
   /** The wrapped backend's workspaces. */
@@ -555,6 +568,16 @@ export class EncryptedBackend implements StateBackend, StateHistory {
   /** The wrapped backend's lock info. */
   getLockInfo(workspace: string): Promise<LockInfo | null> {
     return this.#inner.getLockInfo(workspace);
+  }
+  /**
+   * The wrapped backend's lock details (lease, holder alive), or its lock info alone when it
+   * cannot say more.
+   */
+  async inspectLock(workspace: string): Promise<LockDetails | null> {
+    const inner = this.#inner as StateBackend & Partial<LockInspector>;
+    if (typeof inner.inspectLock === "function") return await inner.inspectLock(workspace);
+    const info = await inner.getLockInfo(workspace);
+    return info && { info, lease: null, holderAlive: null, takeoverFrom: null, reason: "" };
   }
   /** Whether the wrapped backend is configured. */
   isConfigured(): Promise<boolean> {

@@ -12,6 +12,7 @@ import {
   BackendConfigError,
   StateFormatError,
   StateLineageError,
+  StateLockError,
   StateSerialError,
 } from "../src/errors.ts";
 import { createEmptyState, serializeState } from "../src/state.ts";
@@ -736,3 +737,43 @@ Deno.test("the envelope is written as Go's encoding/json writes it", async () =>
   );
   assert.equal(serializeState(stateWith(1)).includes("xoxb"), true);
 });
+
+Deno.test("deleteState holds the lock between its resource check and the delete", async () => {
+  await using dir = await tempDir();
+  const empty = withEncryption(new LocalBackend({ path: dir.path }), config());
+  await empty.setState("pr-1", stateWith(1));
+  const writer = withEncryption(new LocalBackend({ path: dir.path }), config());
+  let racing: Promise<unknown> | undefined;
+  // The wrapped backend's read for the check is where another writer would slip in.
+  const inner = new LocalBackend({ path: dir.path });
+  const spied = new Proxy(inner, {
+    get(target, property) {
+      if (property === "getState" && racing === undefined) {
+        return async (workspace: string) => {
+          racing = writer.setState(workspace, { ...stateWith(2), resources: [managed()] })
+            .then(() => "written", (error) => error);
+          await racing;
+          return await target.getState(workspace);
+        };
+      }
+      const value = Reflect.get(target, property, target);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+  const deleting = withEncryption(spied, config());
+  await deleting.deleteState("pr-1");
+  const raced = await racing;
+  assert.ok(raced instanceof StateLockError, `the write in between is refused: ${raced}`);
+  assert.deepEqual(await empty.listWorkspaces(), ["default"]);
+  await Promise.all([empty.close(), writer.close(), deleting.close()]);
+});
+
+function managed() {
+  return {
+    mode: "managed" as const,
+    type: "discord_role",
+    name: "r",
+    provider: 'provider["registry.terraform.io/gaib/discord"]',
+    instances: [{ attributes: { id: "1" } }],
+  };
+}

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { StateLockError } from "../errors.ts";
+import { StateLockError, UnsupportedOperationError } from "../errors.ts";
 import {
   describeHolder,
   forceUnlockCommand,
@@ -151,7 +151,12 @@ async function inspect(
   workspace: string,
 ): Promise<LockDetails | null | undefined> {
   if ("inspectLock" in backend && typeof backend.inspectLock === "function") {
-    return await (backend as StateBackend & LockInspector).inspectLock(workspace);
+    try {
+      return await (backend as StateBackend & LockInspector).inspectLock(workspace);
+    } catch (error) {
+      if (error instanceof UnsupportedOperationError) return undefined;
+      throw error;
+    }
   }
   // undefined: the backend cannot report locks (a GitLab-style HTTP server)
   const info = await reportedLock(backend, workspace);
