@@ -77,6 +77,11 @@ interface Setting {
   change: string;
   apply(): Promise<unknown>;
   undo(): Promise<unknown>;
+  /**
+   * How to undo it on a bucket this run created, when `undo` cannot bring back what was
+   * there before; resolves to what was done, for the message.
+   */
+  undoCreated?(): Promise<string>;
   /** What to do when the store refuses it. */
   refusedFix?: string;
 }
@@ -156,8 +161,10 @@ async function applySetting(
   if (broken.length === 0) {
     return step({ action: "changed", status: "ok", message: `set ${setting.change}` });
   }
+  let how = "";
   try {
-    await setting.undo();
+    if (created && setting.undoCreated) how = await setting.undoCreated();
+    else await setting.undo();
   } catch (error) {
     return step({
       action: "failed",
@@ -172,7 +179,7 @@ async function applySetting(
     action: "undone",
     status: still.length ? "fail" : "warn",
     message: `after ${setting.change} this store broke writing (${broken.join("; ")}), so it ` +
-      `was undone${still.length ? `, but writing still fails: ${still.join("; ")}` : ""}`,
+      `was undone${how}${still.length ? `, but writing still fails: ${still.join("; ")}` : ""}`,
     fix: still.length
       ? `check bucket "${tools.bucket}" by hand`
       : "none: this store cannot keep this setting without breaking writes (on AWS S3 it " +
@@ -240,6 +247,19 @@ function settings(ctx: Ctx, tools: S3Tools): Setting[] {
             VersioningConfiguration: { Status: "Suspended" },
           }),
         ),
+      // A suspended bucket is no unversioned one: Ceph RGW 16.2 then refuses If-None-Match on
+      // a deleted key (the lockfile after every unlock). One this run created is still empty
+      // (every probe version is removed), so it is made again instead.
+      async undoCreated() {
+        try {
+          await s3.send(new DeleteBucketCommand({ Bucket }));
+        } catch {
+          await this.undo();
+          return " (versioning suspended: the bucket could not be created again)";
+        }
+        await createBucket(ctx, tools);
+        return " (the bucket, still empty, was created again without versioning)";
+      },
     },
     {
       resource: `default encryption of bucket ${Bucket}`,

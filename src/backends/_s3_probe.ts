@@ -99,7 +99,7 @@ function watchVersions(client: Stack, versions: Map<string, Set<string>>) {
       }
       return out;
     },
-    { step: "deserialize", name: "gaibDoctorVersions" },
+    { step: "initialize", name: "gaibDoctorVersions" },
   );
 }
 
@@ -366,8 +366,8 @@ export const REPLACE_STEP = "replacing it with If-Match on its ETag";
 
 /**
  * The write cycle the backend depends on, on a temporary object: create it with
- * `If-None-Match: *`, read it back, replace it with `If-Match` as the backend does, delete it;
- * in lockfile mode, a second create must be refused. A store that refuses `If-Match` (the
+ * `If-None-Match: *`, read it back, replace it with `If-Match` as the backend does, delete it,
+ * create it again; in lockfile mode, a second create must be refused. A store that refuses `If-Match` (the
  * backend's rule) fails the cycle unless locks use DynamoDB: there the backend writes without
  * a condition under the lock, and so does this probe.
  *
@@ -415,6 +415,15 @@ export async function probeWrites(tools: S3Tools, config: S3BackendConfig): Prom
     }
     await step("deleting it", async () => {
       await tools.clients.s3.send(new DeleteObjectCommand({ Bucket: tools.bucket, Key: key }));
+      return true;
+    });
+    // What every lockfile lock after an unlock, and a state written after its deletion, does.
+    // Ceph RGW 16.2 refuses it in a bucket whose versioning is suspended (the delete marker
+    // counts as an object there).
+    await step("creating it again after the delete, with If-None-Match: *", async () => {
+      await putProbe(tools, config, key, "four", {
+        ifNoneMatch: conditionalWrites !== "refused",
+      });
       return true;
     });
     return { failures, conditionalWrites };
