@@ -27,7 +27,6 @@ import {
 import { bootstrap, type BootstrapStep, doctor, type DoctorCheck } from "../src/doctor.ts";
 import { createEmptyState } from "../src/state.ts";
 import { S3Backend } from "../src/backends/s3.ts";
-import { withLock } from "../src/lock.ts";
 import type { S3BackendConfig } from "../src/config.ts";
 import { s3Fixture, s3Test } from "./_s3_fixture.ts";
 import {
@@ -141,14 +140,12 @@ async function assertNoProbeLeft(client: S3Client, bucket: string): Promise<void
 async function assertWritable(config: S3BackendConfig): Promise<string> {
   await using backend = new S3Backend(config);
   const state = createEmptyState();
-  for (const serial of [state.serial, state.serial + 1]) {
-    await withLock(
-      backend,
-      "default",
-      "",
-      "apply",
-      ({ lockId }) => backend.setState("default", { ...state, serial }, { lockId }),
-    );
+  const { lockId } = await backend.lock("default", { operation: "apply" });
+  try {
+    await backend.setState("default", state, { lockId });
+    await backend.setState("default", { ...state, serial: state.serial + 1 }, { lockId });
+  } finally {
+    await backend.unlock("default", lockId);
   }
   assert.equal((await backend.getState("default"))?.serial, state.serial + 1);
   const s3 = new S3Client(s3ClientConfig(config.endpoints!.s3!));
@@ -393,19 +390,8 @@ s3Test(
       assert.ok(!withDynamo.some((c) => c.status === "fail"), table(withDynamo));
     }
     // The backend, writing the same bucket under the lock, reaches the verdict doctor reported.
-    const backend = fx.backend({ dynamodb_table: fx.table });
-    const state = createEmptyState();
-    for (const serial of [1, 2]) {
-      await withLock(
-        backend,
-        "default",
-        "",
-        "apply",
-        ({ lockId }) => backend.setState("default", { ...state, serial }, { lockId }),
-      );
-    }
     assert.equal(
-      backend.conditionalWrites,
+      await assertWritable(fx.config({ dynamodb_table: fx.table })),
       /REFUSED in both quotings/.test(warned.summary) ? "refused" : "honoured",
     );
     await assertNoProbeLeft(fx.s3Client, fx.bucket);
