@@ -399,6 +399,57 @@ s3Test(
 );
 
 s3Test(
+  "doctor on a Ceph RGW bucket with versioning suspended: a deleted key cannot be created " +
+    "again, so lockfile mode fails; with DynamoDB it warns, and bootstrap --fix turns " +
+    "versioning back on, after which a deleted workspace can be written again",
+  ["versioning", "dynamodb"],
+  async () => {
+    await using fx = await s3Fixture({ versioned: true });
+    await fx.s3Client.send(
+      new PutBucketVersioningCommand({
+        Bucket: fx.bucket,
+        VersioningConfiguration: { Status: "Suspended" },
+      }),
+    );
+    const ceph = fx.s3.kind === "ceph";
+    const lockfile = await doctor(fx.config({ use_lockfile: true }));
+    const failed = check(lockfile, "s3.conditional-writes");
+    if (ceph) {
+      assert.equal(failed.status, "fail", table(lockfile));
+      assert.match(failed.summary, /If-None-Match: \* on a deleted key REFUSED/);
+      assert.match(failed.summary, /until its first release/);
+    }
+    const config = fx.config({ dynamodb_table: fx.table });
+    const checks = await doctor(config);
+    const warned = check(checks, "s3.conditional-writes");
+    if (ceph) {
+      assert.equal(warned.status, "warn", table(checks));
+      assert.match(warned.summary, /deleted workspace's state cannot be written again/);
+      assert.match(warned.fix!, /"gaib-state bootstrap --fix"/);
+    }
+    const fixed = await bootstrap(config, { fix: true });
+    const said = actions(fixed.steps);
+    const versioning = fixed.steps.find((s) => s.resource.startsWith("versioning of bucket"));
+    assert.equal(versioning?.action, "changed", said);
+    assert.equal(check(fixed.checks, "s3.versioning").status, "ok", table(fixed.checks));
+    assert.match(check(fixed.checks, "s3.conditional-writes").summary, /deleted key accepted/);
+    // A workspace written, deleted and written again, under the lock.
+    const backend = fx.backend(config);
+    const state = createEmptyState();
+    const { lockId } = await backend.lock("gone", { operation: "apply" });
+    try {
+      await backend.setState("gone", state, { lockId });
+      await backend.deleteState("gone", { lockId });
+      await backend.setState("gone", { ...state, serial: 1 }, { lockId });
+    } finally {
+      await backend.unlock("gone", lockId);
+    }
+    assert.equal((await backend.getState("gone"))?.serial, 1);
+    await assertNoProbeLeft(fx.s3Client, fx.bucket);
+  },
+);
+
+s3Test(
   "doctor against a store that ignores conditional requests (fauxqs) fails the " +
     "conditional-write check in lockfile mode and without a lock, and warns with DynamoDB",
   ["privateServers"],

@@ -476,6 +476,7 @@ function describeBehaviour(b: ConditionalBehaviour): string[] {
     `If-Match with a wrong ETag ${b.wrongIfMatchRefused ? "refused" : "IGNORED"}`,
     `If-Match with the right ETag ${right}`,
     `DeleteObject with a wrong If-Match ${b.conditionalDeleteRefused ? "refused" : "ignored"}`,
+    `If-None-Match: * on a deleted key ${b.recreateRefused ? "REFUSED" : "accepted"}`,
   ];
 }
 
@@ -547,6 +548,25 @@ const conditionalCheck: Check = {
           (mode === "lockfile" ? "with lockfile locking" : "without a DynamoDB lock"),
       );
       fixes.push(useDynamo, other);
+    }
+    if (b.recreateRefused) {
+      // The lockfile is created so after every unlock, and a state after its deletion.
+      if (mode === "lockfile") status = "fail";
+      else if (status === "ok") status = "warn";
+      problems.push(
+        "The store refuses to create a key that was deleted" +
+          (ctx.results.get("s3.versioning")?.summary.includes("suspended")
+            ? " (Ceph RGW 16.2 does this in a bucket with versioning suspended)"
+            : "") +
+          (mode === "lockfile"
+            ? ", so the lockfile lock can be taken only until its first release"
+            : ", so a deleted workspace's state cannot be written again"),
+      );
+      fixes.push(
+        mode === "dynamodb"
+          ? 'turn versioning on with "gaib-state bootstrap --fix" (kept with DynamoDB locks)'
+          : `${useDynamo}, then turn versioning on with "gaib-state bootstrap --fix"`,
+      );
     }
     if (status !== "ok") {
       return result(status, `${seen}. ${problems.join(". ")}`, [...new Set(fixes)].join("; "));

@@ -282,6 +282,11 @@ export interface ConditionalBehaviour {
   conditionalWrites: ConditionalWrites;
   /** `DeleteObject` with a wrong `If-Match` was refused, the object kept. */
   conditionalDeleteRefused: boolean;
+  /**
+   * `If-None-Match: *` on a key just deleted was refused: Ceph RGW 16.2 does so in a bucket
+   * whose versioning is suspended (the delete marker counts as an object).
+   */
+  recreateRefused: boolean;
 }
 
 /** Whether an error is a refused condition (anything else is rethrown). */
@@ -331,11 +336,16 @@ export async function probeConditionals(
         }),
       )
     ) && await probeExists(tools, key);
+    await tools.clients.s3.send(new DeleteObjectCommand({ Bucket: tools.bucket, Key: key }));
+    const recreateRefused = await refused(() =>
+      putProbe(tools, config, key, "fifth", { ifNoneMatch: true })
+    );
     behaviour = {
       ifNoneMatchRefused,
       wrongIfMatchRefused,
       conditionalWrites,
       conditionalDeleteRefused,
+      recreateRefused,
     };
   } finally {
     leftover = await removeProbe(tools, key);
