@@ -521,7 +521,8 @@ const conditionalCheck: Check = {
       );
     }
     const other = versioned
-      ? "use a bucket without versioning on this store (or suspend its versioning)"
+      ? "use a new bucket without versioning on this store (suspending versioning does not " +
+        "help: Ceph RGW then refuses to create a deleted key)"
       : "use a store that honours If-Match (AWS S3, MinIO, Ceph RGW without versioning)";
     if (refusedIfMatch && mode === "dynamodb") {
       // The backend's own rule (S3Backend.conditionalWrites): writes go under the lock alone.
