@@ -138,11 +138,31 @@ serverTest(
       assert.match(pasted.stdout, /^Doctor:$/m);
       const push = await project.run(["state", "push", ...config, STATE]);
       assert.equal(push.code, 0, push.stderr);
+      // A second push replaces the state: on a versioned Ceph RGW bucket (kept with DynamoDB
+      // locks) that write goes under the lock alone, and the history lists both.
+      const stored = JSON.parse(await Deno.readTextFile(STATE));
+      const next = `${project.path}/next.tfstate`;
+      await Deno.writeTextFile(next, JSON.stringify({ ...stored, serial: stored.serial + 1 }));
+      const again = await project.run(["state", "push", ...config, next]);
+      assert.equal(again.code, 0, again.stderr);
+      const history = parseJson(await project.run(["state", "history", "--json", ...config])) as {
+        versions: { serial: number }[];
+      };
+      assert.deepEqual(history.versions.map((v) => v.serial), [
+        stored.serial + 1,
+        stored.serial,
+      ]);
       const after = parseJson(await project.run(["doctor", "--json", ...config])) as {
         ok: boolean;
         checks: Check[];
       };
       assert.equal(after.ok, true, JSON.stringify(after.checks, null, 2));
+      const versioning = after.checks.find((c) => c.name === "s3.versioning");
+      assert.equal(versioning?.status, "ok", JSON.stringify(after.checks, null, 2));
+      if (s3.kind === "ceph") {
+        const conditional = after.checks.find((c) => c.name === "s3.conditional-writes");
+        assert.equal(conditional?.status, "warn", JSON.stringify(after.checks, null, 2));
+      }
       const list = await project.run(["state", "list", ...config]);
       assert.equal(list.code, 0, list.stderr);
     } finally {

@@ -46,12 +46,12 @@ import { check, table } from "./_doctor_checks.ts";
 import { canMount, mountTmpfs } from "./reliability/_util.ts";
 
 /**
- * What Ceph RGW 16.2 lacks, as measured (see the README's "Setting up S3 from scratch"):
- * versioning is left suspended (with it on, RGW refuses If-Match), the public access block is
- * left off (with it, RGW denies every PutObject), and the TLS-only policy is skipped on a
- * plain-http endpoint. Nothing else may warn after bootstrap.
+ * What Ceph RGW 16.2 lacks, as measured (see the README's "Setting up S3 from scratch"): with
+ * versioning on (kept with DynamoDB locks) RGW refuses If-Match, so writes rely on the lock
+ * alone; the public access block is left off (with it, RGW denies every PutObject), and the
+ * TLS-only policy is skipped on a plain-http endpoint. Nothing else may warn after bootstrap.
  */
-const DOCUMENTED_CEPH_WARNINGS = new Set(["s3.versioning", "s3.public-access"]);
+const DOCUMENTED_CEPH_WARNINGS = new Set(["s3.conditional-writes", "s3.public-access"]);
 
 /** A bucket and table name nobody has created, and the config that names them. */
 function freshConfig(overrides: Partial<S3BackendConfig> = {}): S3BackendConfig {
@@ -121,13 +121,35 @@ async function assertNoProbeLeft(client: S3Client, bucket: string): Promise<void
   assert.deepEqual(left, [], "doctor left probe objects behind");
 }
 
-/** A state can be created and then replaced in the bucket (what bootstrap must not break). */
-async function assertWritable(config: S3BackendConfig): Promise<void> {
+/**
+ * A state can be created and then replaced in the bucket under the lock, as every gaib-state
+ * command writes (what bootstrap must not break); with versioning on, the history lists both.
+ *
+ * @returns what the backend saw the store do with If-Match
+ */
+async function assertWritable(config: S3BackendConfig): Promise<string> {
   await using backend = new S3Backend(config);
   const state = createEmptyState();
-  await backend.setState("default", state);
-  await backend.setState("default", { ...state, serial: state.serial + 1 });
+  const { lockId } = await backend.lock("default", { operation: "apply" });
+  try {
+    await backend.setState("default", state, { lockId });
+    await backend.setState("default", { ...state, serial: state.serial + 1 }, { lockId });
+  } finally {
+    await backend.unlock("default", lockId);
+  }
   assert.equal((await backend.getState("default"))?.serial, state.serial + 1);
+  const s3 = new S3Client(s3ClientConfig(config.endpoints!.s3!));
+  try {
+    const versioning = await s3.send(new GetBucketVersioningCommand({ Bucket: config.bucket }));
+    const serials = (await backend.listVersions("default")).map((v) => v.serial);
+    assert.deepEqual(
+      serials,
+      versioning.Status === "Enabled" ? [state.serial + 1, state.serial] : [state.serial + 1],
+    );
+  } finally {
+    s3.destroy();
+  }
+  return backend.conditionalWrites;
 }
 
 function actions(steps: BootstrapStep[]): string {
@@ -153,17 +175,28 @@ s3Test(
       const tls = step("TLS-only policy");
       assert.equal(tls?.action, "skipped", said);
       assert.match(tls!.message, /plain HTTP/);
+      // With DynamoDB locks versioning stays on, even on a store that then refuses If-Match.
+      const versioning = step("versioning of bucket");
+      assert.equal(versioning?.action, "changed", said);
+      const ceph = s3Server()!.kind === "ceph";
+      if (ceph) {
+        assert.equal(versioning!.status, "warn", said);
+        assert.match(versioning!.message, /only under the DynamoDB lock/);
+      }
       const checks = report.checks;
       assert.ok(!checks.some((c) => c.status === "fail"), table(checks));
       for (const c of checks.filter((c) => c.status === "warn")) {
         assert.ok(DOCUMENTED_CEPH_WARNINGS.has(c.name), `undocumented warning:\n${table(checks)}`);
         assert.ok(c.fix, `${c.name} has a fix`);
       }
+      assert.equal(check(checks, "s3.versioning").status, "ok", table(checks));
+      const conditional = check(checks, "s3.conditional-writes");
+      assert.equal(conditional.status, ceph ? "warn" : "ok", table(checks));
+      if (ceph) assert.match(conditional.summary, /only under the DynamoDB lock/);
       for (
         const name of [
           "s3.bucket",
           "s3.permissions",
-          "s3.conditional-writes",
           "dynamodb.table",
           "dynamodb.conditional-put",
           "dynamodb.consistent-read",
@@ -179,7 +212,39 @@ s3Test(
       } finally {
         s3.destroy();
       }
-      await assertWritable(config);
+      // The backend comes to the verdict doctor reported.
+      assert.equal(await assertWritable(config), ceph ? "refused" : "honoured");
+    } finally {
+      await removeCreated(config);
+    }
+  },
+);
+
+s3Test(
+  "bootstrap without a DynamoDB table (lockfile locks) undoes versioning on a store that then " +
+    "refuses If-Match, and the bucket stays writable",
+  [],
+  async () => {
+    const config = freshConfig({ dynamodb_table: undefined, use_lockfile: true });
+    try {
+      const report = await bootstrap(config);
+      const said = actions(report.steps);
+      const versioning = report.steps.find((s) => s.resource.startsWith("versioning of bucket"));
+      if (s3Server()!.kind === "ceph") {
+        assert.equal(versioning?.action, "undone", said);
+        assert.equal(versioning!.status, "warn", said);
+        assert.match(versioning!.message, /replacing it with If-Match on its ETag/);
+        // Not merely suspended: there RGW refuses the lockfile's create after an unlock.
+        assert.match(versioning!.message, /created again without versioning/);
+        const versions = check(report.checks, "s3.versioning");
+        assert.equal(versions.status, "warn");
+        assert.match(versions.summary, /versioning is off/);
+      } else {
+        assert.equal(versioning?.action, "changed", said);
+      }
+      assert.ok(!report.steps.some((s) => s.status === "fail"), said);
+      assert.ok(!report.checks.some((c) => c.status === "fail"), table(report.checks));
+      assert.equal(await assertWritable(config), "honoured");
     } finally {
       await removeCreated(config);
     }
@@ -274,8 +339,9 @@ s3Test(
 );
 
 s3Test(
-  "doctor fails the conditional-write check on a versioned Ceph RGW bucket in lockfile mode",
-  ["versioning", "conditionalWrites"],
+  "doctor on a versioned Ceph RGW bucket: the conditional-write check warns with DynamoDB " +
+    "locks (writes rely on the lock alone) and fails in lockfile mode and without a lock",
+  ["versioning", "conditionalWrites", "dynamodb"],
   async () => {
     await using fx = await s3Fixture();
     await fx.s3Client.send(
@@ -298,6 +364,77 @@ s3Test(
       assert.match(conditional.fix!, /without versioning/);
     }
     assert.equal(check(checks, "s3.versioning").status, "ok");
+    const unlocked = await doctor(fx.config());
+    assert.equal(
+      check(unlocked, "s3.conditional-writes").status,
+      fx.s3.kind === "ceph" ? "fail" : "ok",
+      table(unlocked),
+    );
+    const withDynamo = await doctor(fx.config({ dynamodb_table: fx.table }));
+    const warned = check(withDynamo, "s3.conditional-writes");
+    if (fx.s3.kind === "ceph") {
+      assert.equal(warned.status, "warn", table(withDynamo));
+      assert.match(warned.summary, /If-Match with the right ETag REFUSED in both quotings/);
+      assert.match(warned.summary, /only under the DynamoDB lock/);
+      assert.match(warned.summary, /without the lock are refused/);
+      assert.ok(!withDynamo.some((c) => c.status === "fail"), table(withDynamo));
+    }
+    // The backend, writing the same bucket under the lock, reaches the verdict doctor reported.
+    assert.equal(
+      await assertWritable(fx.config({ dynamodb_table: fx.table })),
+      /REFUSED in both quotings/.test(warned.summary) ? "refused" : "honoured",
+    );
+    await assertNoProbeLeft(fx.s3Client, fx.bucket);
+  },
+);
+
+s3Test(
+  "doctor on a Ceph RGW bucket with versioning suspended: a deleted key cannot be created " +
+    "again, so lockfile mode fails; with DynamoDB it warns, and bootstrap --fix turns " +
+    "versioning back on, after which a deleted workspace can be written again",
+  ["versioning", "dynamodb"],
+  async () => {
+    await using fx = await s3Fixture({ versioned: true });
+    await fx.s3Client.send(
+      new PutBucketVersioningCommand({
+        Bucket: fx.bucket,
+        VersioningConfiguration: { Status: "Suspended" },
+      }),
+    );
+    const ceph = fx.s3.kind === "ceph";
+    const lockfile = await doctor(fx.config({ use_lockfile: true }));
+    const failed = check(lockfile, "s3.conditional-writes");
+    if (ceph) {
+      assert.equal(failed.status, "fail", table(lockfile));
+      assert.match(failed.summary, /If-None-Match: \* on a deleted key REFUSED/);
+      assert.match(failed.summary, /until its first release/);
+    }
+    const config = fx.config({ dynamodb_table: fx.table });
+    const checks = await doctor(config);
+    const warned = check(checks, "s3.conditional-writes");
+    if (ceph) {
+      assert.equal(warned.status, "warn", table(checks));
+      assert.match(warned.summary, /deleted workspace's state cannot be written again/);
+      assert.match(warned.fix!, /"gaib-state bootstrap --fix"/);
+    }
+    const fixed = await bootstrap(config, { fix: true });
+    const said = actions(fixed.steps);
+    const versioning = fixed.steps.find((s) => s.resource.startsWith("versioning of bucket"));
+    assert.equal(versioning?.action, "changed", said);
+    assert.equal(check(fixed.checks, "s3.versioning").status, "ok", table(fixed.checks));
+    assert.match(check(fixed.checks, "s3.conditional-writes").summary, /deleted key accepted/);
+    // A workspace written, deleted and written again, under the lock.
+    const backend = fx.backend(config);
+    const state = createEmptyState();
+    const { lockId } = await backend.lock("gone", { operation: "apply" });
+    try {
+      await backend.setState("gone", state, { lockId });
+      await backend.deleteState("gone", { lockId });
+      await backend.setState("gone", { ...state, serial: 1 }, { lockId });
+    } finally {
+      await backend.unlock("gone", lockId);
+    }
+    assert.equal((await backend.getState("gone"))?.serial, 1);
     await assertNoProbeLeft(fx.s3Client, fx.bucket);
   },
 );

@@ -5,9 +5,11 @@
  * Some S3-compatible stores accept a setting and then break writing (measured on Ceph RGW
  * 16.2: after PutPublicAccessBlock every PutObject is denied; with versioning on, If-Match is
  * refused and If-None-Match ignored; PutBucketEncryption is refused). So the write cycle the
- * backend depends on is probed on a temporary object before the first change and after each
- * one; a change after which something that worked before fails is undone and reported as a
- * warning with the reason. A bucket is never left unwritable, and objects are never touched.
+ * backend depends on in the configured lock mode is probed on a temporary object before the
+ * first change and after each one; a change after which something that worked before fails is
+ * undone and reported as a warning with the reason. A bucket is never left unwritable, and
+ * objects are never touched. Versioning on a store that then refuses If-Match stays on with
+ * DynamoDB locks (the backend writes there under the lock alone), with a warning saying so.
  *
  * @module
  */
@@ -37,7 +39,7 @@ import {
 import type { S3BackendConfig } from "../config.ts";
 import type { BootstrapContext, BootstrapStep } from "../_doctor_types.ts";
 import { describeError, errorName, httpStatus } from "./_aws_clients.ts";
-import { probeWrites, s3EndpointOf, type S3Tools, s3Tools } from "./_s3_probe.ts";
+import { probeWrites, s3EndpointOf, type S3Tools, s3Tools, type WriteProbe } from "./_s3_probe.ts";
 import { plainHttp } from "../_url.ts";
 
 type Ctx = BootstrapContext<S3BackendConfig>;
@@ -69,6 +71,11 @@ interface Setting {
   change: string;
   apply(): Promise<unknown>;
   undo(): Promise<unknown>;
+  /**
+   * How to undo it on a bucket this run created, when `undo` cannot bring back what was
+   * there before; resolves to what was done, for the message.
+   */
+  undoCreated?(): Promise<string>;
   /** What to do when the store refuses it. */
   refusedFix?: string;
 }
@@ -79,7 +86,7 @@ async function applySetting(
   tools: S3Tools,
   setting: Setting,
   created: boolean,
-  baseline: string[],
+  baseline: WriteProbe,
 ): Promise<void> {
   const { resource } = setting;
   const step = (s: Omit<BootstrapStep, "resource">) => ctx.step({ resource, ...s });
@@ -127,13 +134,31 @@ async function applySetting(
       fix: setting.refusedFix,
     });
   }
+  const newFailures = (probe: WriteProbe) =>
+    probe.failures.filter((f) => !baseline.failures.some((b) => f.startsWith(b.split(" (")[0])));
   const after = await probeWrites(tools, ctx.config);
-  const broken = after.filter((f) => !baseline.some((b) => f.startsWith(b.split(" (")[0])));
+  const broken = newFailures(after);
+  const nowRefused = after.conditionalWrites === "refused" &&
+    baseline.conditionalWrites !== "refused";
+  if (broken.length === 0 && nowRefused) {
+    return step({
+      action: "changed",
+      status: "warn",
+      message: `set ${setting.change}; since then this store refuses every If-Match in the ` +
+        "bucket (Ceph RGW does so in a versioned bucket), so gaib-state writes it only under " +
+        "the DynamoDB lock, without a condition: writes without the lock are refused, and " +
+        "the lock alone keeps writers apart",
+      fix: "none needed with DynamoDB locks: keep every writer on the lock (never " +
+        "-lock=false), and never set use_lockfile for this bucket",
+    });
+  }
   if (broken.length === 0) {
     return step({ action: "changed", status: "ok", message: `set ${setting.change}` });
   }
+  let how = "";
   try {
-    await setting.undo();
+    if (created && setting.undoCreated) how = await setting.undoCreated();
+    else await setting.undo();
   } catch (error) {
     return step({
       action: "failed",
@@ -143,13 +168,12 @@ async function applySetting(
       fix: `undo ${setting.change} on bucket "${tools.bucket}" by hand`,
     });
   }
-  const again = await probeWrites(tools, ctx.config);
-  const still = again.filter((f) => !baseline.some((b) => f.startsWith(b.split(" (")[0])));
+  const still = newFailures(await probeWrites(tools, ctx.config));
   step({
     action: "undone",
     status: still.length ? "fail" : "warn",
     message: `after ${setting.change} this store broke writing (${broken.join("; ")}), so it ` +
-      `was undone${still.length ? `, but writing still fails: ${still.join("; ")}` : ""}`,
+      `was undone${how}${still.length ? `, but writing still fails: ${still.join("; ")}` : ""}`,
     fix: still.length
       ? `check bucket "${tools.bucket}" by hand`
       : "none: this store cannot keep this setting without breaking writes (on AWS S3 it " +
@@ -217,6 +241,19 @@ function settings(ctx: Ctx, tools: S3Tools): Setting[] {
             VersioningConfiguration: { Status: "Suspended" },
           }),
         ),
+      // A suspended bucket is no unversioned one: Ceph RGW 16.2 then refuses If-None-Match on
+      // a deleted key (the lockfile after every unlock). One this run created is still empty
+      // (every probe version is removed), so it is made again instead.
+      async undoCreated() {
+        try {
+          await s3.send(new DeleteBucketCommand({ Bucket }));
+        } catch {
+          await this.undo();
+          return " (versioning suspended: the bucket could not be created again)";
+        }
+        await createBucket(ctx, tools);
+        return " (the bucket, still empty, was created again without versioning)";
+      },
     },
     {
       resource: `default encryption of bucket ${Bucket}`,
@@ -476,7 +513,8 @@ export async function bootstrapS3(ctx: Ctx): Promise<void> {
   }
   if (exists || created) {
     const baseline = await probeWrites(tools, ctx.config);
-    if (created && baseline.length) {
+    const failing = baseline.failures;
+    if (created && failing.length) {
       // A bucket nobody can write is no use: remove it again (it is empty).
       await tools.clients.s3.send(new DeleteBucketCommand({ Bucket: tools.bucket })).catch(
         () => {},
@@ -485,7 +523,7 @@ export async function bootstrapS3(ctx: Ctx): Promise<void> {
         resource,
         action: "undone",
         status: "fail",
-        message: `created, but writing to it failed (${baseline.join("; ")}), so it was removed`,
+        message: `created, but writing to it failed (${failing.join("; ")}), so it was removed`,
         fix: 'see "gaib-state doctor" for the cause',
       });
       return;
@@ -493,12 +531,10 @@ export async function bootstrapS3(ctx: Ctx): Promise<void> {
     ctx.step({
       resource,
       action: created ? "created" : "unchanged",
-      status: baseline.length ? "warn" : "ok",
+      status: failing.length ? "warn" : "ok",
       message: (created ? `created at ${tools.clients.s3Endpoint}` : "exists") +
-        (baseline.length
-          ? `; writing already fails before any change: ${baseline.join("; ")}`
-          : ""),
-      ...(baseline.length ? { fix: 'see "gaib-state doctor" for the cause' } : {}),
+        (failing.length ? `; writing already fails before any change: ${failing.join("; ")}` : ""),
+      ...(failing.length ? { fix: 'see "gaib-state doctor" for the cause' } : {}),
     });
     for (const setting of all) await applySetting(ctx, tools, setting, created, baseline);
   }

@@ -34,6 +34,7 @@ import { describeError, errorName, httpStatus, isNetworkError } from "./_aws_cli
 import { S3KeyLayout } from "./_s3_keys.ts";
 import {
   type ConditionalBehaviour,
+  lockMode,
   probeConditionals,
   probeKey,
   putProbe,
@@ -295,8 +296,9 @@ const versioningCheck: Check = {
         `versioning is ${
           out.Status === "Suspended" ? "suspended" : "off"
         }: an overwritten or deleted state cannot be recovered (no history)`,
-        'turn it on with "gaib-state bootstrap --fix" (it is left off on stores that refuse ' +
-          "conditional writes in versioned buckets, such as Ceph RGW 16.2)",
+        'turn it on with "gaib-state bootstrap --fix" (on stores that refuse conditional ' +
+          "writes in versioned buckets, such as Ceph RGW 16.2, it stays off unless locks use " +
+          "DynamoDB)",
       );
     } catch (error) {
       if (unsupported(error)) return result("skipped", "the store has no versioning API");
@@ -464,25 +466,18 @@ const tlsCheck: Check = {
   },
 };
 
-/** The lock mode, for messages. */
-function lockMode(config: S3BackendConfig): "lockfile" | "dynamodb" | "none" {
-  if (config.use_lockfile) return "lockfile";
-  return config.dynamodb_table ? "dynamodb" : "none";
-}
-
 function describeBehaviour(b: ConditionalBehaviour): string[] {
-  const right = b.rightIfMatch.unquoted && b.rightIfMatch.quoted
-    ? "accepted in either quoting"
-    : b.rightIfMatch.unquoted
-    ? "accepted unquoted only"
-    : b.rightIfMatch.quoted
-    ? "accepted quoted only"
-    : "REFUSED in both quotings";
+  const right = b.conditionalWrites === "refused"
+    ? "REFUSED in both quotings"
+    : b.conditionalWrites === "honoured"
+    ? "accepted"
+    : "not judged (the object changed meanwhile: another writer?)";
   return [
     `If-None-Match: * on an existing key ${b.ifNoneMatchRefused ? "refused" : "IGNORED"}`,
     `If-Match with a wrong ETag ${b.wrongIfMatchRefused ? "refused" : "IGNORED"}`,
     `If-Match with the right ETag ${right}`,
     `DeleteObject with a wrong If-Match ${b.conditionalDeleteRefused ? "refused" : "ignored"}`,
+    `If-None-Match: * on a deleted key ${b.recreateRefused ? "REFUSED" : "accepted"}`,
   ];
 }
 
@@ -502,6 +497,7 @@ const conditionalCheck: Check = {
     const fixes: string[] = [];
     let status: "ok" | "warn" | "fail" = "ok";
     const unsafe = !b.ifNoneMatchRefused || !b.wrongIfMatchRefused;
+    const refusedIfMatch = b.conditionalWrites === "refused";
     if (unsafe && mode !== "dynamodb") {
       status = "fail";
       problems.push(
@@ -514,7 +510,7 @@ const conditionalCheck: Check = {
             : ""),
       );
       fixes.push(useDynamo);
-    } else if (unsafe) {
+    } else if (unsafe && !refusedIfMatch) {
       status = "warn";
       problems.push(
         "The DynamoDB lock keeps locked writers apart, but writers that skip the lock can " +
@@ -525,20 +521,58 @@ const conditionalCheck: Check = {
           "conditional writes",
       );
     }
-    if (!b.rightIfMatch.unquoted && !b.rightIfMatch.quoted) {
-      status = "fail";
+    const other = versioned
+      ? "use a new bucket without versioning on this store (suspending versioning does not " +
+        "help: Ceph RGW then refuses to create a deleted key)"
+      : "use a store that honours If-Match (AWS S3, MinIO, Ceph RGW without versioning)";
+    if (refusedIfMatch && mode === "dynamodb") {
+      // The backend's own rule (S3Backend.conditionalWrites): writes go under the lock alone.
+      // Terraform sends no If-Match with a state (hashicorp/terraform
+      // internal/backend/remote-state/s3/client.go:195-215), so it writes here under the lock.
+      status = "warn";
       problems.push(
-        "The store refuses If-Match even with the right ETag, so gaib-state cannot replace " +
-          "an existing state" +
-          (versioned ? " (Ceph RGW 16.2 does this in versioned buckets)" : ""),
+        "The store refuses If-Match even with the right ETag" +
+          (versioned ? " (Ceph RGW 16.2 does this in versioned buckets)" : "") +
+          ", so gaib-state writes states here only under the DynamoDB lock, without a " +
+          "condition: library writes without the lock are refused, and the lock alone keeps " +
+          "writers apart (Terraform, which sends no condition with a state, relies on it too)",
       );
       fixes.push(
-        versioned
-          ? "use a bucket without versioning on this store (or suspend its versioning)"
-          : "use a store that honours If-Match (AWS S3, MinIO, Ceph RGW without versioning)",
+        "none needed while every writer takes the lock (never -lock=false); for conditional " +
+          `writes as well, ${other}`,
+      );
+    } else if (refusedIfMatch) {
+      status = "fail";
+      problems.push(
+        "The store refuses If-Match even with the right ETag" +
+          (versioned ? " (Ceph RGW 16.2 does this in versioned buckets)" : "") +
+          ", so gaib-state refuses to replace a state here " +
+          (mode === "lockfile" ? "with lockfile locking" : "without a DynamoDB lock"),
+      );
+      fixes.push(useDynamo, other);
+    }
+    if (b.recreateRefused) {
+      // The lockfile is created so after every unlock, and a state after its deletion.
+      if (mode === "lockfile") status = "fail";
+      else if (status === "ok") status = "warn";
+      problems.push(
+        "The store refuses to create a key that was deleted" +
+          (ctx.results.get("s3.versioning")?.summary.includes("suspended")
+            ? " (Ceph RGW 16.2 does this in a bucket with versioning suspended)"
+            : "") +
+          (mode === "lockfile"
+            ? ", so the lockfile lock can be taken only until its first release"
+            : ", so a deleted workspace's state cannot be written again"),
+      );
+      fixes.push(
+        mode === "dynamodb"
+          ? 'turn versioning on with "gaib-state bootstrap --fix" (kept with DynamoDB locks)'
+          : `${useDynamo}, then turn versioning on with "gaib-state bootstrap --fix"`,
       );
     }
-    if (status !== "ok") return result(status, `${seen}. ${problems.join(". ")}`, fixes.join("; "));
+    if (status !== "ok") {
+      return result(status, `${seen}. ${problems.join(". ")}`, [...new Set(fixes)].join("; "));
+    }
     if (!b.conditionalDeleteRefused && mode === "lockfile") {
       return result(
         "warn",

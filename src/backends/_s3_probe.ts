@@ -20,7 +20,13 @@ import type { S3BackendConfig } from "../config.ts";
 import type { DoctorContext } from "../_doctor_types.ts";
 import { type DateSample, dateSample } from "../_doctor_clock.ts";
 import { type AwsClients, createClients, errorName, httpStatus } from "./_aws_clients.ts";
-import { isConditionFailure, md5, unquote } from "./_s3_objects.ts";
+import {
+  type ConditionalWrites,
+  isConditionFailure,
+  md5,
+  S3Objects,
+  unquote,
+} from "./_s3_objects.ts";
 
 /** The prefix of every object the doctor writes (and removes again). */
 export const PROBE_PREFIX = ".gaib-doctor/";
@@ -58,6 +64,30 @@ function watchDates(client: Stack, service: string, now: () => number, dates: Da
   );
 }
 
+/**
+ * Notes the version every write or delete of a probe key makes (a middleware on the doctor's
+ * own S3 client), so that the backend's own object calls can probe too and leave nothing.
+ */
+function watchVersions(client: Stack, versions: Map<string, Set<string>>) {
+  client.middlewareStack.add(
+    (
+      next: (args: unknown) => Promise<{ output?: { VersionId?: string } }>,
+      context: { commandName?: string },
+    ) =>
+    async (args: unknown) => {
+      const out = await next(args);
+      const input = (args as { input?: { Key?: string; VersionId?: string } }).input;
+      const writes = context.commandName === "PutObjectCommand" ||
+        (context.commandName === "DeleteObjectCommand" && input?.VersionId === undefined);
+      if (writes && input?.Key?.startsWith(PROBE_PREFIX)) {
+        noteVersion(versions, input.Key, out.output?.VersionId);
+      }
+      return out;
+    },
+    { step: "initialize", name: "gaibDoctorVersions" },
+  );
+}
+
 /** The run's clients, made on first use and destroyed when the run ends. */
 export function s3Tools(ctx: DoctorContext<S3BackendConfig>): S3Tools {
   return ctx.shared("s3", () => {
@@ -68,11 +98,13 @@ export function s3Tools(ctx: DoctorContext<S3BackendConfig>): S3Tools {
       { requestTimeoutMs: 15_000 },
     );
     const dates: DateSample[] = [];
+    const versions = new Map<string, Set<string>>();
     watchDates(clients.s3 as unknown as Stack, "s3", ctx.now, dates);
+    watchVersions(clients.s3 as unknown as Stack, versions);
     if (clients.dynamodb) {
       watchDates(clients.dynamodb as unknown as Stack, "dynamodb", ctx.now, dates);
     }
-    return { clients, bucket: config.bucket, dates, versions: new Map() };
+    return { clients, bucket: config.bucket, dates, versions };
   }, (tools) => {
     tools.clients.s3.destroy();
     tools.clients.dynamodb?.destroy();
@@ -119,7 +151,6 @@ export async function putProbe(
       ...encryptionOf(config),
     }),
   );
-  noteVersion(tools, key, out.VersionId);
   return unquote(out.ETag);
 }
 
@@ -147,10 +178,10 @@ export async function probeExists(tools: S3Tools, key: string): Promise<boolean>
   }
 }
 
-function noteVersion(tools: S3Tools, key: string, version: string | undefined): void {
+function noteVersion(versions: Map<string, Set<string>>, key: string, version?: string): void {
   if (version === undefined) return;
-  if (!tools.versions.has(key)) tools.versions.set(key, new Set());
-  tools.versions.get(key)!.add(version);
+  if (!versions.has(key)) versions.set(key, new Set());
+  versions.get(key)!.add(version);
 }
 
 /**
@@ -162,14 +193,13 @@ function noteVersion(tools: S3Tools, key: string, version: string | undefined): 
 export async function removeProbe(tools: S3Tools, key: string): Promise<string | undefined> {
   const s3: S3Client = tools.clients.s3;
   try {
-    const out = await s3.send(new DeleteObjectCommand({ Bucket: tools.bucket, Key: key }));
-    noteVersion(tools, key, out.VersionId);
+    await s3.send(new DeleteObjectCommand({ Bucket: tools.bucket, Key: key }));
   } catch (error) {
     return `could not remove s3://${tools.bucket}/${key} (${errorName(error)}): remove it by hand`;
   }
   // "null" is a real version ID too: the one written while versioning is suspended.
   const left: string[] = [];
-  for (const version of tools.versions.get(key) ?? []) {
+  for (const version of [...tools.versions.get(key) ?? []]) {
     try {
       await s3.send(
         new DeleteObjectCommand({ Bucket: tools.bucket, Key: key, VersionId: version }),
@@ -184,16 +214,57 @@ export async function removeProbe(tools: S3Tools, key: string): Promise<string |
     "remove them by hand, or allow s3:DeleteObjectVersion";
 }
 
+/** The lock mode a config names: what a store that refuses `If-Match` may still be used with. */
+export function lockMode(config: S3BackendConfig): "lockfile" | "dynamodb" | "none" {
+  if (config.use_lockfile) return "lockfile";
+  return config.dynamodb_table ? "dynamodb" : "none";
+}
+
+/** The backend's own object calls (and so its own `If-Match` detection) on the probe client. */
+function backendObjects(tools: S3Tools, config: S3BackendConfig): S3Objects {
+  return new S3Objects(tools.clients.s3, tools.bucket, {
+    encrypt: config.encrypt === true || config.kms_key_id !== undefined,
+    kmsKeyId: config.kms_key_id,
+  });
+}
+
+/**
+ * Replaces a probe object conditional on its ETag exactly as the backend does (`S3Objects`,
+ * both quotings), so that doctor and bootstrap judge `If-Match` by the backend's rule.
+ *
+ * @returns whether it was written, and the backend's verdict on `If-Match` here
+ */
+async function replaceAsBackend(
+  tools: S3Tools,
+  config: S3BackendConfig,
+  key: string,
+  etag: string,
+  body: string,
+): Promise<{ objects: S3Objects; written: boolean; conditionalWrites: ConditionalWrites }> {
+  const objects = backendObjects(tools, config);
+  const written = await objects.put(key, new TextEncoder().encode(body), { ifMatch: etag }) !==
+    null;
+  return { objects, written, conditionalWrites: objects.conditionalWrites };
+}
+
 /** How the store treats the conditional requests gaib-state sends. */
 export interface ConditionalBehaviour {
   /** `If-None-Match: *` on an existing key was refused (412/409), the object kept. */
   ifNoneMatchRefused: boolean;
   /** `If-Match` with a wrong ETag was refused, the object kept. */
   wrongIfMatchRefused: boolean;
-  /** Which quoting of the right ETag in `If-Match` was accepted. */
-  rightIfMatch: { unquoted: boolean; quoted: boolean };
+  /**
+   * The backend's verdict on `If-Match` with the right ETag (`S3Backend.conditionalWrites`):
+   * `refused` when refused in both quotings while the object kept that ETag.
+   */
+  conditionalWrites: ConditionalWrites;
   /** `DeleteObject` with a wrong `If-Match` was refused, the object kept. */
   conditionalDeleteRefused: boolean;
+  /**
+   * `If-None-Match: *` on a key just deleted was refused: Ceph RGW 16.2 does so in a bucket
+   * whose versioning is suspended (the delete marker counts as an object).
+   */
+  recreateRefused: boolean;
 }
 
 /** Whether an error is a refused condition (anything else is rethrown). */
@@ -220,38 +291,39 @@ export async function probeConditionals(
   let behaviour: ConditionalBehaviour;
   let leftover: string | undefined;
   try {
-    let etag = await putProbe(tools, config, key, "first");
+    await putProbe(tools, config, key, "first");
     const ifNoneMatchRefused = await refused(() =>
       putProbe(tools, config, key, "second", { ifNoneMatch: true })
     ) && await readProbe(tools, key) === "first";
-    etag = await headEtag(tools, key);
     const wrongIfMatchRefused = await refused(() =>
       putProbe(tools, config, key, "third", { ifMatch: "0123456789abcdef0123456789abcdef" })
     ) && await readProbe(tools, key) !== "third";
-    etag = await headEtag(tools, key);
-    const unquoted = !await refused(() =>
-      putProbe(tools, config, key, "fourth", { ifMatch: etag })
+    const { conditionalWrites } = await replaceAsBackend(
+      tools,
+      config,
+      key,
+      await headEtag(tools, key),
+      "fourth",
     );
-    etag = await headEtag(tools, key);
-    const quoted = !await refused(() =>
-      putProbe(tools, config, key, "fifth", { ifMatch: `"${etag}"` })
-    );
-    const conditionalDeleteRefused = await refused(async () => {
-      const out = await tools.clients.s3.send(
+    const conditionalDeleteRefused = await refused(() =>
+      tools.clients.s3.send(
         new DeleteObjectCommand({
           Bucket: tools.bucket,
           Key: key,
           IfMatch: "0123456789abcdef0123456789abcdef",
         }),
-      );
-      // A store that ignores the condition deleted it: a delete marker in a versioned bucket.
-      noteVersion(tools, key, out.VersionId);
-    }) && await probeExists(tools, key);
+      )
+    ) && await probeExists(tools, key);
+    await tools.clients.s3.send(new DeleteObjectCommand({ Bucket: tools.bucket, Key: key }));
+    const recreateRefused = await refused(() =>
+      putProbe(tools, config, key, "fifth", { ifNoneMatch: true })
+    );
     behaviour = {
       ifNoneMatchRefused,
       wrongIfMatchRefused,
-      rightIfMatch: { unquoted, quoted },
+      conditionalWrites,
       conditionalDeleteRefused,
+      recreateRefused,
     };
   } finally {
     leftover = await removeProbe(tools, key);
@@ -266,16 +338,33 @@ async function headEtag(tools: S3Tools, key: string): Promise<string> {
   return unquote(out.ETag);
 }
 
+/** What the write cycle of {@linkcode probeWrites} found. */
+export interface WriteProbe {
+  /** What failed, of what the configured lock mode needs (empty when everything worked). */
+  failures: string[];
+  /**
+   * The backend's verdict on `If-Match` here. `refused` without a failure: the lock mode is
+   * DynamoDB, and the backend writes this bucket without a condition under that lock alone.
+   */
+  conditionalWrites: ConditionalWrites;
+}
+
+/** The step whose failure says that the store refuses `If-Match` (the prefix of its text). */
+export const REPLACE_STEP = "replacing it with If-Match on its ETag";
+
 /**
  * The write cycle the backend depends on, on a temporary object: create it with
- * `If-None-Match: *`, read it back, replace it with `If-Match` (either quoting), delete it;
- * in lockfile mode, a second create must be refused.
+ * `If-None-Match: *`, read it back, replace it with `If-Match` as the backend does, delete it,
+ * create it again; in lockfile mode, a second create must be refused. A store that refuses `If-Match` (the
+ * backend's rule) fails the cycle unless locks use DynamoDB: there the backend writes without
+ * a condition under the lock, and so does this probe.
  *
- * @returns what failed (empty when everything worked)
+ * @returns what failed and what the backend would conclude about `If-Match`
  */
-export async function probeWrites(tools: S3Tools, config: S3BackendConfig): Promise<string[]> {
+export async function probeWrites(tools: S3Tools, config: S3BackendConfig): Promise<WriteProbe> {
   const key = probeKey("write");
   const failures: string[] = [];
+  let conditionalWrites: ConditionalWrites = "unknown";
   const step = async (what: string, fn: () => Promise<boolean>) => {
     try {
       if (!(await fn())) failures.push(what);
@@ -290,14 +379,22 @@ export async function probeWrites(tools: S3Tools, config: S3BackendConfig): Prom
       etag = await putProbe(tools, config, key, "one", { ifNoneMatch: true });
       return true;
     });
-    if (failures.length) return failures;
+    if (failures.length) return { failures, conditionalWrites };
     await step("reading it back", async () => await readProbe(tools, key) === "one");
-    await step("replacing it with If-Match on its ETag", async () => {
-      for (const ifMatch of [etag, `"${etag}"`]) {
-        if (!await refused(() => putProbe(tools, config, key, "two", { ifMatch }))) return true;
-      }
-      return false;
+    let refusedHere = false;
+    await step(REPLACE_STEP, async () => {
+      const replaced = await replaceAsBackend(tools, config, key, etag, "two");
+      conditionalWrites = replaced.conditionalWrites;
+      if (replaced.written) return true;
+      refusedHere = conditionalWrites === "refused";
+      // Where the store refuses If-Match, the backend writes under the DynamoDB lock alone.
+      if (!refusedHere || lockMode(config) !== "dynamodb") return false;
+      return await replaced.objects.put(key, new TextEncoder().encode("two")) !== null;
     });
+    if (refusedHere && failures.at(-1) === REPLACE_STEP) {
+      failures[failures.length - 1] += " (refused in both quotings, an ETag the object has; " +
+        "only a DynamoDB lock can keep writers apart on this store)";
+    }
     if (config.use_lockfile) {
       await step(
         "refusing a second create with If-None-Match: * (the lockfile's lock)",
@@ -305,13 +402,19 @@ export async function probeWrites(tools: S3Tools, config: S3BackendConfig): Prom
       );
     }
     await step("deleting it", async () => {
-      const out = await tools.clients.s3.send(
-        new DeleteObjectCommand({ Bucket: tools.bucket, Key: key }),
-      );
-      noteVersion(tools, key, out.VersionId);
+      await tools.clients.s3.send(new DeleteObjectCommand({ Bucket: tools.bucket, Key: key }));
       return true;
     });
-    return failures;
+    // What every lockfile lock after an unlock, and a state written after its deletion, does.
+    // Ceph RGW 16.2 refuses it in a bucket whose versioning is suspended (the delete marker
+    // counts as an object there).
+    await step("creating it again after the delete, with If-None-Match: *", async () => {
+      await putProbe(tools, config, key, "four", {
+        ifNoneMatch: conditionalWrites !== "refused",
+      });
+      return true;
+    });
+    return { failures, conditionalWrites };
   } finally {
     await removeProbe(tools, key);
   }
