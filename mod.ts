@@ -43,6 +43,7 @@ export type {
   GaibConfig,
   LocalBackendConfig,
   OutputConfig,
+  PgBackendConfig,
   S3BackendConfig,
   S3BackendEndpoints,
 } from "./src/config.ts";

@@ -38,6 +38,7 @@ import {
   type Rule,
 } from "../_config_rules.ts";
 import { localBackend } from "./_local_descriptor.ts";
+import { pgBackend } from "./_pg_descriptor.ts";
 import { s3Backend } from "./_s3_descriptor.ts";
 
 /** An environment variable that sets one field of a backend's config. */
@@ -143,6 +144,7 @@ type Table = {
 const TABLE: Table = {
   local: localBackend,
   s3: s3Backend,
+  pg: pgBackend,
 };
 
 /** A descriptor of any registered type. */
