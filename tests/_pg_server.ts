@@ -256,7 +256,11 @@ export async function startPgServer(
     port = freePort([port]); // taken meanwhile: once more on another port
     await start();
   }
-  options.signal?.throwIfAborted();
+  if (options.signal?.aborted) {
+    await stopServer("immediate");
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+    options.signal.throwIfAborted();
+  }
   const startMs = performance.now() - started;
   const info: PgServerInfo = {
     kind: "postgresql",

@@ -189,7 +189,7 @@ export function pgFailure(
   else if (e.severity && e.code) {
     reason = `${e.message ?? "error"} (SQLSTATE ${e.code})${explain(e.code)}`;
   } else reason = error instanceof Error ? error.message : String(error);
-  let text = redactUrlsInText(reason);
+  let text = redactUrlsInText(reason).replace(/\.$/, "");
   if (secret.length > 0) text = text.split(secret).join("[redacted]");
   const outcome = call.outcome ? ` ${call.outcome}` : "";
   return new BackendError(

@@ -159,7 +159,7 @@ export class PgStatements {
   holders(keys: string, table: string): string {
     return `(SELECT coalesce(json_agg(json_build_object(
         'pid', k.pid, 'key', ${LOCK_KEY}::text, 'user', a.usename,
-        'app', a.application_name, 'addr', a.client_addr::text, 'since', a.backend_start,
+        'app', a.application_name, 'addr', host(a.client_addr), 'since', a.backend_start,
         'state', a.state,
         'lock', (SELECT json_build_object('workspace', l2.workspace, 'info', l2.info,
                    'keys', to_json(l2.keys::text[]))

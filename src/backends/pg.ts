@@ -367,7 +367,11 @@ export class PgBackend implements StateBackend, StateHistory {
       [!found.schema && !this.#config.skip_schema_creation, ddl.schema],
       [!found.sequence && !this.#config.skip_table_creation, ddl.sequence],
       [!found.states && !this.#config.skip_table_creation, ddl.states],
-      [!found.index && !this.#config.skip_index_creation, ddl.index],
+      [
+        !found.index && !this.#config.skip_index_creation &&
+        (found.states || !this.#config.skip_table_creation),
+        ddl.index,
+      ],
       ...ddl.ours.map((s): [boolean, string] => [
         (!found.locks || !found.history) && !this.#config.skip_table_creation,
         s,
@@ -466,22 +470,23 @@ export class PgBackend implements StateBackend, StateHistory {
         }
       }
       const fromUs = session.app === this.#applicationName;
+      const since = session.since ? new Date(session.since) : null;
       return {
         info: {
           ID: `${SESSION_LOCK_PREFIX}${session.pid}`,
           Operation: "",
-          Info:
-            `PostgreSQL session ${session.pid} (application ${
-              JSON.stringify(session.app ?? "unknown")
-            }) holds advisory lock ${session.key} without a gaib-state lock record: Terraform ` +
-            "or OpenTofu, most likely",
+          Info: `PostgreSQL session ${session.pid} holds advisory lock ${session.key}`,
           Who: `${session.user ?? "unknown"}@${session.addr ?? "local"}`,
           Version: "",
-          Created: session.since ?? "",
+          Created: since && !Number.isNaN(since.getTime()) ? since.toISOString() : "",
           Path: session.key,
         },
-        reason: "Terraform and OpenTofu keep no lock record; force-unlock with this ID ends " +
-          "that session (pg_terminate_backend).",
+        reason:
+          `Database session ${session.pid} (application ${
+            JSON.stringify(printable(session.app ?? "unknown"))
+          }) holds PostgreSQL advisory lock ${session.key} without a gaib-state lock record: ` +
+          "Terraform or OpenTofu, most likely. Force-unlock with this ID ends that session " +
+          "(pg_terminate_backend).",
         transient: fromUs,
         sessionPid: session.pid,
       };
@@ -610,7 +615,8 @@ export class PgBackend implements StateBackend, StateHistory {
         if (refused) throw refused;
         expectedLock = row.lock_id;
         version = row.version;
-        identity = await this.#identity(workspace, row.head);
+        // With force a damaged stored state is replaced, not read.
+        identity = options.force ? null : await this.#identity(workspace, row.head);
       }
       if (!options.force && identity) {
         const same = await checkWrite(
@@ -770,10 +776,10 @@ export class PgBackend implements StateBackend, StateHistory {
    * const { lockId } = await backend.lock("default", { operation: "apply", timeoutMs: 60_000 });
    * ```
    */
-  lock(workspace: string, options: LockOptions = {}): Promise<LockResult> {
+  async lock(workspace: string, options: LockOptions = {}): Promise<LockResult> {
     this.#check(workspace);
     checkLockOptions(options);
-    return retryLock(() => this.#tryLock(workspace, options), options);
+    return await retryLock(() => this.#tryLock(workspace, options), options);
   }
 
   async #tryLock(workspace: string, options: LockOptions): Promise<LockResult> {
@@ -862,9 +868,9 @@ export class PgBackend implements StateBackend, StateHistory {
    * await backend.unlock("default", lockId);
    * ```
    */
-  unlock(workspace: string, lockId: string): Promise<void> {
+  async unlock(workspace: string, lockId: string): Promise<void> {
     this.#check(workspace);
-    return this.#unlock(workspace, lockId, false);
+    await this.#unlock(workspace, lockId, false);
   }
 
   /**
@@ -878,17 +884,18 @@ export class PgBackend implements StateBackend, StateHistory {
    * @param workspace the workspace
    * @param lockId the lock's ID, as shown by `getLockInfo` or the busy-lock error
    * @throws {StateLockError} when the workspace is not locked or the ID does not match
-   * @throws {BackendError} when the holder's session cannot be ended (the record is removed
-   *   all the same, so the holder's writes are refused), or the server fails
+   * @throws {StateLockError} when the holder's session cannot be ended (nothing is changed
+   *   then; the message names the statement an administrator can run)
+   * @throws {BackendError} when the server fails
    *
    * @example
    * ```ts ignore
    * await backend.forceUnlock("default", "7f3c1a2e-...");
    * ```
    */
-  forceUnlock(workspace: string, lockId: string): Promise<void> {
+  async forceUnlock(workspace: string, lockId: string): Promise<void> {
     this.#check(workspace);
-    return this.#unlock(workspace, lockId, true);
+    await this.#unlock(workspace, lockId, true);
   }
 
   async #unlock(workspace: string, lockId: string, force: boolean): Promise<void> {
