@@ -297,6 +297,8 @@ export class PgBackend implements StateBackend, StateHistory {
       debug: false,
       fetch_types: false,
       publications: "alltables",
+      // Read from PGTARGETSESSIONATTRS only (libpq's name), never from other PG* variables.
+      target_session_attrs: undefined,
       onnotice: () => {},
       onclose: () => this.#sessionEnded(),
       connection: { application_name: this.#applicationName },
