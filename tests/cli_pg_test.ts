@@ -52,14 +52,16 @@ serverTest(
         await Deno.writeTextFile(`${project.path}/pg.url`, db.connStr);
         await Deno.writeTextFile(
           `${project.path}/checked.yaml`,
-          "version: \"1\"\nbackend:\n  type: pg\n  conn_str_file: pg.url\n",
+          'version: "1"\nbackend:\n  type: pg\n  conn_str_file: pg.url\n',
         );
         const valid = await run(["config", "validate", "checked.yaml"]);
         assert.equal(valid.code, 0, valid.stderr);
         const bad = `${project.path}/bad.yaml`;
         await Deno.writeTextFile(
           bad,
-          `version: "1"\nbackend:\n  type: pg\n  conn_str: "${db.connStr.replace("disable", "prefer")}"\n`,
+          `version: "1"\nbackend:\n  type: pg\n  conn_str: "${
+            db.connStr.replace("disable", "prefer")
+          }"\n`,
         );
         const refused = await run(["config", "validate", "bad.yaml"]);
         assert.notEqual(refused.code, 0);

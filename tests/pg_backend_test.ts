@@ -497,3 +497,55 @@ serverTest(
     assert.match(down.message, /PostgreSQL 127\.0\.0\.1:\d+\//);
   },
 );
+
+serverTest(
+  "PgBackend speaks TLS: sslmode=require, and verify-full against the CA file (a wrong CA is refused)",
+  { pg: true },
+  async () => {
+    await using server = await startPgServer({ tls: true });
+    await using fx = await pgFixture(server.info);
+    const url = (query: string) => fx.connStr.replace("sslmode=disable", query);
+    const required = fx.backend({ conn_str: url("sslmode=require") });
+    await required.setState("default", state(1));
+    const ssl = await fx.admin.unsafe(
+      "SELECT count(*)::int AS n FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) " +
+        "WHERE s.ssl AND a.application_name = 'gaib-state'",
+    );
+    assert.equal(ssl[0].n, 1, "the backend's connection uses TLS");
+    const verified = fx.backend({
+      conn_str: url(`sslmode=verify-full&sslrootcert=${server.info.caFile}`),
+    });
+    assert.equal((await verified.getState("default"))?.serial, 1);
+    // Another CA: the server's certificate is refused, nothing is sent.
+    const otherCa = await Deno.makeTempFile({ suffix: ".crt" });
+    try {
+      const gen = await new Deno.Command("openssl", {
+        args: [
+          "req",
+          "-x509",
+          "-newkey",
+          "rsa:2048",
+          "-nodes",
+          "-days",
+          "1",
+          "-subj",
+          "/CN=x",
+          "-keyout",
+          `${otherCa}.key`,
+          "-out",
+          otherCa,
+        ],
+        stdout: "null",
+        stderr: "null",
+      }).output();
+      assert.ok(gen.success);
+      const wrong = fx.backend({ conn_str: url(`sslmode=verify-full&sslrootcert=${otherCa}`) });
+      const error = await wrong.getState("default").then(() => null, (e) => e);
+      assert.ok(error instanceof BackendError, String(error));
+      assert.ok(!error.message.includes(fx.password));
+    } finally {
+      await Deno.remove(otherCa).catch(() => {});
+      await Deno.remove(`${otherCa}.key`).catch(() => {});
+    }
+  },
+);

@@ -33,7 +33,12 @@ export interface PgClientOptions {
   user: string;
   pass: string | undefined;
   database: string;
-  ssl: false | "require" | { rejectUnauthorized: true; ca?: string; servername?: string };
+  ssl: false | "require" | {
+    rejectUnauthorized: true;
+    ca?: string;
+    servername?: string;
+    host: string;
+  };
   connect_timeout: number;
 }
 
@@ -105,8 +110,11 @@ export async function connectionOf(connStr: string): Promise<PgConnection> {
       }
     }
     const isIp = /^[0-9.]+$/.test(host) || host.includes(":");
+    // `host` is what the certificate is checked against (an IP address included); SNI
+    // (`servername`) only carries names.
     ssl = {
       rejectUnauthorized: true,
+      host,
       ...(ca ? { ca } : {}),
       ...(isIp ? {} : { servername: host }),
     };

@@ -31,14 +31,13 @@ export const PG_URL_PARAMETERS = ["sslmode", "sslrootcert", "connect_timeout", "
  * A `postgres://` URL. The value is never quoted in messages (its user info holds the
  * password); `sslmode` must be one gaib-state supports, so that a typo never means "no TLS".
  */
-export const pgUrl: Rule<string> = (value, path, ctx) => {
+export const pgUrl: Rule<string> = (value, path) => {
   const expected = "a postgres:// URL";
   if (typeof value !== "string") {
     return fail(path, "invalid_type", `expected ${expected}, found a ${typeof value}`);
   }
   const problem = pgUrlProblem(value);
   if (problem) return fail(path, "invalid_format", `${path[path.length - 1]} ${problem}`);
-  void ctx;
   return { ok: true, value };
 };
 
