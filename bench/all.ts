@@ -4,6 +4,7 @@
  * - bench/state_bench.ts: 45 MB state read+write against the JSON floor, local lock cycles/s,
  *   peak memory;
  * - bench/s3_bench.ts: S3 latency and requests per operation, per lock mode;
+ * - bench/pg_bench.ts: PostgreSQL round trips and statements per locked cycle and listing;
  * - bench/cli_startup.ts: CLI start-up against an empty `deno run`;
  * - bench/reliability.ts: contention throughput, unlocked races, S3 lock cycles/s, crash pace.
  *
@@ -28,6 +29,7 @@ const BENCHES: { name: string; script: string; args: string[] }[] = [
     args: QUICK ? ["--rounds", "2"] : [],
   },
   { name: "S3 backend", script: "s3_bench.ts", args: QUICK ? ["--rounds", "5"] : [] },
+  { name: "PostgreSQL backend", script: "pg_bench.ts", args: [] },
   { name: "CLI start-up", script: "cli_startup.ts", args: QUICK ? ["--runs", "5"] : [] },
   { name: "reliability", script: "reliability.ts", args: QUICK ? ["--quick"] : [] },
 ];
