@@ -329,7 +329,9 @@ export class PgBackend implements StateBackend, StateHistory {
   async #q<T>(call: PgCall, text: string, params: unknown[]): Promise<T[]> {
     const client = await this.#open(call);
     try {
-      return await client.unsafe(text, params as never[]) as unknown as T[];
+      // Named prepared statements: the driver describes a statement once per connection, then
+      // each use is one round trip (`unsafe` alone re-parses every time).
+      return await client.unsafe(text, params as never[], { prepare: true }) as unknown as T[];
     } catch (error) {
       if (isConnectionLoss(error)) this.#sessionEnded();
       throw pgFailure(error, this.#where(), call, this.#connection?.secret ?? "");
