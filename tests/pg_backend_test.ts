@@ -12,6 +12,7 @@ import { BackendConfigError, BackendError, StateLockError } from "../src/errors.
 import { createEmptyState, serializeState } from "../src/state.ts";
 import type { GaibState } from "../src/types.ts";
 import { PgBackend } from "../src/backends/pg.ts";
+import { BackendFactory } from "../src/factory.ts";
 import { opentofuCreationKey } from "../src/backends/_pg_sql.ts";
 import { backendContract, type ContractStore } from "./_backend_contract.ts";
 import { serverTest } from "./_server_env.ts";
@@ -549,3 +550,40 @@ serverTest(
     }
   },
 );
+
+Deno.test("BackendFactory reads Terraform's PG_* variables below GAIB_PG_*, and builds a PgBackend", async () => {
+  const cwd = await Deno.makeTempDir();
+  try {
+    const env = (vars: Record<string, string>) => ({ get: (name: string) => vars[name] });
+    const url = "postgres://u:secret-pw@127.0.0.1:9/db?sslmode=disable";
+    const resolved = await BackendFactory.resolve({
+      cwd,
+      env: env({
+        GAIB_BACKEND: "pg",
+        PG_CONN_STR: url,
+        PG_SCHEMA_NAME: "from_terraform_var",
+        GAIB_PG_TABLE_NAME: "mine",
+        PG_TABLE_NAME: "ignored",
+        PG_SKIP_INDEX_CREATION: "true",
+      }),
+    });
+    assert.deepEqual(resolved.config, {
+      type: "pg",
+      conn_str: url,
+      schema_name: "from_terraform_var",
+      table_name: "mine",
+      skip_index_creation: true,
+    });
+    const backend = await BackendFactory.create(resolved.config);
+    assert.ok(backend instanceof PgBackend);
+    await backend.close();
+    // conn_str_file wins over PG_CONN_STR (a fallback stands back), relative to the cwd.
+    const fromFile = await BackendFactory.resolve({
+      cwd,
+      env: env({ GAIB_BACKEND: "pg", GAIB_PG_CONN_STR_FILE: "url.txt", PG_CONN_STR: url }),
+    });
+    assert.deepEqual(fromFile.config, { type: "pg", conn_str_file: `${cwd}/url.txt` });
+  } finally {
+    await Deno.remove(cwd, { recursive: true });
+  }
+});
