@@ -49,6 +49,7 @@ export type {
   HttpBackendConfig,
   LocalBackendConfig,
   OutputConfig,
+  PgBackendConfig,
   S3BackendConfig,
   S3BackendEndpoints,
 } from "./src/config.ts";

@@ -5,6 +5,7 @@
  *   peak memory;
  * - bench/s3_bench.ts: S3 latency and requests per operation, per lock mode;
  * - bench/migrate_bench.ts: migration of 200 small workspaces local -> S3, against a floor;
+ * - bench/pg_bench.ts: PostgreSQL round trips and statements per locked cycle and listing;
  * - bench/cli_startup.ts: CLI start-up against an empty `deno run`;
  * - bench/history_bench.ts: `listVersions` with 100 versions, requests and time, local and S3;
  * - bench/reliability.ts: contention throughput, unlocked races, S3 lock cycles/s, crash pace;
@@ -36,6 +37,7 @@ const BENCHES: { name: string; script: string; args: string[] }[] = [
     script: "migrate_bench.ts",
     args: QUICK ? ["--workspaces", "20"] : [],
   },
+  { name: "PostgreSQL backend", script: "pg_bench.ts", args: [] },
   { name: "CLI start-up", script: "cli_startup.ts", args: QUICK ? ["--runs", "5"] : [] },
   { name: "state history", script: "history_bench.ts", args: QUICK ? ["--rounds", "3"] : [] },
   { name: "reliability", script: "reliability.ts", args: QUICK ? ["--quick"] : [] },

@@ -189,8 +189,62 @@ export interface HttpBackendConfig {
   client_private_key_pem?: string;
 }
 
-/** The backend part of a config: local, S3 or HTTP. */
-export type BackendConfig = LocalBackendConfig | S3BackendConfig | HttpBackendConfig;
+ * State in a PostgreSQL database, in the tables Terraform's and OpenTofu's `pg` backend use,
+ * with OpenTofu's names for the settings.
+ */
+export interface PgBackendConfig {
+  /** Selects the PostgreSQL backend. */
+  type: "pg";
+  /**
+   * The connection URL, `postgres://user:password@host:port/database?sslmode=verify-full`
+   * (`sslmode`: `disable`, `require` or `verify-full`; `sslrootcert`: a CA file for
+   * `verify-full`). Never shown with its user info. Also read from `PG_CONN_STR`.
+   * @default {undefined}
+   */
+  conn_str?: string;
+  /**
+   * A file holding the connection URL (a secret mounted by CI), instead of `conn_str`.
+   * @default {undefined}
+   */
+  conn_str_file?: string;
+  /**
+   * The schema of the states table (created unless `skip_schema_creation`).
+   * @default {"terraform_remote_state"}
+   */
+  schema_name?: string;
+  /**
+   * The states table.
+   * @default {"states"}
+   */
+  table_name?: string;
+  /**
+   * The unique index on the table's `name` column.
+   * @default {"states_by_name"}
+   */
+  index_name?: string;
+  /**
+   * Do not create the schema (the database user may lack `CREATE` on the database).
+   * @default {false}
+   */
+  skip_schema_creation?: boolean;
+  /**
+   * Do not create the tables (the states table, its sequence and gaib-state's own tables).
+   * @default {false}
+   */
+  skip_table_creation?: boolean;
+  /**
+   * Do not create the unique index.
+   * @default {false}
+   */
+  skip_index_creation?: boolean;
+}
+
+/** The backend part of a config: local, S3, HTTP or PostgreSQL. */
+export type BackendConfig =
+  | LocalBackendConfig
+  | S3BackendConfig
+  | HttpBackendConfig
+  | PgBackendConfig;
 
 /** Settings of the Gaib toolchain's Discord bot. */
 export interface DiscordConfig {

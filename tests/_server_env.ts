@@ -48,6 +48,7 @@ import {
   type S3ServerInfo,
   uniqueName,
 } from "./_servers.ts";
+import { PG_UNAVAILABLE_ENV, pgServer, type PgServerInfo } from "./_pg_server.ts";
 
 export {
   dynamoClientConfig,
@@ -80,6 +81,11 @@ export interface ServerNeeds {
    * @default {undefined}
    */
   dynamodb?: true | readonly DynamoCapability[];
+  /**
+   * A PostgreSQL server (`tests/_pg_server.ts`).
+   * @default {undefined}
+   */
+  pg?: true;
 }
 
 /** Options of {@link serverTest}: the servers needed, plus `Deno.test` options. */
@@ -110,6 +116,7 @@ export type ServersFor<N extends ServerNeeds> = {
 interface AllServers {
   s3: S3ServerInfo;
   dynamodb: DynamoServerInfo;
+  pg: PgServerInfo;
 }
 
 const S3_CAPABILITY_TEXT: Record<S3Capability, string> = {
@@ -216,6 +223,12 @@ export function missingServers(needs: ServerNeeds): string[] {
       );
     }
   }
+  if (needs.pg && !pgServer()) {
+    reasons.push(
+      absent("PostgreSQL", PG_UNAVAILABLE_ENV) +
+        ". Install it with: apt-get install -y --no-install-recommends postgresql",
+    );
+  }
   return reasons;
 }
 
@@ -223,6 +236,7 @@ function serversFor<N extends ServerNeeds>(needs: N): ServersFor<N> {
   const servers: Partial<AllServers> = {};
   if (needs.s3) servers.s3 = s3Server();
   if (needs.dynamodb) servers.dynamodb = dynamoServer();
+  if (needs.pg) servers.pg = pgServer();
   return servers as ServersFor<N>;
 }
 

@@ -66,7 +66,11 @@ const EXAMPLES: { [T in BackendConfig["type"]]: Extract<BackendConfig, { type: T
     endpoint: "http://127.0.0.1:9",
   },
   http: { type: "http", address: "http://127.0.0.1:9/${workspace}" },
+  pg: { type: "pg", conn_str: "postgres://gaib:pw@127.0.0.1:9/states?sslmode=disable" },
 };
+
+/** The scheme of a backend's URL fields, where it is not https (pg: a postgres:// URL). */
+const URL_SCHEME: Partial<Record<BackendConfig["type"], string>> = { pg: "postgres" };
 
 /** Every field of a mapping rule, dotted, with its shape entry. */
 function fieldsOf(fields: Shape, prefix = ""): string[] {
@@ -275,7 +279,7 @@ Deno.test("config show never prints the user info of any backend's URL fields", 
       .filter((field) => exposureOf(descriptor.rule, field) === "url");
     for (const field of urls) {
       const [head, ...rest] = field.split(".");
-      const value = `https://${secret}@${field}.example.test/`;
+      const value = `${URL_SCHEME[descriptor.type] ?? "https"}://${secret}@${field}.example.test/`;
       config[head] = rest.length
         ? { ...config[head] as Record<string, unknown>, [rest.join(".")]: value }
         : value;
@@ -290,7 +294,8 @@ Deno.test("config show never prints the user info of any backend's URL fields", 
       const all = result.stdout + result.stderr;
       assert.ok(!all.includes(secret), `${descriptor.type}: ${args.join(" ")}:\n${all}`);
       for (const field of urls) {
-        assert.ok(all.includes(`https://[redacted]@${field}.example.test/`), all);
+        const scheme = URL_SCHEME[descriptor.type] ?? "https";
+        assert.ok(all.includes(`${scheme}://[redacted]@${field}.example.test/`), all);
       }
     }
     const json = parseJson(await project.run(["config", "show", "--json"]));

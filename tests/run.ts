@@ -13,8 +13,9 @@
  * ```
  *
  * `GAIB_TEST_SERVERS` is a comma-separated list: `auto` (the default: the best S3 and
- * DynamoDB server that can run here), `none`, `s3` or `dynamodb` (only that one, best kind),
- * or kinds: `ceph`, `fauxqs`, `dynamodb-local`, `dynalite`. A kind named explicitly must start,
+ * DynamoDB server that can run here, and PostgreSQL), `none`, `s3`, `dynamodb` or `pg` (only
+ * that one, best kind), or kinds: `ceph`, `fauxqs`, `dynamodb-local`, `dynalite`. PostgreSQL
+ * is described in `GAIB_TEST_PG` (`tests/_pg_server.ts`). A kind named explicitly must start,
  * or the run fails; in `auto` mode a server that cannot start is reported and its tests skip
  * (fail under `CI=true`). With `none`, `GAIB_TEST_S3` / `GAIB_TEST_DYNAMODB` from the
  * environment are passed on, e.g. those printed by `--serve`. `GAIB_TEST_SERVER_TIMEOUT`
@@ -41,6 +42,7 @@ import {
   sweepServers,
   type TestServer,
 } from "./_servers.ts";
+import { PG_ENV, PG_UNAVAILABLE_ENV, type PgServerInfo, startPgServer } from "./_pg_server.ts";
 
 /** Which servers a run starts: `"auto"` for the best kind available, a kind, or none. */
 export interface ServerPlan {
@@ -48,6 +50,8 @@ export interface ServerPlan {
   s3?: S3ServerKind | "auto";
   /** The DynamoDB server to start, if any. */
   dynamodb?: DynamoServerKind | "auto";
+  /** Whether to start PostgreSQL (`"auto"`: its tests skip when it cannot start). */
+  pg?: "auto" | "postgresql";
 }
 
 /**
@@ -64,7 +68,10 @@ export function parsePlan(value: string): ServerPlan {
     if (word === "auto" || word === "all") {
       plan.s3 ??= "auto";
       plan.dynamodb ??= "auto";
-    } else if (word === "s3") plan.s3 ??= "auto";
+      plan.pg ??= "auto";
+    } else if (word === "pg") plan.pg ??= "auto";
+    else if (word === "postgresql") plan.pg = "postgresql";
+    else if (word === "s3") plan.s3 ??= "auto";
     else if (word === "dynamodb") plan.dynamodb ??= "auto";
     else if ((S3_SERVER_KINDS as readonly string[]).includes(word)) {
       plan.s3 = word as S3ServerKind;
@@ -72,7 +79,7 @@ export function parsePlan(value: string): ServerPlan {
       plan.dynamodb = word as DynamoServerKind;
     } else {
       throw new Error(
-        `GAIB_TEST_SERVERS: unknown word "${word}"; use auto, none, s3, dynamodb, ` +
+        `GAIB_TEST_SERVERS: unknown word "${word}"; use auto, none, s3, dynamodb, pg, ` +
           [...S3_SERVER_KINDS, ...DYNAMO_SERVER_KINDS].join(", "),
       );
     }
@@ -82,7 +89,10 @@ export function parsePlan(value: string): ServerPlan {
 
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
-function describe(what: string, server: TestServer<S3ServerInfo | DynamoServerInfo>): string {
+function describe(
+  what: string,
+  server: TestServer<S3ServerInfo | DynamoServerInfo | PgServerInfo>,
+): string {
   const { endpoint, kind, ...capabilities } = server.info as unknown as
     & Record<string, unknown>
     & { endpoint: string; kind: string };
@@ -162,11 +172,11 @@ async function main(args: string[]): Promise<number> {
   const root = await Deno.makeTempDir({ prefix: "gaib-test-run-" });
   Deno.env.set(SERVER_ROOT_ENV, root);
   const env: Record<string, string> = { [SERVER_ROOT_ENV]: root };
-  const servers: TestServer<S3ServerInfo | DynamoServerInfo>[] = [];
+  const servers: TestServer<S3ServerInfo | DynamoServerInfo | PgServerInfo>[] = [];
   try {
     const started = performance.now();
     const warn = (message: string) => console.error(message);
-    const [s3, dynamodb] = await Promise.allSettled([
+    const [s3, dynamodb, pg] = await Promise.allSettled([
       plan.s3
         ? startS3Server({
           kind: plan.s3 === "auto" ? undefined : plan.s3,
@@ -181,6 +191,7 @@ async function main(args: string[]): Promise<number> {
           onWarning: warn,
         })
         : undefined,
+      plan.pg ? startPgServer({ signal: controller.signal }) : undefined,
     ]);
     const lines: string[] = [];
     let fatal = false;
@@ -188,6 +199,7 @@ async function main(args: string[]): Promise<number> {
       const [what, result, requested, infoEnv, unavailableEnv] of [
         ["S3", s3, plan.s3, S3_ENV, S3_UNAVAILABLE_ENV],
         ["DynamoDB", dynamodb, plan.dynamodb, DYNAMODB_ENV, DYNAMODB_UNAVAILABLE_ENV],
+        ["PostgreSQL", pg, plan.pg, PG_ENV, PG_UNAVAILABLE_ENV],
       ] as const
     ) {
       if (result.status === "fulfilled") {

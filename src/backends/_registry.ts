@@ -39,6 +39,7 @@ import {
   type Rule,
 } from "../_config_rules.ts";
 import { localBackend } from "./_local_descriptor.ts";
+import { pgBackend } from "./_pg_descriptor.ts";
 import { s3Backend } from "./_s3_descriptor.ts";
 import { httpBackend } from "./_http_descriptor.ts";
 
@@ -160,6 +161,7 @@ const TABLE: Table = {
   local: localBackend,
   s3: s3Backend,
   http: httpBackend,
+  pg: pgBackend,
 };
 
 /** A descriptor of any registered type. */

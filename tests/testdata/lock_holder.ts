@@ -12,6 +12,7 @@
 
 import { type BackendConfig, LocalBackend, type StateBackend } from "../../mod.ts";
 import { S3Backend } from "../../src/backends/s3.ts";
+import { PgBackend } from "../../src/backends/pg.ts";
 
 /** What the holder is told to lock. */
 export interface HolderOptions {
@@ -32,6 +33,7 @@ export interface HolderOptions {
 function open(options: HolderOptions): StateBackend {
   const config = options.backend;
   if (config.type === "s3") return new S3Backend(config, { leaseMs: options.leaseMs });
+  if (config.type === "pg") return new PgBackend(config);
   if (config.type !== "local") throw new Error(`no lock holder for ${config.type} here`);
   return new LocalBackend({ path: config.path, leaseMs: options.leaseMs });
 }
