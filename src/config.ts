@@ -189,6 +189,7 @@ export interface HttpBackendConfig {
   client_private_key_pem?: string;
 }
 
+/**
  * State in a PostgreSQL database, in the tables Terraform's and OpenTofu's `pg` backend use,
  * with OpenTofu's names for the settings.
  */

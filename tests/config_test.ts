@@ -121,8 +121,7 @@ Deno.test("a wrong-typed value says what was expected and what was found, never 
     [
       'version: "1"\nbackend: local\n',
       "backend",
-      "gaib.yaml:2:10: backend: expected a mapping (type: local, s3 or http, and its settings), found " +
-      "gaib.yaml:2:10: backend: expected a mapping (type: local, s3 or pg, and its settings), found " +
+      "gaib.yaml:2:10: backend: expected a mapping (type: local, s3, http or pg, and its settings), found " +
       'the string "local".',
     ],
     [

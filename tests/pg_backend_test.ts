@@ -392,7 +392,7 @@ pgTest("listVersions keeps the last N versions; getStateVersion reads one back",
   assert.deepEqual((await backend.listVersions("default", { limit: 1 })).length, 1);
   await assert.rejects(backend.getStateVersion("default", "999999"), (e: unknown) => {
     assert.ok(e instanceof BackendError);
-    assert.match(e.message, /has no version "999999"/);
+    assert.match(e.message, /has no state version "999999"/);
     return true;
   });
   // A write by Terraform shows as the current version.

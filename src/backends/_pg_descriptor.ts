@@ -164,5 +164,18 @@ export const pgBackend: BackendDescriptor<PgBackendConfig> = {
     shown: ["PGAPPNAME", "PGTARGETSESSIONATTRS"],
   },
   secretVariables: ["PGPASSWORD", "PG_CONN_STR", "GAIB_PG_CONN_STR"],
+  location(config) {
+    // The server, database, schema and table: never the user info of the URL. A connection
+    // named by a file is known only by the file's path here (the lock check still catches a
+    // migration onto the same database).
+    const schema = config.schema_name ?? "terraform_remote_state";
+    const table = config.table_name ?? "states";
+    let server = `connection from file ${config.conn_str_file ?? "(none)"}`;
+    if (config.conn_str !== undefined) {
+      const url = new URL(config.conn_str);
+      server = `${url.protocol}//${url.host}${url.pathname}`;
+    }
+    return `pg ${server} table ${schema}.${table}`;
+  },
   load: async () => (await import("./pg.ts")).PgBackend,
 };

@@ -1105,7 +1105,7 @@ export class PgBackend implements StateBackend, StateHistory {
    */
   async getStateVersion(workspace: string, versionId: string): Promise<GaibState> {
     this.#check(workspace);
-    const unknown = () => versionNotFound(workspace, String(versionId).slice(0, 80));
+    const unknown = () => versionNotFound(workspace, versionId);
     let text: string | null = null;
     if (versionId === "current") {
       const rows = await this.#q<{ data: string | null }>(
