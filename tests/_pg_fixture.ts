@@ -60,6 +60,58 @@ export const TERRAFORM_PUT = `INSERT INTO "terraform_remote_state".states (name,
 export const TERRAFORM_LOCK = `SELECT states.id, pg_try_advisory_lock(states.id),
   pg_try_advisory_lock(-1) FROM "terraform_remote_state".states WHERE states.name = $1`;
 
+/** Creates the tables as Terraform does, so rows can be planted before any backend ran. */
+export async function terraformTables(fx: PgFixture): Promise<void> {
+  for (const statement of TERRAFORM_DDL) await fx.admin.unsafe(statement);
+}
+
+/** Every row of the states table, and of our lock and history tables: name -> digest. */
+export async function pgFingerprint(fx: PgFixture): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  const tables = await fx.admin.unsafe(
+    `SELECT to_regclass('terraform_remote_state.states') IS NOT NULL AS states,
+      to_regclass('terraform_remote_state.gaib_state_locks') IS NOT NULL AS locks,
+      to_regclass('terraform_remote_state.gaib_state_history') IS NOT NULL AS history`,
+  );
+  if (tables[0].states) {
+    for (
+      const r of await fx.admin.unsafe(
+        "SELECT name, md5(coalesce(data, '')) AS d FROM terraform_remote_state.states",
+      )
+    ) out[`state:${r.name}`] = r.d;
+  }
+  if (tables[0].locks) {
+    for (
+      const r of await fx.admin.unsafe(
+        "SELECT workspace, md5(info) AS d FROM terraform_remote_state.gaib_state_locks",
+      )
+    ) out[`lock:${r.workspace}`] = r.d;
+  }
+  if (tables[0].history) {
+    for (
+      const r of await fx.admin.unsafe(
+        "SELECT id::text AS id, md5 FROM terraform_remote_state.gaib_state_history",
+      )
+    ) out[`history:${r.id}`] = r.md5;
+  }
+  return out;
+}
+
+/**
+ * Writes `bytes` as the row of `workspace` with Terraform's own statements. PostgreSQL's text
+ * holds no NUL and no invalid UTF-8: Terraform could not store such bytes either (its Put
+ * fails), so they are planted as the server would keep them.
+ */
+export async function plantTerraformRow(
+  fx: PgFixture,
+  workspace: string,
+  bytes: Uint8Array,
+): Promise<void> {
+  await terraformTables(fx);
+  const text = new TextDecoder().decode(bytes).replaceAll("\0", "\uFFFD");
+  await fx.admin.unsafe(TERRAFORM_PUT, [workspace, text]);
+}
+
 /** Creates a fresh fixture on `server`. */
 export async function pgFixture(server: PgServerInfo): Promise<PgFixture> {
   const db = await tempDatabase(server);
