@@ -84,7 +84,7 @@ import type {
   StateHistory,
   StateVersion,
 } from "./types.ts";
-import { checkDeletable, checkEmptyForDelete } from "./workspace.ts";
+import { checkDeletable, checkEmptyForDelete, validateWorkspaceName } from "./workspace.ts";
 
 export type {
   AesGcmMethodConfig,
@@ -536,6 +536,7 @@ export class EncryptedBackend implements StateBackend, StateHistory, LockInspect
     if (options.force) return await this.#inner.deleteState(workspace, options);
     // A workspace without a state is refused before the lock below, which would otherwise
     // collide with a lock held on it and hide that there is nothing to delete.
+    validateWorkspaceName(workspace);
     if (!(await this.#inner.listWorkspaces()).includes(workspace)) {
       checkDeletable(workspace, "stored state", false);
     }
