@@ -13,6 +13,7 @@ import { bootstrap, doctor } from "../src/doctor.ts";
 import type { PgBackendConfig } from "../src/config.ts";
 import { createEmptyState } from "../src/state.ts";
 import { DOCTOR_LOCK_KEY } from "../src/backends/_pg_doctor.ts";
+import { PgBackend } from "../src/backends/pg.ts";
 import { type PgFixture, pgTest, psql } from "./_pg_fixture.ts";
 import { check, table } from "./_doctor_checks.ts";
 import { freePort } from "./_servers.ts";
@@ -175,27 +176,49 @@ pgTest(
         tables.summary,
         /may not create them: it lacks CREATE on the database \(for the schema\)/,
       );
-      // The owner creates the tables; the role may use the schema but not the tables.
+      // The owner creates the tables: the role cannot even look into the schema.
       await bootstrap(config(fx));
-      await psql(fx.adminUrl, `GRANT USAGE ON SCHEMA terraform_remote_state TO ${role}`);
+      const hidden = await doctor(limited);
+      assert.equal(check(hidden, "pg.tables").status, "fail", table(hidden));
+      assert.match(
+        check(hidden, "pg.tables").fix!,
+        new RegExp(
+          `^as the owner, run: GRANT USAGE ON SCHEMA "terraform_remote_state" TO "${role}";$`,
+        ),
+      );
+      await psql(fx.connStr, check(hidden, "pg.tables").fix!.replace(/^.*run: /, ""));
+      // Then it sees the tables, and is told every GRANT the backend needs.
       const used = await doctor(limited);
       const gaib = check(used, "pg.gaib-tables");
       assert.equal(gaib.status, "fail", table(used));
       assert.match(
         gaib.summary,
-        /this user lacks "terraform_remote_state"\."gaib_state_history": DELETE/,
+        /DELETE, INSERT, SELECT, UPDATE on TABLE "terraform_remote_state"\."gaib_state_history"(;|$)/,
       );
       assert.match(
-        gaib.fix!,
-        new RegExp(`GRANT SELECT ON "terraform_remote_state"\\."gaib_state_locks" TO "${role}";`),
+        gaib.summary,
+        /USAGE on SEQUENCE terraform_remote_state\.gaib_state_history_id_seq/,
       );
-      // The GRANTs printed, run as the owner, make the check pass.
+      assert.match(
+        check(used, "pg.tables").summary,
+        /USAGE on SEQUENCE public\.global_states_id_seq/,
+      );
+      // The GRANTs printed, run as the owner, make both checks pass, and the backend work.
       await psql(fx.connStr, check(used, "pg.tables").fix!.replace(/^.*run: /, ""));
       await psql(fx.connStr, gaib.fix!.replace(/^.*run: /, ""));
       const granted = await doctor(limited);
       assert.equal(check(granted, "pg.tables").status, "ok", table(granted));
       assert.equal(check(granted, "pg.gaib-tables").status, "ok", table(granted));
-      assert.ok(!JSON.stringify([bare, used, granted]).includes(password));
+      const backend = new PgBackend(limited);
+      try {
+        const first = { ...createEmptyState(), serial: 1 };
+        await backend.setState("staging", first);
+        await backend.setState("staging", { ...first, serial: 2 });
+        assert.equal((await backend.listVersions("staging")).length, 2);
+      } finally {
+        await backend.close();
+      }
+      assert.ok(!JSON.stringify([bare, hidden, used, granted]).includes(password));
     } finally {
       await psql(fx.adminUrl, `DROP OWNED BY ${role}; DROP ROLE ${role}`).catch(() => {});
     }

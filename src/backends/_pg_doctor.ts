@@ -245,6 +245,14 @@ const versionCheck: Check = {
   },
 };
 
+/** A privilege this user lacks on an existing object, and the check it belongs to. */
+interface Lack {
+  check: "pg.tables" | "pg.gaib-tables";
+  /** `TABLE name`, `SEQUENCE name` or `SCHEMA name`, as GRANT takes it. */
+  on: string;
+  privilege: string;
+}
+
 /** What exists of the backend's schema objects, and what this user may do. */
 interface Layout {
   schema: boolean;
@@ -255,60 +263,99 @@ interface Layout {
   history: boolean;
   dbCreate: boolean;
   schemaCreate: boolean | null;
+  /** USAGE on the schema (null when it does not exist): without it nothing in it is seen. */
+  schemaUsage: boolean | null;
   publicCreate: boolean;
-  /** `table: privilege` pairs this user lacks on existing tables. */
-  lacking: string[];
+  lacking: Lack[];
   /** The session's user. */
   user: string;
 }
 
 async function layout(ctx: Ctx): Promise<Layout> {
   const tools = await connect(ctx);
+  const client = tools.client!;
   const sql = new PgStatements(pgNames(ctx.config));
+  const user = tools.hello!.user;
+  const [rights] = await client.unsafe(
+    `SELECT has_database_privilege(current_database(), 'CREATE') AS "dbCreate",
+      CASE WHEN EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)
+        THEN has_schema_privilege($1, 'CREATE') END AS "schemaCreate",
+      CASE WHEN EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)
+        THEN has_schema_privilege($1, 'USAGE') END AS "schemaUsage",
+      has_schema_privilege('public', 'CREATE') AS "publicCreate"`,
+    [sql.names.schema],
+  ) as unknown as Pick<Layout, "dbCreate" | "schemaCreate" | "schemaUsage" | "publicCreate">[];
+  if (rights.schemaUsage === false) {
+    // Nothing in the schema can even be looked up: say that first.
+    const on = `SCHEMA ${quoteIdent(sql.names.schema)}`;
+    return {
+      schema: true,
+      sequence: true,
+      states: true,
+      index: true,
+      locks: true,
+      history: true,
+      ...rights,
+      lacking: [
+        { check: "pg.tables", on, privilege: "USAGE" },
+        { check: "pg.gaib-tables", on, privilege: "USAGE" },
+      ],
+      user,
+    };
+  }
   const index = `${quoteIdent(sql.names.schema)}.${quoteIdent(sql.names.index)}`;
-  const [found] = await tools.client!.unsafe(sql.exists, [
+  const [found] = await client.unsafe(sql.exists, [
     sql.names.schema,
     sql.states,
     index,
     sql.locks,
     sql.history,
-  ]) as unknown as Omit<
-    Layout,
-    "dbCreate" | "schemaCreate" | "publicCreate" | "lacking" | "user"
-  >[];
-  const [rights] = await tools.client!.unsafe(
-    `SELECT has_database_privilege(current_database(), 'CREATE') AS "dbCreate",
-      CASE WHEN EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)
-        THEN has_schema_privilege($1, 'CREATE') END AS "schemaCreate",
-      has_schema_privilege('public', 'CREATE') AS "publicCreate",
-      (SELECT coalesce(string_agg(t.name || ': ' || p.priv, E'\n' ORDER BY t.name, p.priv), '')
-        FROM unnest(ARRAY[$2, $3, $4]::text[]) AS t(name),
-          unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE']) AS p(priv)
-        WHERE to_regclass(t.name) IS NOT NULL AND NOT has_table_privilege(t.name, p.priv))
-        AS lacking`,
-    [sql.names.schema, sql.states, sql.locks, sql.history],
-  ) as unknown as (Pick<Layout, "dbCreate" | "schemaCreate" | "publicCreate"> & {
-    lacking: string;
-  })[];
-  const lacking = rights.lacking === "" ? [] : rights.lacking.split("\n");
-  return { ...found, ...rights, lacking, user: tools.hello!.user };
+  ]) as unknown as Pick<Layout, "schema" | "sequence" | "states" | "index" | "locks" | "history">[];
+  // Every privilege the backend uses (README, "Privileges the database user needs").
+  const lacking = await client.unsafe(
+    `SELECT CASE WHEN t.name = $1 THEN 'pg.tables' ELSE 'pg.gaib-tables' END AS "check",
+        'TABLE ' || t.name AS "on", p.priv AS privilege
+      FROM unnest(ARRAY[$1, $2, $3]::text[]) AS t(name),
+        unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE']) AS p(priv)
+      WHERE to_regclass(t.name) IS NOT NULL AND NOT has_table_privilege(t.name, p.priv)
+    UNION ALL
+    SELECT s."check", 'SEQUENCE ' || s.name, 'USAGE'
+      FROM (VALUES ('pg.tables', $4::text), ('pg.gaib-tables',
+        CASE WHEN to_regclass($3) IS NOT NULL THEN pg_get_serial_sequence($3, 'id') END))
+        AS s("check", name)
+      WHERE s.name IS NOT NULL AND to_regclass(s.name) IS NOT NULL
+        AND NOT has_sequence_privilege(s.name, 'USAGE')
+    ORDER BY 1, 2, 3`,
+    [sql.states, sql.locks, sql.history, SEQUENCE],
+  ) as unknown as Lack[];
+  return { ...found, ...rights, lacking: [...lacking], user };
 }
 
 /** The objects of one check: each name, whether it exists, and the setting that skips it. */
 type Objects = [name: string, present: boolean, skip: keyof PgBackendConfig][];
 
 /** Judges a set of objects: present, created on first use, or what stops their creation. */
-function judgeObjects(ctx: Ctx, l: Layout, objects: Objects, what: string): CheckOutcome {
+function judgeObjects(
+  ctx: Ctx,
+  l: Layout,
+  name: Lack["check"],
+  objects: Objects,
+  what: string,
+): CheckOutcome {
   const missing = objects.filter(([, present]) => !present);
-  const lacking = l.lacking.filter((pair) => objects.some(([name]) => pair.startsWith(`${name}:`)));
-  if (lacking.length > 0) {
+  // One entry per object, its privileges together, as one GRANT gives them.
+  const byObject = new Map<string, string[]>();
+  for (const lack of l.lacking.filter((x) => x.check === name)) {
+    byObject.set(lack.on, [...(byObject.get(lack.on) ?? []), lack.privilege]);
+  }
+  if (byObject.size > 0) {
+    const lacking = [...byObject];
     return result(
       "fail",
-      `${what}: this user lacks ${lacking.join(", ")}`,
-      "as the tables' owner, run: " + lacking.map((pair) => {
-        const [table, priv] = pair.split(": ");
-        return `GRANT ${priv} ON ${table} TO ${quoteIdent(l.user)};`;
-      }).join(" "),
+      `${what}: this user lacks ${lacking.map(([on, p]) => `${p.join(", ")} on ${on}`).join("; ")}`,
+      "as the owner, run: " +
+        lacking.map(([on, p]) => `GRANT ${p.join(", ")} ON ${on} TO ${quoteIdent(l.user)};`)
+          .join(" "),
     );
   }
   if (missing.length === 0) {
@@ -366,7 +413,7 @@ const tablesCheck: Check = {
     const l = await layout(ctx);
     const sql = new PgStatements(pgNames(ctx.config));
     const index = `index ${quoteIdent(sql.names.schema)}.${quoteIdent(sql.names.index)}`;
-    return judgeObjects(ctx, l, [
+    return judgeObjects(ctx, l, "pg.tables", [
       [`schema ${quoteIdent(sql.names.schema)}`, l.schema, "skip_schema_creation"],
       [SEQUENCE, l.sequence, "skip_table_creation"],
       [sql.states, l.states, "skip_table_creation"],
@@ -382,7 +429,7 @@ const gaibTablesCheck: Check = {
   async run(ctx) {
     const l = await layout(ctx);
     const sql = new PgStatements(pgNames(ctx.config));
-    return judgeObjects(ctx, l, [
+    return judgeObjects(ctx, l, "pg.gaib-tables", [
       [sql.locks, l.locks, "skip_table_creation"],
       [sql.history, l.history, "skip_table_creation"],
     ], `gaib-state's tables (${LOCKS_TABLE}, ${HISTORY_TABLE})`);
