@@ -18,7 +18,6 @@ import { backendContract, type ContractStore } from "./_backend_contract.ts";
 import { serverTest } from "./_server_env.ts";
 import {
   pgFingerprint,
-  type PgFixture,
   pgFixture,
   pgTest,
   plantTerraformRow,

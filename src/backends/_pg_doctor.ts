@@ -174,18 +174,17 @@ const reachableCheck: Check = {
       (hello ? `, ${tls}` : " (the session did not start: see pg.credentials)");
     const host = endpoint.host.includes(":") ? `[${endpoint.host}]` : endpoint.host;
     const remote = plainHttp(`http://${host}/`) === "remote";
-    if (remote && endpoint.sslmode === "disable") {
+    // Only verify-full keeps someone in between from reading the password and the states.
+    const exposed = {
+      "disable": "the password and every state cross the network in clear",
+      "require": "the server's certificate is not checked, so anyone in between can read the " +
+        "password and the states",
+      "verify-full": undefined,
+    }[endpoint.sslmode];
+    if (remote && exposed) {
       return result(
         "warn",
-        `${summary}: the password and every state cross the network in clear`,
-        "set sslmode=verify-full in conn_str (with sslrootcert=<the server's CA file>)",
-      );
-    }
-    if (remote && endpoint.sslmode === "require") {
-      return result(
-        "warn",
-        `${summary}: the server's certificate is not checked, so anyone in between can read ` +
-          "the password and the states",
+        `${summary}: ${exposed}`,
         "set sslmode=verify-full in conn_str (with sslrootcert=<the server's CA file>)",
       );
     }

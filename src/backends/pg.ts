@@ -27,7 +27,7 @@
  * @module
  */
 
-import postgres from "postgres";
+import type postgres from "postgres";
 import { checkWrite, type StoredIdentity } from "../_write_rules.ts";
 import {
   ENVELOPE_DOCUMENTS,
