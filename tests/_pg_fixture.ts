@@ -112,6 +112,52 @@ export async function plantTerraformRow(
   await fx.admin.unsafe(TERRAFORM_PUT, [workspace, text]);
 }
 
+/** A psql session holding Terraform's lock on a row. */
+export interface TerraformLockHolder extends AsyncDisposable {
+  /** Waits for the session to end (after a force-unlock), and frees its pipes. */
+  ended(): Promise<void>;
+}
+
+/**
+ * Takes Terraform's lock on `workspace`'s row (which must exist) in a psql session, exactly
+ * as Terraform does (its row and creation keys, then it lets the creation key go), and holds
+ * it until the session ends or the holder is disposed of.
+ */
+export async function holdTerraformLock(
+  fx: PgFixture,
+  workspace: string,
+): Promise<TerraformLockHolder> {
+  const holder = new Deno.Command("psql", {
+    args: [fx.connStr, "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const writer = holder.stdin.getWriter();
+  const literal = `'${workspace.replaceAll("'", "''")}'`;
+  await writer.write(
+    new TextEncoder().encode(
+      TERRAFORM_LOCK.replace("$1", literal).replace(/\s+/g, " ") + ";\n" +
+        "SELECT pg_advisory_unlock(-1);\n\\echo locked\n",
+    ),
+  );
+  const reader = holder.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let seen = "";
+  while (!seen.includes("locked")) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    seen += value;
+  }
+  if (!/\|t\|t/.test(seen)) throw new Error(`psql did not take Terraform's lock: ${seen}`);
+  const ended = async () => {
+    await writer.close().catch(() => {});
+    await holder.status;
+    await reader.cancel().catch(() => {});
+    await holder.stderr.cancel().catch(() => {});
+  };
+  return { ended, [Symbol.asyncDispose]: ended };
+}
+
 /** Creates a fresh fixture on `server`. */
 export async function pgFixture(server: PgServerInfo): Promise<PgFixture> {
   const db = await tempDatabase(server);

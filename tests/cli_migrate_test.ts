@@ -38,7 +38,7 @@ import {
   TEST_CREDENTIALS,
 } from "./_server_env.ts";
 import { snapshotTree } from "./reliability/_util.ts";
-import { type PgFixture, pgFixture } from "./_pg_fixture.ts";
+import { holdTerraformLock, type PgFixture, pgFixture } from "./_pg_fixture.ts";
 import type { PgServerInfo } from "./_pg_server.ts";
 
 const OPTIONS = { sanitizeOps: false, sanitizeResources: false } as const;
@@ -378,6 +378,52 @@ serverTest(
     const target = localStore(project, "local-states");
     await Deno.writeTextFile(`${project.path}/local.yaml`, target.yaml);
     await migrationStory(t, project, source, target, { to: "local.yaml" }, false);
+  },
+);
+
+serverTest(
+  "gaib-state migrate local -> pg: a row Terraform holds locked (psql) is refused naming its session; the rerun copies it alone",
+  { pg: true, ...OPTIONS },
+  async (_t, { pg }) => {
+    await using project = await cliProject();
+    await using target = await pgStore(pg);
+    await Deno.writeTextFile(`${project.path}/pg.yaml`, target.yaml);
+    const source = localStore(project, ".gaib");
+    const names = ["default", "a", "b"];
+    await withBackend(source, async (b) => {
+      for (const [i, ws] of names.entries()) await b.setState(ws, stateFor(ws, i));
+    });
+    await withBackend(target, (b) => b.setState("b", stateFor("b", 0))); // an older serial
+    const holder = await holdTerraformLock(target.fx, "b");
+    const refused = await project.run(["migrate", "--to", "pg.yaml"]);
+    expectOk(refused, 1);
+    assert.deepEqual(tableActions(refused.stdout), {
+      default: "copied",
+      a: "copied",
+      b: "refused",
+    });
+    assert.match(
+      refused.stderr,
+      /Warning: b: locked on the target, held by \S+@127\.0\.0\.1 \(since \S+, lock ID pg-session-(\d+)\).* If that holder is gone, run "gaib-state force-unlock --config pg\.yaml pg-session-\1 -w b"/,
+    );
+    assert.ok(!`${refused.stdout}${refused.stderr}`.includes(target.fx.password));
+    // The printed force-unlock, pasted, ends Terraform's session (and so its lock).
+    const unlock = quotedCommands(refused.stderr).find((c) =>
+      c.startsWith("gaib-state force-unlock")
+    );
+    const pasted = await pasteCommand(`${unlock} --force`, { cwd: project.path });
+    assert.equal(pasted.code, 0, pasted.stderr);
+    assert.equal(await withBackend(target, (b) => b.getLockInfo("b")), null, "psql still holds it");
+    await holder.ended();
+    const again = await project.run(["migrate", "--to", "pg.yaml"]);
+    expectOk(again);
+    assert.deepEqual(tableActions(again.stdout), {
+      default: "unchanged",
+      a: "unchanged",
+      b: "copied",
+    });
+    const copied = await withBackend(target, (b) => b.getState("b"));
+    assert.equal(serializeState(copied!), serializeState(stateFor("b", 2)));
   },
 );
 

@@ -17,6 +17,7 @@ import { opentofuCreationKey } from "../src/backends/_pg_sql.ts";
 import { backendContract, type ContractStore } from "./_backend_contract.ts";
 import { serverTest } from "./_server_env.ts";
 import {
+  holdTerraformLock,
   pgFingerprint,
   pgFixture,
   pgTest,
@@ -104,28 +105,7 @@ pgTest("a row Terraform wrote (its exact statements, through psql) reads back", 
 pgTest("a lock Terraform holds (pg_try_advisory_lock in psql) blocks gaib-state", async (fx) => {
   const backend = fx.backend();
   await backend.setState("default", state(1));
-  // psql holds Terraform's lock on the row for as long as its session lives.
-  const holder = new Deno.Command("psql", {
-    args: [fx.connStr, "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const writer = holder.stdin.getWriter();
-  await writer.write(
-    new TextEncoder().encode(
-      TERRAFORM_LOCK.replace("$1", "'default'").replace(/\s+/g, " ") + ";\n" +
-        "SELECT pg_advisory_unlock(-1);\n\\echo locked\n",
-    ),
-  );
-  const reader = holder.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let seen = "";
-  while (!seen.includes("locked")) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    seen += value;
-  }
-  assert.match(seen, /\|t\|t/, "psql took the row lock and the creation lock");
+  const holder = await holdTerraformLock(fx, "default");
   await assert.rejects(fx.backend().lock("default"), (e: unknown) => {
     assert.ok(e instanceof StateLockError, String(e));
     assert.match(e.message, /without a gaib-state lock record: Terraform or OpenTofu/);
@@ -138,10 +118,7 @@ pgTest("a lock Terraform holds (pg_try_advisory_lock in psql) blocks gaib-state"
   await assert.rejects(backend.setState("default", state(2)), StateLockError);
   // force-unlock with the session's ID ends that session (same role here: allowed).
   await backend.forceUnlock("default", info!.ID);
-  await writer.close().catch(() => {});
-  await holder.status;
-  await reader.cancel().catch(() => {});
-  await holder.stderr.cancel().catch(() => {});
+  await holder.ended();
   const { lockId } = await backend.lock("default");
   await backend.unlock("default", lockId);
 });
