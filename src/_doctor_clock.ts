@@ -18,6 +18,12 @@ export interface DateSample {
   local: number;
   /** The request's round trip, in milliseconds. */
   rtt: number;
+  /**
+   * How coarse `server` is, in milliseconds: a `Date` header's whole seconds (the default),
+   * or 0 for a server's own clock read exactly (PostgreSQL's `now()`).
+   * @default {1000}
+   */
+  resolution?: number;
 }
 
 /**
@@ -68,12 +74,15 @@ export function judgeClockSkew(
 ): CheckOutcome {
   if (samples.length === 0) return result("skipped", "no answer carried a Date header");
   // A Date header is truncated to the second: the server's time is within [D, D + 1 s).
-  const skews = samples.map((d) => ({ ...d, skew: d.server + 500 - d.local }));
+  const skews = samples.map((d) => {
+    const half = (d.resolution ?? 1000) / 2;
+    return { ...d, half, skew: d.server + half - d.local };
+  });
   const worst = skews.reduce((a, b) => Math.abs(b.skew) > Math.abs(a.skew) ? b : a);
   const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
   const ahead = worst.skew > 0 ? "behind" : "ahead of";
   const said = `this clock is ${seconds(Math.abs(worst.skew))} ${ahead} ${worst.service}'s ` +
-    `(±${seconds(500 + worst.rtt / 2)}, from ${skews.length} answers)`;
+    `(±${seconds(worst.half + worst.rtt / 2)}, from ${skews.length} answers)`;
   if (Math.abs(worst.skew) > leaseMs / 4) {
     return result(
       limit.status,

@@ -84,7 +84,7 @@ import type {
   StateHistory,
   StateVersion,
 } from "./types.ts";
-import { checkEmptyForDelete } from "./workspace.ts";
+import { checkDeletable, checkEmptyForDelete, validateWorkspaceName } from "./workspace.ts";
 
 export type {
   AesGcmMethodConfig,
@@ -534,6 +534,12 @@ export class EncryptedBackend implements StateBackend, StateHistory, LockInspect
    */
   async deleteState(workspace: string, options: DeleteStateOptions = {}): Promise<void> {
     if (options.force) return await this.#inner.deleteState(workspace, options);
+    // A workspace without a state is refused before the lock below, which would otherwise
+    // collide with a lock held on it and hide that there is nothing to delete.
+    validateWorkspaceName(workspace);
+    if (!(await this.#inner.listWorkspaces()).includes(workspace)) {
+      checkDeletable(workspace, "stored state", false);
+    }
     // The wrapped backend cannot see inside an envelope, so the check is made here, under a
     // lock (the caller's, or one taken for the check and the delete) so that no write can
     // land between the check and the delete.

@@ -60,6 +60,104 @@ export const TERRAFORM_PUT = `INSERT INTO "terraform_remote_state".states (name,
 export const TERRAFORM_LOCK = `SELECT states.id, pg_try_advisory_lock(states.id),
   pg_try_advisory_lock(-1) FROM "terraform_remote_state".states WHERE states.name = $1`;
 
+/** Creates the tables as Terraform does, so rows can be planted before any backend ran. */
+export async function terraformTables(fx: PgFixture): Promise<void> {
+  for (const statement of TERRAFORM_DDL) await fx.admin.unsafe(statement);
+}
+
+/** Every row of the states table, and of our lock and history tables: name -> digest. */
+export async function pgFingerprint(fx: PgFixture): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  const tables = await fx.admin.unsafe(
+    `SELECT to_regclass('terraform_remote_state.states') IS NOT NULL AS states,
+      to_regclass('terraform_remote_state.gaib_state_locks') IS NOT NULL AS locks,
+      to_regclass('terraform_remote_state.gaib_state_history') IS NOT NULL AS history`,
+  );
+  if (tables[0].states) {
+    for (
+      const r of await fx.admin.unsafe(
+        "SELECT name, md5(coalesce(data, '')) AS d FROM terraform_remote_state.states",
+      )
+    ) out[`state:${r.name}`] = r.d;
+  }
+  if (tables[0].locks) {
+    for (
+      const r of await fx.admin.unsafe(
+        "SELECT workspace, md5(info) AS d FROM terraform_remote_state.gaib_state_locks",
+      )
+    ) out[`lock:${r.workspace}`] = r.d;
+  }
+  if (tables[0].history) {
+    for (
+      const r of await fx.admin.unsafe(
+        "SELECT id::text AS id, md5 FROM terraform_remote_state.gaib_state_history",
+      )
+    ) out[`history:${r.id}`] = r.md5;
+  }
+  return out;
+}
+
+/**
+ * Writes `bytes` as the row of `workspace` with Terraform's own statements. PostgreSQL's text
+ * holds no NUL and no invalid UTF-8: Terraform could not store such bytes either (its Put
+ * fails), so they are planted as the server would keep them.
+ */
+export async function plantTerraformRow(
+  fx: PgFixture,
+  workspace: string,
+  bytes: Uint8Array,
+): Promise<void> {
+  await terraformTables(fx);
+  const text = new TextDecoder().decode(bytes).replaceAll("\0", "\uFFFD");
+  await fx.admin.unsafe(TERRAFORM_PUT, [workspace, text]);
+}
+
+/** A psql session holding Terraform's lock on a row. */
+export interface TerraformLockHolder extends AsyncDisposable {
+  /** Waits for the session to end (after a force-unlock), and frees its pipes. */
+  ended(): Promise<void>;
+}
+
+/**
+ * Takes Terraform's lock on `workspace`'s row (which must exist) in a psql session, exactly
+ * as Terraform does (its row and creation keys, then it lets the creation key go), and holds
+ * it until the session ends or the holder is disposed of.
+ */
+export async function holdTerraformLock(
+  fx: PgFixture,
+  workspace: string,
+): Promise<TerraformLockHolder> {
+  const holder = new Deno.Command("psql", {
+    args: [fx.connStr, "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const writer = holder.stdin.getWriter();
+  const literal = `'${workspace.replaceAll("'", "''")}'`;
+  await writer.write(
+    new TextEncoder().encode(
+      TERRAFORM_LOCK.replace("$1", literal).replace(/\s+/g, " ") + ";\n" +
+        "SELECT pg_advisory_unlock(-1);\n\\echo locked\n",
+    ),
+  );
+  const reader = holder.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let seen = "";
+  while (!seen.includes("locked")) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    seen += value;
+  }
+  if (!/\|t\|t/.test(seen)) throw new Error(`psql did not take Terraform's lock: ${seen}`);
+  const ended = async () => {
+    await writer.close().catch(() => {});
+    await holder.status;
+    await reader.cancel().catch(() => {});
+    await holder.stderr.cancel().catch(() => {});
+  };
+  return { ended, [Symbol.asyncDispose]: ended };
+}
+
 /** Creates a fresh fixture on `server`. */
 export async function pgFixture(server: PgServerInfo): Promise<PgFixture> {
   const db = await tempDatabase(server);

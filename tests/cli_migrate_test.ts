@@ -1,6 +1,6 @@
 /**
- * `gaib-state migrate` for real: local -> S3 (DynamoDB locks, and lockfiles), S3 -> local and
- * local -> local (another state root), each with 50 workspaces, one of them locked by another
+ * `gaib-state migrate` for real: local -> S3 (DynamoDB locks, and lockfiles), S3 -> local,
+ * local -> pg, pg -> local and local -> local (another state root), each with 50 workspaces, one of them locked by another
  * process during the run (refused with the holder shown, or waited for, per
  * `--lock-timeout`) and one with another lineage on the target; a dry run that changes no
  * byte; a SIGKILL in the middle of a migration and the re-run that finishes it.
@@ -24,7 +24,8 @@ import {
   type StateBackend,
 } from "../mod.ts";
 import { S3Backend } from "../src/backends/s3.ts";
-import type { S3BackendConfig } from "../src/config.ts";
+import { PgBackend } from "../src/backends/pg.ts";
+import type { PgBackendConfig, S3BackendConfig } from "../src/config.ts";
 import { type CliProject, cliProject, type CliResult } from "./_cli.ts";
 import { spawnLockHolder } from "./_lock_holder.ts";
 import { pasteCommand, quotedCommands } from "./_paste.ts";
@@ -37,6 +38,8 @@ import {
   TEST_CREDENTIALS,
 } from "./_server_env.ts";
 import { snapshotTree } from "./reliability/_util.ts";
+import { holdTerraformLock, type PgFixture, pgFixture } from "./_pg_fixture.ts";
+import type { PgServerInfo } from "./_pg_server.ts";
 
 const OPTIONS = { sanitizeOps: false, sanitizeResources: false } as const;
 const CREDENTIALS = {
@@ -140,6 +143,23 @@ async function s3Store(
       await table?.[Symbol.asyncDispose]();
       await bucket[Symbol.asyncDispose]();
     },
+  };
+}
+
+interface PgStore extends Store, AsyncDisposable {
+  fx: PgFixture;
+}
+
+/** A fresh database on the run's PostgreSQL server (its conn_str holds the role's password). */
+async function pgStore(server: PgServerInfo): Promise<PgStore> {
+  const fx = await pgFixture(server);
+  const config: PgBackendConfig = { type: "pg", conn_str: fx.connStr };
+  return {
+    yaml: yamlOf({ ...config }),
+    open: () => new PgBackend(config),
+    config,
+    fx,
+    [Symbol.asyncDispose]: () => fx[Symbol.asyncDispose](),
   };
 }
 
@@ -332,6 +352,78 @@ serverTest(
     const target = localStore(project, "local-states");
     await Deno.writeTextFile(`${project.path}/local.yaml`, target.yaml);
     await migrationStory(t, project, source, target, { from: "s3.yaml", to: "local.yaml" }, true);
+  },
+);
+
+serverTest(
+  "gaib-state migrate local -> pg: 50 workspaces, a locked one waited for, a conflict refused then forced",
+  { pg: true, ...OPTIONS },
+  async (t, { pg }) => {
+    await using project = await cliProject();
+    await using target = await pgStore(pg);
+    await Deno.writeTextFile(`${project.path}/pg.yaml`, target.yaml);
+    const source = localStore(project, ".gaib");
+    await migrationStory(t, project, source, target, { to: "pg.yaml" }, true);
+  },
+);
+
+serverTest(
+  "gaib-state migrate pg -> local: 50 workspaces, one locked on pg refused with its holder shown, a conflict refused then forced",
+  { pg: true, ...OPTIONS },
+  async (t, { pg }) => {
+    await using project = await cliProject();
+    // pg is the current backend, so the force-unlock command printed for its lock works as is.
+    await using source = await pgStore(pg);
+    await Deno.writeTextFile(`${project.path}/gaib.yaml`, source.yaml);
+    const target = localStore(project, "local-states");
+    await Deno.writeTextFile(`${project.path}/local.yaml`, target.yaml);
+    await migrationStory(t, project, source, target, { to: "local.yaml" }, false);
+  },
+);
+
+serverTest(
+  "gaib-state migrate local -> pg: a row Terraform holds locked (psql) is refused naming its session; the rerun copies it alone",
+  { pg: true, ...OPTIONS },
+  async (_t, { pg }) => {
+    await using project = await cliProject();
+    await using target = await pgStore(pg);
+    await Deno.writeTextFile(`${project.path}/pg.yaml`, target.yaml);
+    const source = localStore(project, ".gaib");
+    const names = ["default", "a", "b"];
+    await withBackend(source, async (b) => {
+      for (const [i, ws] of names.entries()) await b.setState(ws, stateFor(ws, i));
+    });
+    await withBackend(target, (b) => b.setState("b", stateFor("b", 0))); // an older serial
+    const holder = await holdTerraformLock(target.fx, "b");
+    const refused = await project.run(["migrate", "--to", "pg.yaml"]);
+    expectOk(refused, 1);
+    assert.deepEqual(tableActions(refused.stdout), {
+      default: "copied",
+      a: "copied",
+      b: "refused",
+    });
+    assert.match(
+      refused.stderr,
+      /Warning: b: locked on the target, held by \S+@127\.0\.0\.1 \(since \S+, lock ID pg-session-(\d+)\).* If that holder is gone, run "gaib-state force-unlock --config pg\.yaml pg-session-\1 -w b"/,
+    );
+    assert.ok(!`${refused.stdout}${refused.stderr}`.includes(target.fx.password));
+    // The printed force-unlock, pasted, ends Terraform's session (and so its lock).
+    const unlock = quotedCommands(refused.stderr).find((c) =>
+      c.startsWith("gaib-state force-unlock")
+    );
+    const pasted = await pasteCommand(`${unlock} --force`, { cwd: project.path });
+    assert.equal(pasted.code, 0, pasted.stderr);
+    assert.equal(await withBackend(target, (b) => b.getLockInfo("b")), null, "psql still holds it");
+    await holder.ended();
+    const again = await project.run(["migrate", "--to", "pg.yaml"]);
+    expectOk(again);
+    assert.deepEqual(tableActions(again.stdout), {
+      default: "unchanged",
+      a: "unchanged",
+      b: "copied",
+    });
+    const copied = await withBackend(target, (b) => b.getState("b"));
+    assert.equal(serializeState(copied!), serializeState(stateFor("b", 2)));
   },
 );
 

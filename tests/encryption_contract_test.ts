@@ -1,6 +1,6 @@
 /**
  * The whole `StateBackend` contract (tests/_backend_contract.ts) through `withEncryption`, on
- * the local backend and on S3 (DynamoDB locks, against the real test servers): every lineage,
+ * the local backend, on S3 (DynamoDB locks) and on PostgreSQL (against the real test servers): every lineage,
  * serial, lock, workspace and lossless rule holds with the states stored encrypted. The config
  * has an `unencrypted` fallback, because the contract plants plain states behind the backend's
  * back as another tool would.
@@ -18,6 +18,8 @@ import { backendContract } from "./_backend_contract.ts";
 import { type S3Fixture, s3Fixture, s3Test } from "./_s3_fixture.ts";
 import { tempDir } from "./_temp.ts";
 import { snapshotTree } from "./reliability/_util.ts";
+import { pgFingerprint, pgFixture, plantTerraformRow } from "./_pg_fixture.ts";
+import { serverTest } from "./_server_env.ts";
 
 const ENCRYPTION: EncryptionConfig = {
   key_provider: {
@@ -87,6 +89,23 @@ backendContract("EncryptedBackend over S3Backend (DynamoDB locks)", {
         );
       },
       fingerprint: () => fingerprint(fx),
+      [Symbol.asyncDispose]: () => fx[Symbol.asyncDispose](),
+    };
+  },
+});
+
+backendContract("EncryptedBackend over PgBackend", {
+  decrypts: true,
+  test(name, _needs, fn) {
+    serverTest(name, { pg: true }, (t) => fn(t));
+  },
+  async create() {
+    const fx = await pgFixture(JSON.parse(Deno.env.get("GAIB_TEST_PG")!));
+    return {
+      // pg keeps every replaced row in its history table: keepsHistory stays true.
+      open: () => withEncryption(fx.backend(), ENCRYPTION),
+      plant: (workspace, bytes) => plantTerraformRow(fx, workspace, bytes),
+      fingerprint: () => pgFingerprint(fx),
       [Symbol.asyncDispose]: () => fx[Symbol.asyncDispose](),
     };
   },

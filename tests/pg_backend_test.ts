@@ -17,9 +17,11 @@ import { opentofuCreationKey } from "../src/backends/_pg_sql.ts";
 import { backendContract, type ContractStore } from "./_backend_contract.ts";
 import { serverTest } from "./_server_env.ts";
 import {
-  type PgFixture,
+  holdTerraformLock,
+  pgFingerprint,
   pgFixture,
   pgTest,
+  plantTerraformRow,
   psql,
   TERRAFORM_DDL,
   TERRAFORM_LOCK,
@@ -27,43 +29,6 @@ import {
 } from "./_pg_fixture.ts";
 import { startPgServer } from "./_pg_server.ts";
 import { serversDisabled } from "./_server_env.ts";
-
-/** Creates the tables as Terraform does, so rows can be planted before any backend ran. */
-async function terraformTables(fx: PgFixture): Promise<void> {
-  for (const statement of TERRAFORM_DDL) await fx.admin.unsafe(statement);
-}
-
-/** Every row of the states table, and of our lock and history tables: name -> digest. */
-async function fingerprint(fx: PgFixture): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
-  const tables = await fx.admin.unsafe(
-    `SELECT to_regclass('terraform_remote_state.states') IS NOT NULL AS states,
-      to_regclass('terraform_remote_state.gaib_state_locks') IS NOT NULL AS locks,
-      to_regclass('terraform_remote_state.gaib_state_history') IS NOT NULL AS history`,
-  );
-  if (tables[0].states) {
-    for (
-      const r of await fx.admin.unsafe(
-        "SELECT name, md5(coalesce(data, '')) AS d FROM terraform_remote_state.states",
-      )
-    ) out[`state:${r.name}`] = r.d;
-  }
-  if (tables[0].locks) {
-    for (
-      const r of await fx.admin.unsafe(
-        "SELECT workspace, md5(info) AS d FROM terraform_remote_state.gaib_state_locks",
-      )
-    ) out[`lock:${r.workspace}`] = r.d;
-  }
-  if (tables[0].history) {
-    for (
-      const r of await fx.admin.unsafe(
-        "SELECT id::text AS id, md5 FROM terraform_remote_state.gaib_state_history",
-      )
-    ) out[`history:${r.id}`] = r.md5;
-  }
-  return out;
-}
 
 backendContract("PgBackend", {
   test(name, _needs, fn) {
@@ -76,13 +41,9 @@ backendContract("PgBackend", {
     return {
       open: () => fx.backend(),
       async plant(workspace, bytes) {
-        await terraformTables(fx);
-        // PostgreSQL's text holds no NUL and no invalid UTF-8: Terraform could not store such
-        // bytes either (its Put fails), so they are planted as the server would keep them.
-        const text = new TextDecoder().decode(bytes).replaceAll("\0", "\uFFFD");
-        await fx.admin.unsafe(TERRAFORM_PUT, [workspace, text]);
+        await plantTerraformRow(fx, workspace, bytes);
       },
-      fingerprint: () => fingerprint(fx),
+      fingerprint: () => pgFingerprint(fx),
       [Symbol.asyncDispose]: () => fx[Symbol.asyncDispose](),
     };
   },
@@ -144,28 +105,7 @@ pgTest("a row Terraform wrote (its exact statements, through psql) reads back", 
 pgTest("a lock Terraform holds (pg_try_advisory_lock in psql) blocks gaib-state", async (fx) => {
   const backend = fx.backend();
   await backend.setState("default", state(1));
-  // psql holds Terraform's lock on the row for as long as its session lives.
-  const holder = new Deno.Command("psql", {
-    args: [fx.connStr, "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const writer = holder.stdin.getWriter();
-  await writer.write(
-    new TextEncoder().encode(
-      TERRAFORM_LOCK.replace("$1", "'default'").replace(/\s+/g, " ") + ";\n" +
-        "SELECT pg_advisory_unlock(-1);\n\\echo locked\n",
-    ),
-  );
-  const reader = holder.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let seen = "";
-  while (!seen.includes("locked")) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    seen += value;
-  }
-  assert.match(seen, /\|t\|t/, "psql took the row lock and the creation lock");
+  const holder = await holdTerraformLock(fx, "default");
   await assert.rejects(fx.backend().lock("default"), (e: unknown) => {
     assert.ok(e instanceof StateLockError, String(e));
     assert.match(e.message, /without a gaib-state lock record: Terraform or OpenTofu/);
@@ -178,10 +118,7 @@ pgTest("a lock Terraform holds (pg_try_advisory_lock in psql) blocks gaib-state"
   await assert.rejects(backend.setState("default", state(2)), StateLockError);
   // force-unlock with the session's ID ends that session (same role here: allowed).
   await backend.forceUnlock("default", info!.ID);
-  await writer.close().catch(() => {});
-  await holder.status;
-  await reader.cancel().catch(() => {});
-  await holder.stderr.cancel().catch(() => {});
+  await holder.ended();
   const { lockId } = await backend.lock("default");
   await backend.unlock("default", lockId);
 });
@@ -310,7 +247,7 @@ pgTest("forceUnlock without the right to end the holder's session says why", asy
       conn_str: `postgres://${other}:other-pw@127.0.0.1:${fx.server.port}/${fx.name}` +
         "?sslmode=disable",
     });
-    const before = await fingerprint(fx);
+    const before = await pgFingerprint(fx);
     await assert.rejects(intruder.forceUnlock("default", lockId), (e: unknown) => {
       assert.ok(e instanceof StateLockError, String(e));
       assert.match(e.message, /could not be ended/);
@@ -319,7 +256,7 @@ pgTest("forceUnlock without the right to end the holder's session says why", asy
       assert.equal(e.lockInfo?.Who, "alice@ci");
       return true;
     });
-    assert.deepEqual(await fingerprint(fx), before, "nothing changed");
+    assert.deepEqual(await pgFingerprint(fx), before, "nothing changed");
     assert.equal((await holder.getLockInfo("default"))?.ID, lockId);
     await intruder.close();
   } finally {

@@ -11,6 +11,7 @@
  * @module
  */
 
+import postgres from "postgres";
 import { BackendConfigError, BackendError } from "../errors.ts";
 import { currentUserName, printable } from "../lock.ts";
 import { redactUrlsInText } from "../_url.ts";
@@ -125,6 +126,40 @@ export async function connectionOf(connStr: string): Promise<PgConnection> {
     options: { host, port, user, pass: pass || undefined, database, ssl, connect_timeout: timeout },
     secret: pass,
   };
+}
+
+/** What a client's session is for. */
+export interface PgClientUse {
+  /** The session's `application_name`, shown in `pg_stat_activity`. */
+  applicationName: string;
+  /** Called when the session ends (its advisory locks are gone with it). */
+  onclose?: () => void;
+}
+
+/**
+ * A driver client of one session that is never recycled (that would drop its advisory locks),
+ * with every option the driver would otherwise read from a `PG*` variable set here.
+ */
+export function pgClient(connection: PgConnection, use: PgClientUse): postgres.Sql {
+  return postgres({
+    ...connection.options,
+    max: 1,
+    sslnegotiation: null,
+    idle_timeout: null,
+    max_lifetime: null,
+    max_pipeline: 100,
+    backoff: (retries: number) => Math.min(0.05 * 2 ** retries, 1),
+    keep_alive: 60,
+    prepare: true,
+    debug: false,
+    fetch_types: false,
+    publications: "alltables",
+    // Read from PGTARGETSESSIONATTRS only (libpq's name), never from other PG* variables.
+    target_session_attrs: undefined,
+    onnotice: () => {},
+    onclose: use.onclose ?? (() => {}),
+    connection: { application_name: use.applicationName },
+  } as unknown as postgres.Options<Record<string, never>>);
 }
 
 /** `postgres://user@host:port/db` for messages: user, never the password. */

@@ -178,4 +178,5 @@ export const pgBackend: BackendDescriptor<PgBackendConfig> = {
     return `pg ${server} table ${schema}.${table}`;
   },
   load: async () => (await import("./pg.ts")).PgBackend,
+  doctor: async () => (await import("./_pg_doctor.ts")).pgDoctor,
 };

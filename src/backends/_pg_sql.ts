@@ -76,6 +76,17 @@ export interface PgNames {
   index: string;
 }
 
+/** The names of a config, with Terraform's defaults. */
+export function pgNames(
+  config: { schema_name?: string; table_name?: string; index_name?: string },
+): PgNames {
+  return {
+    schema: config.schema_name ?? "terraform_remote_state",
+    table: config.table_name ?? "states",
+    index: config.index_name ?? "states_by_name",
+  };
+}
+
 /** The key of an advisory lock row of `pg_locks` (the one-bigint form). */
 const LOCK_KEY = "((k.classid::bigint << 32) | k.objid::bigint)";
 

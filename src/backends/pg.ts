@@ -27,7 +27,7 @@
  * @module
  */
 
-import postgres from "postgres";
+import type postgres from "postgres";
 import { checkWrite, type StoredIdentity } from "../_write_rules.ts";
 import {
   ENVELOPE_DOCUMENTS,
@@ -78,12 +78,13 @@ import {
   describeEndpoint,
   isConnectionLoss,
   type PgCall,
+  pgClient,
   type PgConnection,
   pgFailure,
   readConnStr,
 } from "./_pg_connection.ts";
 import { pgBackend } from "./_pg_descriptor.ts";
-import { PgStatements, quoteIdent } from "./_pg_sql.ts";
+import { pgNames, PgStatements, quoteIdent } from "./_pg_sql.ts";
 import { checkBackendOptions } from "./_registry.ts";
 
 export type { PgBackendConfig } from "../config.ts";
@@ -248,11 +249,7 @@ export class PgBackend implements StateBackend, StateHistory {
    */
   constructor(given: PgBackendConfig, options: PgBackendOptions = {}) {
     this.#config = checkBackendOptions(pgBackend, given, "PgBackend config");
-    this.#sql = new PgStatements({
-      schema: this.#config.schema_name ?? "terraform_remote_state",
-      table: this.#config.table_name ?? "states",
-      index: this.#config.index_name ?? "states_by_name",
-    });
+    this.#sql = new PgStatements(pgNames(this.#config));
     const limit = options.historyLimit ?? 10;
     if (!Number.isInteger(limit) || limit < 1 || limit > 1000) {
       throw new BackendConfigError(
@@ -298,27 +295,10 @@ export class PgBackend implements StateBackend, StateHistory {
   async #connect(call: PgCall): Promise<postgres.Sql> {
     const connection = await connectionOf(await readConnStr(this.#config));
     this.#connection = connection;
-    const client = postgres({
-      ...connection.options,
-      // Every option the driver would otherwise read from a PG* variable is set here.
-      max: 1,
-      sslnegotiation: null,
-      idle_timeout: null,
-      // Never recycle the connection: that would drop the session's advisory locks.
-      max_lifetime: null,
-      max_pipeline: 100,
-      backoff: (retries: number) => Math.min(0.05 * 2 ** retries, 1),
-      keep_alive: 60,
-      prepare: true,
-      debug: false,
-      fetch_types: false,
-      publications: "alltables",
-      // Read from PGTARGETSESSIONATTRS only (libpq's name), never from other PG* variables.
-      target_session_attrs: undefined,
-      onnotice: () => {},
+    const client = pgClient(connection, {
+      applicationName: this.#applicationName,
       onclose: () => this.#sessionEnded(),
-      connection: { application_name: this.#applicationName },
-    } as unknown as postgres.Options<Record<string, never>>);
+    });
     this.#client = client;
     try {
       await this.#ensureTables(client, call);
