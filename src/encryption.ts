@@ -67,7 +67,13 @@ import {
 import { Pbkdf2Provider } from "./_encryption_pbkdf2.ts";
 import { runExternalProvider } from "./_encryption_external.ts";
 import { envelopeData, storesEnvelopes } from "./_stored_document.ts";
-import { BackendConfigError, BackendError, StateFormatError, StateSerialError } from "./errors.ts";
+import {
+  BackendConfigError,
+  BackendError,
+  StateFormatError,
+  StateLockError,
+  StateSerialError,
+} from "./errors.ts";
 import { assertValidState, parseStateBytes, serializeState } from "./state.ts";
 import type {
   DeleteStateOptions,
@@ -84,7 +90,7 @@ import type {
   StateHistory,
   StateVersion,
 } from "./types.ts";
-import { checkDeletable, checkEmptyForDelete, validateWorkspaceName } from "./workspace.ts";
+import { checkEmptyForDelete } from "./workspace.ts";
 
 export type {
   AesGcmMethodConfig,
@@ -534,18 +540,22 @@ export class EncryptedBackend implements StateBackend, StateHistory, LockInspect
    */
   async deleteState(workspace: string, options: DeleteStateOptions = {}): Promise<void> {
     if (options.force) return await this.#inner.deleteState(workspace, options);
-    // A workspace without a state is refused before the lock below, which would otherwise
-    // collide with a lock held on it and hide that there is nothing to delete.
-    validateWorkspaceName(workspace);
-    if (!(await this.#inner.listWorkspaces()).includes(workspace)) {
-      checkDeletable(workspace, "stored state", false);
-    }
     // The wrapped backend cannot see inside an envelope, so the check is made here, under a
     // lock (the caller's, or one taken for the check and the delete) so that no write can
     // land between the check and the delete.
-    const held = options.lockId === undefined
-      ? await this.#inner.lock(workspace, { operation: "workspace delete" })
-      : undefined;
+    let held: LockResult | undefined;
+    if (options.lockId === undefined) {
+      try {
+        held = await this.#inner.lock(workspace, { operation: "workspace delete" });
+      } catch (error) {
+        // A workspace without a state is reported as such, locked or not, by the wrapped
+        // backend (a lock held on it would otherwise hide that there is nothing to delete).
+        if (error instanceof StateLockError && await this.#inner.getState(workspace) === null) {
+          return await this.#inner.deleteState(workspace, options);
+        }
+        throw error;
+      }
+    }
     const lockId = options.lockId ?? held!.lockId;
     try {
       checkEmptyForDelete(workspace, await this.getState(workspace), false);
