@@ -17,6 +17,7 @@ import { type CommandRun, type GlobalFlags, handler } from "./_context.ts";
 import { formatDuration } from "./_duration.ts";
 import { CliError, InterruptedError, UsageError } from "./_errors.ts";
 import { openSession, reportedLock } from "./_session.ts";
+import { abortOnSignals } from "./_signals.ts";
 
 /** `lock [--ttl 2h] [--info TEXT]`: a detached lock; prints only its ID on stdout. */
 export const acquire = handler(
@@ -26,16 +27,7 @@ export const acquire = handler(
   ) => {
     await using session = await openSession(flags, out);
     const ws = session.workspace;
-    const controller = new AbortController();
-    let received: "SIGINT" | "SIGTERM" | undefined;
-    const listeners = (["SIGINT", "SIGTERM"] as const).map((signal) => {
-      const listener = () => {
-        received ??= signal;
-        controller.abort();
-      };
-      Deno.addSignalListener(signal, listener);
-      return [signal, listener] as const;
-    });
+    using interrupt = abortOnSignals();
     let result;
     try {
       result = await session.backend.lock(ws, {
@@ -44,21 +36,19 @@ export const acquire = handler(
         operation: "lock",
         info: flags.info ?? "",
         timeoutMs: flags.lockTimeout ?? 0,
-        signal: controller.signal,
+        signal: interrupt.signal,
         onWait: (holder) =>
           out.info(lockWaitMessage(ws, holder, formatDuration(flags.lockTimeout ?? 0))),
       });
     } catch (error) {
-      if (received) {
+      if (interrupt.received) {
         throw new InterruptedError(
-          received,
-          `Interrupted by ${received} while waiting for the lock on workspace "${ws}"; no ` +
+          interrupt.received,
+          `Interrupted by ${interrupt.received} while waiting for the lock on workspace "${ws}"; no ` +
             "lock was taken.",
         );
       }
       throw error;
-    } finally {
-      for (const [signal, listener] of listeners) Deno.removeSignalListener(signal, listener);
     }
     const expires = flags.ttl === undefined
       ? null

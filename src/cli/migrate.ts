@@ -30,6 +30,7 @@ import { formatDuration } from "./_duration.ts";
 import { CliError, InterruptedError } from "./_errors.ts";
 import { envGet, type Output } from "./_output.ts";
 import { resolveConfig, writeBackup } from "./_session.ts";
+import { abortOnSignals } from "./_signals.ts";
 
 /** The flags of `migrate`. */
 export interface MigrateFlags extends Omit<GlobalFlags, "workspace"> {
@@ -220,16 +221,7 @@ async function run(
   to: Awaited<ReturnType<typeof BackendFactory.create>>,
   target: Side,
 ): Promise<number> {
-  const controller = new AbortController();
-  let received: "SIGINT" | "SIGTERM" | undefined;
-  const listeners = (["SIGINT", "SIGTERM"] as const).map((signal) => {
-    const listener = () => {
-      received ??= signal;
-      controller.abort();
-    };
-    Deno.addSignalListener(signal, listener);
-    return [signal, listener] as const;
-  });
+  using interrupt = abortOnSignals();
   const timeout = formatDuration(flags.lockTimeout ?? 0);
   const onProgress = (step: MigrationProgress) => {
     const at = `[${step.index}/${step.total}]`;
@@ -252,7 +244,7 @@ async function run(
       dryRun: flags.dryRun,
       force: flags.force,
       lockTimeoutMs: flags.lockTimeout ?? 0,
-      signal: controller.signal,
+      signal: interrupt.signal,
       onProgress,
       // --force replaces the target's state: keep it first, as state push does.
       async onReplace(workspace, replaced) {
@@ -267,16 +259,14 @@ async function run(
   } catch (error) {
     if (!(error instanceof MigrationError)) throw error;
     if (!out.json) report(out, error.results, flags, retry);
-    if (received) {
+    if (interrupt.received) {
       throw new InterruptedError(
-        received,
-        `Interrupted by ${received}: ${error.results.length} workspace(s) were finished and ` +
+        interrupt.received,
+        `Interrupted by ${interrupt.received}: ${error.results.length} workspace(s) were finished and ` +
           `every lock taken was released. Run "${retry}" to finish the job.`,
       );
     }
     throw new CliError(error.message, "MigrationError", { results: error.results });
-  } finally {
-    for (const [signal, listener] of listeners) Deno.removeSignalListener(signal, listener);
   }
   const tally = counts(results);
   if (out.json) {
