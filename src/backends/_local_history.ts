@@ -91,16 +91,9 @@ export class LocalHistory {
     names ??= [];
     if (this.#keep > 0) {
       await this.#ensureDir();
-      const id = newId(names.at(-1));
-      await this.#add(`${this.#dir}/${id}`);
-      names.push(id);
-    }
-    const kept = this.#keep === 0 ? 0 : this.#keep + 1;
-    for (const name of names.slice(0, Math.max(0, names.length - kept))) {
-      await Deno.remove(`${this.#dir}/${name}`).catch((error) => {
-        if (!(error instanceof Deno.errors.NotFound)) throw error;
-      });
-    }
+      await this.#makeRoom(names);
+      await this.#add(`${this.#dir}/${newId(names.at(-1))}`);
+    } else await this.#makeRoom(names);
     await removeOrphanTemps(this.#dir);
     await fsyncDir(this.#dir);
   }
@@ -116,7 +109,8 @@ export class LocalHistory {
     if (this.#keep === 0) return;
     const state = await this.#lstat(this.#statePath, "state file");
     if (state === null || !state.isFile || state.size === 0) return;
-    const newest = ((await this.#names()) ?? []).at(-1);
+    const names = (await this.#names()) ?? [];
+    const newest = names.at(-1);
     if (newest !== undefined) {
       const info = await this.#lstat(`${this.#dir}/${newest}`, "history entry");
       if (info !== null) {
@@ -126,7 +120,22 @@ export class LocalHistory {
       }
     }
     await this.#ensureDir();
+    await this.#makeRoom(names);
     await this.#add(`${this.#dir}/${newId(newest, state.mtime?.getTime())}`);
+  }
+
+  /**
+   * Removes the oldest entries so that one more fits within `keep` + 1 (the current state and
+   * `keep` before it); before adding, so that a writer killed at any point never leaves more.
+   * With `keep` 0, removes every entry.
+   */
+  async #makeRoom(names: readonly string[]): Promise<void> {
+    const room = this.#keep === 0 ? 0 : this.#keep;
+    for (const name of names.slice(0, Math.max(0, names.length - room))) {
+      await Deno.remove(`${this.#dir}/${name}`).catch((error) => {
+        if (!(error instanceof Deno.errors.NotFound)) throw error;
+      });
+    }
   }
 
   async #ensureDir(): Promise<void> {
