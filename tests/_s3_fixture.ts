@@ -10,8 +10,9 @@
  * @module
  */
 
-import type { S3Client } from "@aws-sdk/client-s3";
-import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
+import { createHash } from "node:crypto";
+import { type DynamoDBClient, PutItemCommand } from "@aws-sdk/client-dynamodb";
 import { S3Backend, type S3BackendOptions } from "../src/backends/s3.ts";
 import type { S3BackendConfig } from "../src/config.ts";
 import {
@@ -136,6 +137,11 @@ export interface S3Fixture extends AsyncDisposable {
    * destroyed when the fixture is disposed: add middleware, then pass them as `clients`.
    */
   clients(overrides?: Partial<S3BackendConfig>): TestClients;
+  /**
+   * Writes a state as Terraform does, behind the backend: the object at `key`, then (when the
+   * fixture has a lock table and `digest` is not false) its `-md5` digest item.
+   */
+  plantState(key: string, bytes: Uint8Array, options?: { digest?: boolean }): Promise<void>;
 }
 
 /** `S3BackendOptions`, and an observer of the backend's requests. */
@@ -191,6 +197,19 @@ export async function s3Fixture(options: S3FixtureOptions = {}): Promise<S3Fixtu
       const clients = testClients(config(overrides));
       clientSets.push(clients);
       return clients;
+    },
+    async plantState(key, bytes, options = {}) {
+      await bucket.client.send(
+        new PutObjectCommand({ Bucket: bucket.name, Key: key, Body: bytes }),
+      );
+      if (!table || options.digest === false) return;
+      const digest = createHash("md5").update(bytes).digest("hex");
+      await table.client.send(
+        new PutItemCommand({
+          TableName: table.name,
+          Item: { LockID: { S: `${bucket.name}/${key}-md5` }, Digest: { S: digest } },
+        }),
+      );
     },
     async [Symbol.asyncDispose]() {
       for (const backend of backends) await backend.close().catch(() => {});

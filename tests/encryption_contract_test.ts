@@ -8,9 +8,8 @@
  * @module
  */
 
-import { ListObjectsV2Command, PutObjectCommand } from "@aws-sdk/client-s3";
-import { PutItemCommand, ScanCommand } from "@aws-sdk/client-dynamodb";
-import { createHash } from "node:crypto";
+import { ListObjectsV2Command } from "@aws-sdk/client-s3";
+import { ScanCommand } from "@aws-sdk/client-dynamodb";
 import { LocalBackend } from "../src/backends/local.ts";
 import { type EncryptionConfig, withEncryption } from "../src/encryption.ts";
 import type { StateBackend } from "../src/types.ts";
@@ -77,17 +76,7 @@ backendContract("EncryptedBackend over S3Backend (DynamoDB locks)", {
     return {
       keepsHistory: false, // an unversioned bucket
       open: () => withEncryption(fx.backend(config), ENCRYPTION),
-      async plant(workspace, bytes) {
-        const key = layout.stateKey(workspace);
-        await fx.s3Client.send(new PutObjectCommand({ Bucket: fx.bucket, Key: key, Body: bytes }));
-        const digest = createHash("md5").update(bytes).digest("hex");
-        await fx.dynamoClient!.send(
-          new PutItemCommand({
-            TableName: fx.table,
-            Item: { LockID: { S: `${fx.bucket}/${key}-md5` }, Digest: { S: digest } },
-          }),
-        );
-      },
+      plant: (workspace, bytes) => fx.plantState(layout.stateKey(workspace), bytes),
       fingerprint: () => fingerprint(fx),
       [Symbol.asyncDispose]: () => fx[Symbol.asyncDispose](),
     };

@@ -11,10 +11,8 @@ import { backendContract, type ContractNeed, type ContractStore } from "./_backe
 import { serveBackend } from "./_http_serve.ts";
 import { tempDir } from "./_temp.ts";
 import { snapshotTree } from "./reliability/_util.ts";
-import { PutObjectCommand } from "@aws-sdk/client-s3";
-import { PutItemCommand, ScanCommand } from "@aws-sdk/client-dynamodb";
+import { ScanCommand } from "@aws-sdk/client-dynamodb";
 import { ListObjectsV2Command } from "@aws-sdk/client-s3";
-import { createHash } from "node:crypto";
 import { type S3Fixture, s3Fixture, s3Test } from "./_s3_fixture.ts";
 
 /**
@@ -95,17 +93,7 @@ backendContract("HttpBackend (serve over S3 + DynamoDB)", {
     return {
       keepsHistory: false,
       open: () => server.client(),
-      async plant(workspace, bytes) {
-        const key = layout.stateKey(workspace);
-        await fx.s3Client.send(new PutObjectCommand({ Bucket: fx.bucket, Key: key, Body: bytes }));
-        const digest = createHash("md5").update(bytes).digest("hex");
-        await fx.dynamoClient!.send(
-          new PutItemCommand({
-            TableName: fx.table,
-            Item: { LockID: { S: `${fx.bucket}/${key}-md5` }, Digest: { S: digest } },
-          }),
-        );
-      },
+      plant: (workspace, bytes) => fx.plantState(layout.stateKey(workspace), bytes),
       fingerprint: () => storeFingerprint(fx),
       async [Symbol.asyncDispose]() {
         await server[Symbol.asyncDispose]();

@@ -51,22 +51,9 @@ for (const mode of MODES) {
       const layout = fx.backend(config);
       return {
         open: () => fx.backend(config),
-        async plant(workspace, bytes) {
-          // As Terraform writes a state: the object, then the digest item (with a lock table).
-          const key = layout.stateKey(workspace);
-          await fx.s3Client.send(
-            new PutObjectCommand({ Bucket: fx.bucket, Key: key, Body: bytes }),
-          );
-          if (config.dynamodb_table) {
-            const digest = createHash("md5").update(bytes).digest("hex");
-            await fx.dynamoClient!.send(
-              new PutItemCommand({
-                TableName: fx.table,
-                Item: { LockID: { S: `${fx.bucket}/${key}-md5` }, Digest: { S: digest } },
-              }),
-            );
-          }
-        },
+        // As Terraform writes a state: the object, then the digest item (with a lock table).
+        plant: (workspace, bytes) =>
+          fx.plantState(layout.stateKey(workspace), bytes, { digest: !!config.dynamodb_table }),
         fingerprint: () => storeFingerprint(fx),
         // A bucket without versioning: S3 keeps only the current object.
         keepsHistory: false,

@@ -34,17 +34,7 @@ historyContract("S3Backend (versioned bucket, DynamoDB locks)", {
     const layout = fx.backend(config);
     return {
       open: () => fx.backend(config),
-      async plant(workspace, bytes) {
-        const key = layout.stateKey(workspace);
-        await fx.s3Client.send(new PutObjectCommand({ Bucket: fx.bucket, Key: key, Body: bytes }));
-        const digest = createHash("md5").update(bytes).digest("hex");
-        await fx.dynamoClient!.send(
-          new PutItemCommand({
-            TableName: fx.table,
-            Item: { LockID: { S: `${fx.bucket}/${key}-md5` }, Digest: { S: digest } },
-          }),
-        );
-      },
+      plant: (workspace, bytes) => fx.plantState(layout.stateKey(workspace), bytes),
       async fingerprint() {
         // Every version of every key: a refused call adds none.
         const out: Record<string, string> = {};
